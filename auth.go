@@ -1,0 +1,84 @@
+package otos
+
+import (
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// Field limits of the device auth request, in characters.
+const (
+	MaxSecretLen        = 256
+	MaxDeviceNumberLen  = 100
+	MaxNameLen          = 255
+	MaxProductKeyLen    = 64
+	MaxSubDeviceAddrLen = 36
+)
+
+// AuthRequest is the body of POST /api/v1/device/auth.
+type AuthRequest struct {
+	TemplateSecret     Secret
+	DeviceNumber       string
+	DeviceName         string
+	ProductKey         string
+	ParentDeviceNumber string
+	SubDeviceAddr      string
+}
+
+// Validate checks the request's fields, in a fixed order, and returns an
+// EINVALID error naming the first field at fault. Whether sub-device fields
+// are required depends on the template, so it is not checked here.
+func (r *AuthRequest) Validate() error {
+	checks := []struct {
+		field    string
+		value    string
+		max      int
+		required bool
+		ident    bool
+	}{
+		{"template_secret", string(r.TemplateSecret), MaxSecretLen, true, true},
+		{"device_number", r.DeviceNumber, MaxDeviceNumberLen, true, true},
+		{"device_name", r.DeviceName, MaxNameLen, false, false},
+		{"product_key", r.ProductKey, MaxProductKeyLen, false, true},
+		{"parent_device_number", r.ParentDeviceNumber, MaxDeviceNumberLen, false, true},
+		{"sub_device_addr", r.SubDeviceAddr, MaxSubDeviceAddrLen, false, true},
+	}
+	for _, c := range checks {
+		if err := validateString(c.field, c.value, c.max, c.required, c.ident); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// validateName checks a human-readable name set by an operator.
+func validateName(field, value string, required bool) error {
+	return validateString(field, value, MaxNameLen, required, false)
+}
+
+// validateString checks one string field. Identifiers (ident) may not start
+// or end with white space: " abc" and "abc" would look like one device.
+func validateString(field, value string, max int, required, ident bool) error {
+	if value == "" {
+		if required {
+			return FieldError(field, ReasonRequired, "%s is required", field)
+		}
+		return nil
+	}
+	if !utf8.ValidString(value) {
+		return FieldError(field, ReasonValue, "%s must be valid UTF-8", field)
+	}
+	if utf8.RuneCountInString(value) > max {
+		return FieldError(field, ReasonTooLong, "%s must be at most %d characters", field, max)
+	}
+	if strings.IndexFunc(value, unicode.IsControl) >= 0 {
+		return FieldError(field, ReasonControl, "%s must not contain control characters", field)
+	}
+	if ident && strings.TrimSpace(value) != value {
+		return FieldError(field, ReasonWhitespace, "%s must not start or end with white space", field)
+	}
+	if strings.TrimSpace(value) == "" {
+		return FieldError(field, ReasonValue, "%s must not be blank", field)
+	}
+	return nil
+}

@@ -1,0 +1,134 @@
+package otos
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Code classifies an Error. Each code has one wire number (Number) and, in the
+// http package only, one HTTP status.
+type Code string
+
+// Generic codes, shared by the device and the admin API.
+const (
+	EINVALID      Code = "invalid"      // a field fails validation, or the body is malformed
+	ETOOLARGE     Code = "too_large"    // the request body exceeds its limit
+	EUNAUTHORIZED Code = "unauthorized" // no or bad admin token
+	EFORBIDDEN    Code = "forbidden"    // authenticated, but not allowed
+	ENOTFOUND     Code = "not_found"    // no such object, or not the caller's
+	ECONFLICT     Code = "conflict"     // a uniqueness rule or a dependent object prevents the change
+	EUNAVAILABLE  Code = "unavailable"  // the store cannot be reached; try again later
+	EINTERNAL     Code = "internal"     // a bug or an unexpected failure; details only in the log
+)
+
+// Codes of POST /api/v1/device/auth, ThingsPanel's numbers.
+const (
+	ESECRETUNKNOWN   Code = "secret_unknown"    // 200080
+	EREGISTRATIONOFF Code = "registration_off"  // 200081
+	EDEVICEEXISTS    Code = "device_exists"     // 200082
+	EPRODUCTUNKNOWN  Code = "product_unknown"   // 200083
+	ESUBDEVICEFIELDS Code = "sub_device_fields" // 200084
+	EPARENTUNKNOWN   Code = "parent_unknown"    // 200085
+	ESUBADDRTAKEN    Code = "sub_addr_taken"    // 200086
+)
+
+// CodeOK is the wire number of success.
+const CodeOK = 200
+
+var numbers = map[Code]int{
+	EINVALID:         100002,
+	ETOOLARGE:        100002,
+	EINTERNAL:        100001,
+	EUNAVAILABLE:     100003,
+	EUNAUTHORIZED:    100004,
+	EFORBIDDEN:       100005,
+	ENOTFOUND:        100006,
+	ECONFLICT:        100007,
+	ESECRETUNKNOWN:   200080,
+	EREGISTRATIONOFF: 200081,
+	EDEVICEEXISTS:    200082,
+	EPRODUCTUNKNOWN:  200083,
+	ESUBDEVICEFIELDS: 200084,
+	EPARENTUNKNOWN:   200085,
+	ESUBADDRTAKEN:    200086,
+}
+
+// Number is the numeric result code sent on the wire in the "code" field.
+func (c Code) Number() int {
+	if n, ok := numbers[c]; ok {
+		return n
+	}
+	return numbers[EINTERNAL]
+}
+
+// Error is the application error. Its Message is safe to show to a client:
+// internal detail belongs in the wrapped error chain and the log, never here.
+type Error struct {
+	Code    Code
+	Field   string // the JSON field at fault, when there is one
+	Message string // English, for people
+	// Reason, with Field, lets a client render the message in another language.
+	Reason Reason
+}
+
+// Reason says why a field is invalid, so that messages can be translated.
+type Reason string
+
+// Reasons for EINVALID errors on a field.
+const (
+	ReasonRequired   Reason = "required"
+	ReasonTooLong    Reason = "too_long"
+	ReasonControl    Reason = "control"
+	ReasonWhitespace Reason = "whitespace"
+	ReasonType       Reason = "type"
+	ReasonValue      Reason = "value"
+	ReasonSyntax     Reason = "syntax"
+)
+
+// Error implements error.
+func (e *Error) Error() string {
+	return fmt.Sprintf("otos: %s: %s", e.Code, e.Message)
+}
+
+// Errorf returns an Error with a formatted message.
+func Errorf(code Code, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// FieldError returns an EINVALID error naming field.
+func FieldError(field string, reason Reason, format string, args ...any) *Error {
+	return &Error{Code: EINVALID, Field: field, Reason: reason, Message: fmt.Sprintf(format, args...)}
+}
+
+// ErrorCode returns the code of err's first *Error, EINTERNAL for any other
+// non-nil error, and "" for nil.
+func ErrorCode(err error) Code {
+	var e *Error
+	switch {
+	case err == nil:
+		return ""
+	case errors.As(err, &e):
+		return e.Code
+	default:
+		return EINTERNAL
+	}
+}
+
+// ErrorMessage returns the client-safe message of err: the Message of its
+// first *Error, or a generic text for anything else.
+func ErrorMessage(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Message
+	}
+	return "Internal error"
+}
+
+// ErrorField returns the field named by err's first *Error, if any.
+func ErrorField(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Field
+	}
+	return ""
+}

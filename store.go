@@ -1,0 +1,87 @@
+package otos
+
+import (
+	"context"
+	"time"
+)
+
+// Store keeps tenants, templates, products, devices and tokens. Every
+// uniqueness rule is enforced by the store itself, atomically: callers never
+// check and then insert. Unless a method says otherwise it returns ENOTFOUND
+// for a missing object and EUNAVAILABLE when the database cannot be reached.
+type Store interface {
+	// Ping returns nil when the store can serve requests.
+	Ping(ctx context.Context) error
+	// Close releases the store's resources.
+	Close() error
+
+	// CreateTenant inserts t; ECONFLICT if its id is taken.
+	CreateTenant(ctx context.Context, t *Tenant) error
+	// Tenant returns the tenant with this id.
+	Tenant(ctx context.Context, id string) (*Tenant, error)
+
+	// CreateTemplate inserts t with its first secret; ECONFLICT if the
+	// secret's hash is taken.
+	CreateTemplate(ctx context.Context, t *Template, s TemplateSecret) error
+	// Template returns the template with this id.
+	Template(ctx context.Context, id string) (*Template, error)
+	// Templates lists templates in creation order, with the cursor of the
+	// next page ("" on the last page).
+	Templates(ctx context.Context, f TemplateFilter) ([]*Template, string, error)
+	// UpdateTemplate stores t's name, registration, reregistration and UpdatedAt.
+	UpdateTemplate(ctx context.Context, t *Template) error
+	// TemplateBySecret returns the template that has a secret with this hash,
+	// current or within its grace period at now.
+	TemplateBySecret(ctx context.Context, hash []byte, now time.Time) (*Template, error)
+	// TemplateSecret returns the template's current secret.
+	TemplateSecret(ctx context.Context, templateID string) (*TemplateSecret, error)
+	// RotateSecret makes s the template's current secret. Its earlier secrets
+	// stay valid until graceUntil (already expired ones are dropped).
+	// ECONFLICT if s's hash is taken.
+	RotateSecret(ctx context.Context, templateID string, s TemplateSecret, graceUntil, now time.Time) error
+
+	// CreateProduct inserts p; ECONFLICT if its product key is taken.
+	CreateProduct(ctx context.Context, p *Product) error
+	// Product returns the product with this id.
+	Product(ctx context.Context, id string) (*Product, error)
+	// ProductByKey returns the product with this product key.
+	ProductByKey(ctx context.Context, key string) (*Product, error)
+	// Products lists products in creation order, with the next cursor.
+	Products(ctx context.Context, f ProductFilter) ([]*Product, string, error)
+
+	// CreateDevice inserts d with its credential. ECONFLICT with Field
+	// "device_number" when the number is taken, "sub_device_addr" when the
+	// address is taken under the parent.
+	CreateDevice(ctx context.Context, d *Device) error
+	// Device returns the device with this id.
+	Device(ctx context.Context, id string) (*Device, error)
+	// DeviceByNumber returns the device with this device number.
+	DeviceByNumber(ctx context.Context, number string) (*Device, error)
+	// DeviceByCredential returns the device whose voucher username hashes to lookup.
+	DeviceByCredential(ctx context.Context, lookup []byte) (*Device, error)
+	// Devices lists devices in creation order, with the next cursor.
+	Devices(ctx context.Context, f DeviceFilter) ([]*Device, string, error)
+	// ReissueCredential replaces the credential of device id, in one atomic
+	// step, only while the device is enabled, belongs to templateID and has
+	// never connected; otherwise it returns ECONFLICT and changes nothing.
+	ReissueCredential(ctx context.Context, id, templateID string, c Credential, now time.Time) (*Device, error)
+	// SetDeviceStatus enables or disables device id.
+	SetDeviceStatus(ctx context.Context, id string, s DeviceStatus, now time.Time) (*Device, error)
+	// ResetDevice voids the device's credential and clears its first
+	// connection, re-opening registration for it.
+	ResetDevice(ctx context.Context, id string, now time.Time) (*Device, error)
+	// DeleteDevice deletes device id; ECONFLICT while it has sub-devices.
+	DeleteDevice(ctx context.Context, id string) error
+	// MarkConnected records a connection of device id at at: the first one
+	// sets FirstConnectedAt, which closes re-registration.
+	MarkConnected(ctx context.Context, id string, at time.Time) error
+	// MarkDisconnected records that device id went offline at at.
+	MarkDisconnected(ctx context.Context, id string, at time.Time) error
+
+	// CreateToken inserts t; ECONFLICT if its hash is taken.
+	CreateToken(ctx context.Context, t *Token) error
+	// TokenByHash returns the token with this hash, active or not.
+	TokenByHash(ctx context.Context, hash []byte) (*Token, error)
+	// RevokeTokensByName revokes every active token with this name.
+	RevokeTokensByName(ctx context.Context, name string, now time.Time) error
+}

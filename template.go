@@ -1,0 +1,159 @@
+package otos
+
+import (
+	"time"
+)
+
+// DeviceType is what kind of device a template makes.
+type DeviceType string
+
+// Device types.
+const (
+	DeviceDirect    DeviceType = "direct"     // connects to the broker itself
+	DeviceGateway   DeviceType = "gateway"    // connects, and speaks for sub-devices
+	DeviceSubDevice DeviceType = "sub_device" // behind a gateway
+)
+
+// VoucherType is the form of the credential a template's devices receive.
+type VoucherType string
+
+// Voucher types.
+const (
+	// VoucherBasic is {"username":"<uuid>","password":"<secret>"}.
+	VoucherBasic VoucherType = "BASIC"
+	// VoucherAccessToken is {"username":"<secret uuid>"}, ThingsPanel's default.
+	VoucherAccessToken VoucherType = "ACCESSTOKEN"
+)
+
+// Registration says whether devices may register themselves.
+type Registration string
+
+// Registration modes.
+const (
+	RegistrationAuto Registration = "auto"
+	RegistrationOff  Registration = "off"
+)
+
+// Reregistration says how a repeated registration of a known device is answered.
+type Reregistration string
+
+// Re-registration policies.
+const (
+	// ReregUntilConnected re-issues the voucher (voiding the old one) until the
+	// device first connects to the broker; later repeats get EDEVICEEXISTS.
+	ReregUntilConnected Reregistration = "until_connected"
+	// ReregNever answers every repeat with EDEVICEEXISTS, as ThingsPanel does.
+	ReregNever Reregistration = "never"
+)
+
+// Template is a device type: all its devices share its template secret.
+// The secret itself is never held here; the store keeps only a keyed hash for
+// look-up and a sealed copy (see TemplateSecret).
+type Template struct {
+	ID             string         `json:"id"`
+	TenantID       string         `json:"tenant_id"`
+	Name           string         `json:"name"`
+	DeviceType     DeviceType     `json:"device_type"`
+	VoucherType    VoucherType    `json:"voucher_type"`
+	Registration   Registration   `json:"registration"`
+	Reregistration Reregistration `json:"reregistration"`
+	CreatedAt      time.Time      `json:"created_at"`
+	UpdatedAt      time.Time      `json:"updated_at"`
+}
+
+// TemplateSecret is what the store keeps of one template secret.
+type TemplateSecret struct {
+	// Hash is HMAC-SHA256 of the secret under the server's look-up key; it is
+	// unique across the platform and indexed.
+	Hash []byte
+	// Sealed is the secret encrypted with the server's sealing key, kept for
+	// features that need the secret itself (signed requests).
+	Sealed []byte
+	// ExpiresAt is zero for the current secret and the end of the grace
+	// period for a secret replaced by rotation.
+	ExpiresAt time.Time
+}
+
+// Validate checks the fields an operator sets on a template.
+func (t *Template) Validate() error {
+	if err := validateName("name", t.Name, true); err != nil {
+		return err
+	}
+	switch t.DeviceType {
+	case DeviceDirect, DeviceGateway, DeviceSubDevice:
+	default:
+		return FieldError("device_type", ReasonValue, "device_type must be one of direct, gateway, sub_device")
+	}
+	switch t.VoucherType {
+	case VoucherBasic, VoucherAccessToken:
+	default:
+		return FieldError("voucher_type", ReasonValue, "voucher_type must be BASIC or ACCESSTOKEN")
+	}
+	switch t.Registration {
+	case RegistrationAuto, RegistrationOff:
+	default:
+		return FieldError("registration", ReasonValue, "registration must be auto or off")
+	}
+	switch t.Reregistration {
+	case ReregUntilConnected, ReregNever:
+	default:
+		return FieldError("reregistration", ReasonValue, "reregistration must be until_connected or never")
+	}
+	return nil
+}
+
+// TemplateUpdate is a partial change of a template; nil fields are kept.
+type TemplateUpdate struct {
+	Name           *string
+	Registration   *Registration
+	Reregistration *Reregistration
+}
+
+// Apply changes t by u and validates the result.
+func (u TemplateUpdate) Apply(t *Template) error {
+	if u.Name != nil {
+		t.Name = *u.Name
+	}
+	if u.Registration != nil {
+		t.Registration = *u.Registration
+	}
+	if u.Reregistration != nil {
+		t.Reregistration = *u.Reregistration
+	}
+	return t.Validate()
+}
+
+// TemplateFilter selects templates in a list.
+type TemplateFilter struct {
+	TenantID string // empty: every tenant
+	Page
+}
+
+// Product is a product line, bound to one template, with a server-generated
+// product key that devices may send when they register.
+type Product struct {
+	ID         string    `json:"id"`
+	TenantID   string    `json:"tenant_id"`
+	TemplateID string    `json:"template_id"`
+	Name       string    `json:"name"`
+	ProductKey string    `json:"product_key"`
+	CreatedAt  time.Time `json:"created_at"`
+}
+
+// Validate checks the fields an operator sets on a product.
+func (p *Product) Validate() error {
+	if err := validateName("name", p.Name, true); err != nil {
+		return err
+	}
+	if p.TemplateID == "" {
+		return FieldError("template_id", ReasonRequired, "template_id is required")
+	}
+	return nil
+}
+
+// ProductFilter selects products in a list.
+type ProductFilter struct {
+	TenantID   string // empty: every tenant
+	TemplateID string
+	Page
+}
