@@ -63,8 +63,9 @@ type Store interface {
 	Devices(ctx context.Context, f DeviceFilter) ([]*Device, string, error)
 	// ReissueCredential replaces the credential of device id, in one atomic
 	// step, only while the device is enabled, belongs to templateID and has
-	// never connected; otherwise it returns ECONFLICT and changes nothing.
-	ReissueCredential(ctx context.Context, id, templateID string, c Credential, now time.Time) (*Device, error)
+	// never connected, and, with onlyIfVoid, holds no credential (was reset);
+	// otherwise it returns ECONFLICT and changes nothing.
+	ReissueCredential(ctx context.Context, id, templateID string, c Credential, onlyIfVoid bool, now time.Time) (*Device, error)
 	// SetDeviceStatus enables or disables device id.
 	SetDeviceStatus(ctx context.Context, id string, s DeviceStatus, now time.Time) (*Device, error)
 	// ResetDevice voids the device's credential and clears its first

@@ -1,0 +1,183 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/otos-iot/otos"
+	otoshttp "github.com/otos-iot/otos/http"
+)
+
+var templateCommands = []command{
+	{"create", "", "Create a device template and print its secret, shown only this once", templateCreate},
+	{"list", "", "List device templates", func(fs *flag.FlagSet) action {
+		return listOf("/api/v1/templates", defineListing(fs), templateColumns)
+	}},
+	{"show", "ID", "Show a device template (never its secret)", byID(http.MethodGet, "/api/v1/templates/%s", printTemplate)},
+	{"update", "ID", "Change a template's name or registration settings; only the flags given change", templateUpdate},
+	{"rotate-secret", "ID", "Give a template a new secret; the previous one keeps working for --grace", templateRotate},
+}
+
+var productCommands = []command{
+	{"create", "", "Create a product bound to a template, with a product key", productCreate},
+	{"list", "", "List products", func(fs *flag.FlagSet) action {
+		l := defineListing(fs, fieldFlag{"template", "template_id", "only the products of this template `ID`"})
+		return listOf("/api/v1/products", l, productColumns)
+	}},
+	{"show", "ID", "Show a product", byID(http.MethodGet, "/api/v1/products/%s", printProduct)},
+}
+
+// registrationFlags are the template settings that create and update share.
+var registrationFlags = []fieldFlag{
+	{"registration", "registration", "whether devices may register themselves: `auto|off`"},
+	{"reregistration", "reregistration", "how a repeated registration is answered: `until_connected|never`"},
+}
+
+func templateCreate(fs *flag.FlagSet) action {
+	fields := defineFields(fs, append([]fieldFlag{
+		{"name", "name", "template `NAME` (required)"},
+		{"type", "device_type", "device `TYPE`: direct, gateway or sub_device (required)"},
+		{"voucher", "voucher_type", "`VOUCHER` type: BASIC (default) or ACCESSTOKEN"},
+	}, registrationFlags...)...)
+	return func(ctx context.Context, c *cli, _ string) error {
+		if err := required(fs, "name", "type"); err != nil {
+			return err
+		}
+		return call(ctx, c, http.MethodPost, "/api/v1/templates", fields(), printCreatedTemplate)
+	}
+}
+
+func templateUpdate(fs *flag.FlagSet) action {
+	fields := defineFields(fs, append([]fieldFlag{{"name", "name", "new template `NAME`"}}, registrationFlags...)...)
+	return func(ctx context.Context, c *cli, id string) error {
+		body := fields()
+		if len(body) == 0 {
+			return usagef("nothing to change: give --name, --registration or --reregistration")
+		}
+		return call(ctx, c, http.MethodPatch, idPath("/api/v1/templates/%s", id), body, printTemplate)
+	}
+}
+
+func templateRotate(fs *flag.FlagSet) action {
+	grace := fs.Duration("grace", 0, "how long the previous secret keeps working: a `DURATION` like 1h or 0s (default: the server's, 24h)")
+	return func(ctx context.Context, c *cli, id string) error {
+		var body any
+		if given(fs)["grace"] {
+			if *grace < 0 || *grace%time.Second != 0 {
+				return usagef("--grace must be zero or more whole seconds, e.g. 0s, 90s or 1h")
+			}
+			body = map[string]int64{"grace_seconds": int64(*grace / time.Second)}
+		}
+		return call(ctx, c, http.MethodPost, idPath("/api/v1/templates/%s/rotate-secret", id), body, printRotated)
+	}
+}
+
+func productCreate(fs *flag.FlagSet) action {
+	fields := defineFields(fs,
+		fieldFlag{"name", "name", "product `NAME` (required)"},
+		fieldFlag{"template", "template_id", "the template `ID` of the product's devices (required)"})
+	return func(ctx context.Context, c *cli, _ string) error {
+		if err := required(fs, "name", "template"); err != nil {
+			return err
+		}
+		return call(ctx, c, http.MethodPost, "/api/v1/products", fields(), printProduct)
+	}
+}
+
+// byID is the setup of a command that sends method to path, its %s the
+// command's ID, without a body, and prints the answer with print.
+func byID[T any](method, path string, print printer[T]) func(*flag.FlagSet) action {
+	return func(*flag.FlagSet) action {
+		return func(ctx context.Context, c *cli, id string) error {
+			return call(ctx, c, method, idPath(path, id), nil, print)
+		}
+	}
+}
+
+// listOf is the action of a list command.
+func listOf[T any](path string, l *listing, cols columns[T]) action {
+	return func(ctx context.Context, c *cli, _ string) error {
+		return list(ctx, c, path, l, cols)
+	}
+}
+
+// idPath puts id, escaped, into path.
+func idPath(path, id string) string {
+	return fmt.Sprintf(path, url.PathEscape(id))
+}
+
+var templateColumns = columns[otos.Template]{
+	header: []string{"ID", "NAME", "TYPE", "VOUCHER", "REGISTRATION", "REREGISTRATION", "CREATED"},
+	row: func(t *otos.Template) []string {
+		return []string{t.ID, t.Name, string(t.DeviceType), string(t.VoucherType),
+			string(t.Registration), string(t.Reregistration), timestamp(&t.CreatedAt)}
+	},
+}
+
+var productColumns = columns[otos.Product]{
+	header: []string{"ID", "NAME", "TEMPLATE", "PRODUCT KEY", "CREATED"},
+	row: func(p *otos.Product) []string {
+		return []string{p.ID, p.Name, p.TemplateID, p.ProductKey, timestamp(&p.CreatedAt)}
+	},
+}
+
+func templateFields(t *otos.Template) []field {
+	return []field{
+		{"id", t.ID},
+		{"name", t.Name},
+		{"device type", string(t.DeviceType)},
+		{"voucher type", string(t.VoucherType)},
+		{"registration", string(t.Registration)},
+		{"reregistration", string(t.Reregistration)},
+		{"tenant", t.TenantID},
+		{"created", timestamp(&t.CreatedAt)},
+		{"updated", timestamp(&t.UpdatedAt)},
+	}
+}
+
+func printTemplate(w io.Writer, t *otos.Template) error {
+	return printFields(w, templateFields(t)...)
+}
+
+func printCreatedTemplate(w io.Writer, t *otoshttp.TemplateCreated) error {
+	if t.Template == nil {
+		t.Template = &otos.Template{}
+	}
+	if err := printFields(w, templateFields(t.Template)...); err != nil {
+		return err
+	}
+	return printSecret(w, "Template secret", t.TemplateSecret)
+}
+
+func printRotated(w io.Writer, r *otoshttp.SecretRotated) error {
+	err := printFields(w,
+		field{"template", r.TemplateID},
+		field{"previous secret valid until", timestamp(&r.PreviousUntil)})
+	if err != nil {
+		return err
+	}
+	return printSecret(w, "New template secret", r.TemplateSecret)
+}
+
+// printSecret prints a template secret set apart from the rest, with the
+// warning that it cannot be shown again.
+func printSecret(w io.Writer, what, secret string) error {
+	_, err := fmt.Fprintf(w, "\n%s, shown only this once: store it now and preset it on the devices of this template.\n\n    %s\n\n",
+		what, orDash(secret))
+	return err
+}
+
+func printProduct(w io.Writer, p *otos.Product) error {
+	return printFields(w,
+		field{"id", p.ID},
+		field{"name", p.Name},
+		field{"template", p.TemplateID},
+		field{"product key", p.ProductKey},
+		field{"tenant", p.TenantID},
+		field{"created", timestamp(&p.CreatedAt)})
+}

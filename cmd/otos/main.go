@@ -1,0 +1,72 @@
+// Command otos is the One Type One Secret device-provisioning service and its
+// command line: "otos serve" runs the server; the other subcommands call the
+// admin API of a running server.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+const usage = `otos: One Type One Secret device provisioning.
+
+Usage:
+  otos serve [flags]                 run the server (embedded SQLite by default)
+  otos template create|list|show|update|rotate-secret
+  otos product create|list|show
+  otos device list|show|disable|enable|reset|delete
+  otos version
+
+Run "otos <command> -h" for the flags of a command.
+`
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr, os.Getenv)
+	switch {
+	case err == nil:
+	case errors.Is(err, flag.ErrHelp):
+		os.Exit(2)
+	default:
+		fmt.Fprintln(os.Stderr, "otos:", err)
+		os.Exit(1)
+	}
+}
+
+// run dispatches a command line. env stands in for os.Getenv, so that tests
+// control the environment.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer, env func(string) string) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return flag.ErrHelp
+	}
+	switch args[0] {
+	case "serve":
+		m := NewMain()
+		if err := m.ParseFlags(args[1:], stderr, env); err != nil {
+			return err
+		}
+		return m.Serve(ctx)
+	case "template", "product", "device":
+		return runAdmin(ctx, args[0], args[1:], stdout, stderr, env)
+	case "version":
+		fmt.Fprintln(stdout, "otos", version)
+		return nil
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	default:
+		fmt.Fprint(stderr, usage)
+		return fmt.Errorf("unknown command %q", args[0])
+	}
+}

@@ -1,0 +1,213 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/otos-iot/otos"
+	otoshttp "github.com/otos-iot/otos/http"
+	"github.com/otos-iot/otos/provision"
+	"github.com/otos-iot/otos/sqlite"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Config is the configuration of "otos serve". Each flag --name may also be
+// given as the environment variable OTOS_NAME; a flag wins over the variable.
+type Config struct {
+	Data     string // data directory: SQLite database, server key, admin token
+	HTTP     string // HTTP listen address
+	MQTT     string // MQTT listen address; empty disables the broker
+	DB       string // database DSN; empty selects SQLite in Data
+	Compat   bool   // ThingsPanel compatibility: device API always HTTP 200
+	LogLevel string // debug, info, warn, error
+	// AdminToken comes from OTOS_ADMIN_TOKEN only: a flag would show it in ps.
+	AdminToken otos.Secret
+	// ShutdownTimeout bounds how long in-flight requests may take at exit.
+	ShutdownTimeout time.Duration
+}
+
+// Main is the otos server process: its configuration and its parts, so that
+// tests can start it on free ports and stop it.
+type Main struct {
+	Config Config
+	Logger *slog.Logger
+	// LogOutput receives the logs (JSON lines); stderr by default.
+	LogOutput io.Writer
+
+	Store   otos.Store
+	Service *provision.Service
+	HTTP    *otoshttp.Server
+}
+
+// NewMain returns a Main with the default configuration.
+func NewMain() *Main {
+	return &Main{
+		Config: Config{
+			Data: "./otos-data", HTTP: ":8080", MQTT: ":1883", LogLevel: "info",
+			ShutdownTimeout: 15 * time.Second,
+		},
+		LogOutput: os.Stderr,
+	}
+}
+
+// ParseFlags reads the serve flags, over environment variables, over defaults.
+func (m *Main) ParseFlags(args []string, stderr io.Writer, env func(string) string) error {
+	c := &m.Config
+	fs := flag.NewFlagSet("otos serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	str := func(p *string, name, help string) {
+		if v, ok := lookup(env, name); ok {
+			*p = v
+		}
+		fs.StringVar(p, name, *p, help+" (env OTOS_"+envName(name)+")")
+	}
+	str(&c.Data, "data", "data directory")
+	str(&c.HTTP, "http", "HTTP listen address")
+	str(&c.MQTT, "mqtt", `MQTT listen address, "" to disable the broker`)
+	str(&c.DB, "db", "database DSN (default: SQLite in the data directory)")
+	str(&c.LogLevel, "log-level", "log level: debug, info, warn, error")
+	if v, ok := lookup(env, "compat-thingspanel"); ok {
+		c.Compat = v == "1" || strings.EqualFold(v, "true")
+	}
+	fs.BoolVar(&c.Compat, "compat-thingspanel", c.Compat, "answer the device API with HTTP 200 always, as ThingsPanel (env OTOS_COMPAT_THINGSPANEL)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("serve takes no arguments, got %q", fs.Arg(0))
+	}
+	c.AdminToken = otos.Secret(env("OTOS_ADMIN_TOKEN"))
+	return c.Validate()
+}
+
+// Validate checks the configuration before anything starts.
+func (c *Config) Validate() error {
+	if c.Data == "" {
+		return errors.New("--data must not be empty")
+	}
+	for name, addr := range map[string]string{"--http": c.HTTP, "--mqtt": c.MQTT} {
+		if addr == "" && name == "--mqtt" {
+			continue
+		}
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			return fmt.Errorf("%s %q is not a host:port address", name, addr)
+		}
+	}
+	if c.DB != "" && !strings.HasPrefix(c.DB, "sqlite:") && !strings.HasPrefix(c.DB, "file:") {
+		return fmt.Errorf("--db %q: only SQLite is built in so far (sqlite:PATH); PostgreSQL support is planned", c.DB)
+	}
+	if c.AdminToken != "" && len(c.AdminToken) < provision.MinAdminTokenLen {
+		return fmt.Errorf("OTOS_ADMIN_TOKEN must be at least %d characters", provision.MinAdminTokenLen)
+	}
+	if _, err := parseLevel(c.LogLevel); err != nil {
+		return err
+	}
+	return nil
+}
+
+func lookup(env func(string) string, name string) (string, bool) {
+	v := env("OTOS_" + envName(name))
+	return v, v != ""
+}
+
+func envName(flag string) string {
+	return strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
+}
+
+func parseLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(s)); err != nil {
+		return l, fmt.Errorf("--log-level %q: want debug, info, warn or error", s)
+	}
+	return l, nil
+}
+
+// Open opens the store and starts the servers.
+func (m *Main) Open(ctx context.Context) error {
+	level, _ := parseLevel(m.Config.LogLevel)
+	if m.Logger == nil {
+		m.Logger = slog.New(slog.NewJSONHandler(m.LogOutput, &slog.HandlerOptions{Level: level}))
+	}
+	if err := os.MkdirAll(m.Config.Data, 0o700); err != nil {
+		return fmt.Errorf("create data directory: %w", err)
+	}
+	key, err := provision.LoadOrCreateKey(filepath.Join(m.Config.Data, "server.key"), rand.Reader)
+	if err != nil {
+		return err
+	}
+	keys, err := provision.NewKeyring(key)
+	if err != nil {
+		return err
+	}
+	if m.Store, err = m.openStore(); err != nil {
+		return err
+	}
+	m.Service = provision.New(provision.Config{Store: m.Store, Keys: keys, Logger: m.Logger, AdminToken: m.Config.AdminToken})
+	if m.Config.AdminToken == "" {
+		path := filepath.Join(m.Config.Data, "admin.token")
+		created, err := m.Service.EnsureBootstrapToken(ctx, path)
+		if err != nil {
+			return err
+		}
+		if created {
+			m.Logger.Info("admin token written", "path", path)
+		}
+	}
+	m.HTTP = otoshttp.NewServer(otoshttp.Config{
+		Addr: m.Config.HTTP, Registry: prometheus.NewRegistry(), Logger: m.Logger,
+		Service: m.Service, CompatThingsPanel: m.Config.Compat,
+	})
+	if err := m.HTTP.Open(); err != nil {
+		return fmt.Errorf("listen on %s: %w", m.Config.HTTP, err)
+	}
+	m.Logger.Info("otos serving", "http", m.HTTP.URL(), "data", m.Config.Data, "compat_thingspanel", m.Config.Compat)
+	return nil
+}
+
+func (m *Main) openStore() (otos.Store, error) {
+	path := filepath.Join(m.Config.Data, "otos.db")
+	if m.Config.DB != "" {
+		path = strings.TrimPrefix(strings.TrimPrefix(m.Config.DB, "sqlite:"), "file:")
+	}
+	db, err := sqlite.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	return db, nil
+}
+
+// Close stops the servers, letting in-flight requests finish, then closes
+// the store.
+func (m *Main) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), m.Config.ShutdownTimeout)
+	defer cancel()
+	var errs []error
+	if m.HTTP != nil {
+		errs = append(errs, m.HTTP.Close(ctx))
+	}
+	if m.Store != nil {
+		errs = append(errs, m.Store.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// Serve opens, waits for ctx to end (SIGINT, SIGTERM), then closes.
+func (m *Main) Serve(ctx context.Context) error {
+	if err := m.Open(ctx); err != nil {
+		m.Close()
+		return err
+	}
+	<-ctx.Done()
+	m.Logger.Info("shutting down")
+	return m.Close()
+}

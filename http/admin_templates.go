@@ -1,0 +1,150 @@
+package http
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/otos-iot/otos"
+	"github.com/otos-iot/otos/provision"
+)
+
+// TemplateCreated is the answer to POST /api/v1/templates: the template and,
+// this once, its secret.
+type TemplateCreated struct {
+	*otos.Template
+	TemplateSecret string `json:"template_secret"`
+}
+
+// SecretRotated is the answer to POST /api/v1/templates/{id}/rotate-secret.
+type SecretRotated struct {
+	TemplateID     string    `json:"template_id"`
+	TemplateSecret string    `json:"template_secret"`
+	PreviousUntil  time.Time `json:"previous_secret_valid_until"`
+}
+
+func (s *Server) createTemplate(r *http.Request, p *provision.Principal) (int, any, error) {
+	var body struct {
+		Name           string              `json:"name"`
+		DeviceType     otos.DeviceType     `json:"device_type"`
+		VoucherType    otos.VoucherType    `json:"voucher_type"`
+		Registration   otos.Registration   `json:"registration"`
+		Reregistration otos.Reregistration `json:"reregistration"`
+	}
+	if err := decodeAdmin(r, &body, false); err != nil {
+		return 0, nil, err
+	}
+	t := &otos.Template{Name: body.Name, DeviceType: body.DeviceType, VoucherType: body.VoucherType,
+		Registration: body.Registration, Reregistration: body.Reregistration}
+	secret, err := s.cfg.Service.CreateTemplate(r.Context(), p.Scope, t)
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusCreated, TemplateCreated{Template: t, TemplateSecret: string(secret)}, nil
+}
+
+func (s *Server) listTemplates(r *http.Request, p *provision.Principal) (int, any, error) {
+	pg, err := page(r.URL.Query())
+	if err != nil {
+		return 0, nil, err
+	}
+	items, next, err := s.cfg.Service.Templates(r.Context(), p.Scope, otos.TemplateFilter{Page: pg})
+	return http.StatusOK, List[*otos.Template]{Items: nonNil(items), NextCursor: next}, err
+}
+
+func (s *Server) getTemplate(r *http.Request, p *provision.Principal) (int, any, error) {
+	id, err := pathID(r, "template")
+	if err != nil {
+		return 0, nil, err
+	}
+	t, err := s.cfg.Service.Template(r.Context(), p.Scope, id)
+	return http.StatusOK, t, err
+}
+
+func (s *Server) updateTemplate(r *http.Request, p *provision.Principal) (int, any, error) {
+	id, err := pathID(r, "template")
+	if err != nil {
+		return 0, nil, err
+	}
+	var body struct {
+		Name           *string              `json:"name"`
+		Registration   *otos.Registration   `json:"registration"`
+		Reregistration *otos.Reregistration `json:"reregistration"`
+	}
+	if err := decodeAdmin(r, &body, false); err != nil {
+		return 0, nil, err
+	}
+	t, err := s.cfg.Service.UpdateTemplate(r.Context(), p.Scope, id, otos.TemplateUpdate(body))
+	return http.StatusOK, t, err
+}
+
+func (s *Server) rotateSecret(r *http.Request, p *provision.Principal) (int, any, error) {
+	id, err := pathID(r, "template")
+	if err != nil {
+		return 0, nil, err
+	}
+	body := struct {
+		GraceSeconds *int64 `json:"grace_seconds"`
+	}{}
+	if err := decodeAdmin(r, &body, true); err != nil {
+		return 0, nil, err
+	}
+	grace := provision.DefaultGrace
+	if body.GraceSeconds != nil {
+		if *body.GraceSeconds < 0 || *body.GraceSeconds > int64(provision.MaxGrace.Seconds()) {
+			return 0, nil, otos.FieldError("grace_seconds", otos.ReasonValue,
+				"grace_seconds must be between 0 and %d", int64(provision.MaxGrace.Seconds()))
+		}
+		grace = time.Duration(*body.GraceSeconds) * time.Second
+	}
+	secret, until, err := s.cfg.Service.RotateSecret(r.Context(), p.Scope, id, grace)
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, SecretRotated{TemplateID: id, TemplateSecret: string(secret), PreviousUntil: until}, nil
+}
+
+func (s *Server) createProduct(r *http.Request, p *provision.Principal) (int, any, error) {
+	var body struct {
+		Name       string `json:"name"`
+		TemplateID string `json:"template_id"`
+	}
+	if err := decodeAdmin(r, &body, false); err != nil {
+		return 0, nil, err
+	}
+	prod := &otos.Product{Name: body.Name, TemplateID: body.TemplateID}
+	if err := s.cfg.Service.CreateProduct(r.Context(), p.Scope, prod); err != nil {
+		return 0, nil, err
+	}
+	return http.StatusCreated, prod, nil
+}
+
+func (s *Server) listProducts(r *http.Request, p *provision.Principal) (int, any, error) {
+	q := r.URL.Query()
+	pg, err := page(q)
+	if err != nil {
+		return 0, nil, err
+	}
+	tid, err := queryID(q, "template_id")
+	if err != nil {
+		return 0, nil, err
+	}
+	items, next, err := s.cfg.Service.Products(r.Context(), p.Scope, otos.ProductFilter{TemplateID: tid, Page: pg})
+	return http.StatusOK, List[*otos.Product]{Items: nonNil(items), NextCursor: next}, err
+}
+
+func (s *Server) getProduct(r *http.Request, p *provision.Principal) (int, any, error) {
+	id, err := pathID(r, "product")
+	if err != nil {
+		return 0, nil, err
+	}
+	prod, err := s.cfg.Service.Product(r.Context(), p.Scope, id)
+	return http.StatusOK, prod, err
+}
+
+// nonNil makes an empty list encode as [] rather than null.
+func nonNil[T any](items []T) []T {
+	if items == nil {
+		return []T{}
+	}
+	return items
+}

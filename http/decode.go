@@ -1,0 +1,115 @@
+package http
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/otos-iot/otos"
+)
+
+// MaxAuthBody is the largest accepted body of POST /api/v1/device/auth.
+const MaxAuthBody = 16 << 10
+
+// authBody is the wire form of otos.AuthRequest. Unknown fields are ignored,
+// as ThingsPanel does.
+type authBody struct {
+	TemplateSecret     string `json:"template_secret"`
+	DeviceNumber       string `json:"device_number"`
+	DeviceName         string `json:"device_name"`
+	ProductKey         string `json:"product_key"`
+	ParentDeviceNumber string `json:"parent_device_number"`
+	SubDeviceAddr      string `json:"sub_device_addr"`
+}
+
+// readBody reads at most limit bytes of r's body: ETOOLARGE beyond.
+func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
+	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	var tooLarge *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooLarge):
+		return nil, otos.Errorf(otos.ETOOLARGE, "Request body exceeds %d bytes", limit)
+	case err != nil:
+		return nil, otos.Errorf(otos.EINVALID, "Request body could not be read")
+	}
+	return b, nil
+}
+
+// DecodeAuthRequest parses and validates a device auth body. Every failure
+// is an EINVALID error whose message names the field at fault.
+func DecodeAuthRequest(body []byte) (*otos.AuthRequest, error) {
+	var b authBody
+	if err := decodeObject(body, &b, false); err != nil {
+		return nil, err
+	}
+	req := &otos.AuthRequest{
+		TemplateSecret:     otos.Secret(b.TemplateSecret),
+		DeviceNumber:       b.DeviceNumber,
+		DeviceName:         b.DeviceName,
+		ProductKey:         b.ProductKey,
+		ParentDeviceNumber: b.ParentDeviceNumber,
+		SubDeviceAddr:      b.SubDeviceAddr,
+	}
+	if err := req.Validate(); err != nil {
+		return nil, err
+	}
+	return req, nil
+}
+
+// decodeObject unmarshals a JSON object into v, turning decoder errors into
+// EINVALID errors that name the field. Invalid UTF-8 is refused rather than
+// silently replaced, so that what is stored is what the client sent. With
+// strict, a field v does not have is an error (admin API: catches typos).
+func decodeObject(body []byte, v any, strict bool) error {
+	if len(body) == 0 {
+		return &otos.Error{Code: otos.EINVALID, Reason: otos.ReasonSyntax, Message: "Request body is empty; send a JSON object"}
+	}
+	if !utf8.Valid(body) {
+		return &otos.Error{Code: otos.EINVALID, Reason: otos.ReasonSyntax, Message: "Request body is not valid UTF-8"}
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if strict {
+		dec.DisallowUnknownFields()
+	}
+	err := dec.Decode(v)
+	if err == nil && dec.InputOffset() < int64(len(bytes.TrimRight(body, " \t\r\n"))) {
+		err = errors.New("trailing data")
+	}
+	var typeErr *json.UnmarshalTypeError
+	switch {
+	case err == nil:
+		return nil
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		field := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+		return otos.FieldError(field, otos.ReasonValue, "%s is not a known field", field)
+	case errors.As(err, &typeErr) && typeErr.Field != "":
+		return otos.FieldError(typeErr.Field, otos.ReasonType, "%s must be a %s, not %s", typeErr.Field, typeName(typeErr), typeErr.Value)
+	case errors.As(err, &typeErr):
+		return &otos.Error{Code: otos.EINVALID, Reason: otos.ReasonSyntax, Message: "Request body must be a JSON object, not " + typeErr.Value}
+	default:
+		return &otos.Error{Code: otos.EINVALID, Reason: otos.ReasonSyntax, Message: "Request body is not valid JSON"}
+	}
+}
+
+func typeName(e *json.UnmarshalTypeError) string {
+	if e.Type == nil {
+		return "value of another type"
+	}
+	switch e.Type.Kind().String() {
+	case "string":
+		return "string"
+	case "int", "int64", "float64":
+		return "number"
+	case "bool":
+		return "boolean"
+	case "slice":
+		return "list"
+	case "struct", "map", "ptr":
+		return "object"
+	}
+	return e.Type.String()
+}

@@ -1,0 +1,204 @@
+package provision
+
+import (
+	"context"
+	"crypto/subtle"
+	"fmt"
+
+	"github.com/otos-iot/otos"
+)
+
+// Registration is the outcome of a successful device registration.
+type Registration struct {
+	Device  *otos.Device
+	Voucher otos.Voucher
+	// Reissued is true when a known device received a fresh voucher.
+	Reissued bool
+}
+
+// Register runs the One Type One Secret flow for req: it finds the template by
+// its secret, then creates the device, or re-issues the voucher of a known
+// device that may register again, and returns the new voucher. Errors are
+// checked in ThingsPanel's order: EINVALID, ESECRETUNKNOWN, EREGISTRATIONOFF,
+// EDEVICEEXISTS, EPRODUCTUNKNOWN, ESUBDEVICEFIELDS, EPARENTUNKNOWN,
+// ESUBADDRTAKEN.
+func (s *Service) Register(ctx context.Context, req *otos.AuthRequest) (*Registration, error) {
+	if err := req.Validate(); err != nil {
+		return nil, err
+	}
+	t, err := s.templateBySecret(ctx, req.TemplateSecret)
+	if err != nil {
+		return nil, err
+	}
+	if t.Registration == otos.RegistrationOff {
+		return nil, otos.Errorf(otos.EREGISTRATIONOFF, "Auto-registration is disabled for this template")
+	}
+	known, err := s.repeatable(ctx, t, req.DeviceNumber)
+	if err != nil {
+		return nil, err
+	}
+	d := &otos.Device{
+		TenantID:     t.TenantID,
+		TemplateID:   t.ID,
+		DeviceNumber: req.DeviceNumber,
+		Name:         req.DeviceName,
+		Status:       otos.StatusEnabled,
+	}
+	if err := s.bindProduct(ctx, t, req.ProductKey, d); err != nil {
+		return nil, err
+	}
+	if err := s.bindParent(ctx, t, req, d); err != nil {
+		return nil, err
+	}
+	v, err := s.newVoucher(t.VoucherType)
+	if err != nil {
+		return nil, err
+	}
+	if known != nil {
+		return s.reissue(ctx, t, known, v)
+	}
+	return s.create(ctx, t, d, v)
+}
+
+// templateBySecret finds the template by the keyed hash of secret.
+func (s *Service) templateBySecret(ctx context.Context, secret otos.Secret) (*otos.Template, error) {
+	t, err := s.store.TemplateBySecret(ctx, s.keys.Hash(secret), s.now())
+	if otos.ErrorCode(err) == otos.ENOTFOUND {
+		return nil, otos.Errorf(otos.ESECRETUNKNOWN, "Template secret does not exist")
+	}
+	return t, err
+}
+
+// repeatable returns nil for a new device number, the known device when it
+// may register again, and EDEVICEEXISTS otherwise. A device may register
+// again while enabled, under the same template, never connected, and either
+// reset by an operator (it holds no voucher) or under until_connected.
+func (s *Service) repeatable(ctx context.Context, t *otos.Template, number string) (*otos.Device, error) {
+	d, err := s.store.DeviceByNumber(ctx, number)
+	switch otos.ErrorCode(err) {
+	case otos.ENOTFOUND:
+		return nil, nil
+	case "":
+	default:
+		return nil, err
+	}
+	if d.TemplateID != t.ID || d.Status != otos.StatusEnabled || d.FirstConnectedAt != nil ||
+		t.Reregistration == otos.ReregNever && !d.Credential.IsZero() {
+		return nil, deviceExists()
+	}
+	return d, nil
+}
+
+func deviceExists() error {
+	return otos.Errorf(otos.EDEVICEEXISTS, "Device already exists")
+}
+
+// bindProduct checks that key names a product of template t.
+func (s *Service) bindProduct(ctx context.Context, t *otos.Template, key string, d *otos.Device) error {
+	if key == "" {
+		return nil
+	}
+	p, err := s.store.ProductByKey(ctx, key)
+	switch otos.ErrorCode(err) {
+	case "":
+	case otos.ENOTFOUND:
+		p = nil
+	default:
+		return err
+	}
+	if p == nil || p.TemplateID != t.ID || subtle.ConstantTimeCompare([]byte(p.ProductKey), []byte(key)) != 1 {
+		return &otos.Error{Code: otos.EPRODUCTUNKNOWN, Field: "product_key",
+			Message: "Product key does not exist or does not belong to this template"}
+	}
+	d.ProductID = p.ID
+	return nil
+}
+
+// bindParent checks the sub-device fields for a sub-device template; other
+// templates ignore them, as ThingsPanel does.
+func (s *Service) bindParent(ctx context.Context, t *otos.Template, req *otos.AuthRequest, d *otos.Device) error {
+	if t.DeviceType != otos.DeviceSubDevice {
+		return nil
+	}
+	if req.ParentDeviceNumber == "" || req.SubDeviceAddr == "" {
+		field := "parent_device_number"
+		if req.ParentDeviceNumber != "" {
+			field = "sub_device_addr"
+		}
+		return &otos.Error{Code: otos.ESUBDEVICEFIELDS, Field: field,
+			Message: "Sub-device registration needs parent_device_number and sub_device_addr"}
+	}
+	unknown := &otos.Error{Code: otos.EPARENTUNKNOWN, Field: "parent_device_number",
+		Message: "Parent device does not exist or is not a gateway of this tenant"}
+	p, err := s.store.DeviceByNumber(ctx, req.ParentDeviceNumber)
+	switch otos.ErrorCode(err) {
+	case "":
+	case otos.ENOTFOUND:
+		return unknown
+	default:
+		return err
+	}
+	if p.TenantID != t.TenantID {
+		return unknown
+	}
+	pt, err := s.store.Template(ctx, p.TemplateID)
+	if err != nil {
+		return err
+	}
+	if pt.DeviceType != otos.DeviceGateway {
+		return unknown
+	}
+	d.ParentID, d.SubDeviceAddr = p.ID, req.SubDeviceAddr
+	return nil
+}
+
+// create inserts a new device. When a concurrent request registered the same
+// number first, the outcome is that of a repeat.
+func (s *Service) create(ctx context.Context, t *otos.Template, d *otos.Device, v otos.Voucher) (*Registration, error) {
+	id, err := s.newID()
+	if err != nil {
+		return nil, err
+	}
+	now := s.timestamp()
+	d.ID, d.CreatedAt, d.UpdatedAt, d.Credential = id, now, now, v.Credential()
+	err = s.store.CreateDevice(ctx, d)
+	if err == nil {
+		s.log.Info("device registered", "device_id", d.ID, "device_number", d.DeviceNumber, "template_id", t.ID)
+		return &Registration{Device: d, Voucher: v}, nil
+	}
+	if otos.ErrorCode(err) != otos.ECONFLICT {
+		return nil, fmt.Errorf("create device: %w", err)
+	}
+	// The database said no. Decide which rule, in SPEC order: the number first.
+	known, rerr := s.repeatable(ctx, t, d.DeviceNumber)
+	switch {
+	case rerr != nil:
+		return nil, rerr
+	case known != nil:
+		return s.reissue(ctx, t, known, v)
+	case otos.ErrorField(err) == "sub_device_addr":
+		return nil, &otos.Error{Code: otos.ESUBADDRTAKEN, Field: "sub_device_addr",
+			Message: "Sub-device address already exists under this parent"}
+	case otos.ErrorField(err) == "device_number":
+		return nil, deviceExists() // taken, then deleted, while we looked
+	default:
+		return nil, fmt.Errorf("create device: %w", err)
+	}
+}
+
+// reissue gives a known device a fresh voucher, voiding its old one.
+func (s *Service) reissue(ctx context.Context, t *otos.Template, d *otos.Device, v otos.Voucher) (*Registration, error) {
+	onlyIfVoid := t.Reregistration == otos.ReregNever // a reset device, once
+	d, err := s.store.ReissueCredential(ctx, d.ID, t.ID, v.Credential(), onlyIfVoid, s.timestamp())
+	switch otos.ErrorCode(err) {
+	case "":
+	case otos.ECONFLICT, otos.ENOTFOUND:
+		// It connected, was disabled or was deleted in the meantime.
+		return nil, deviceExists()
+	default:
+		return nil, fmt.Errorf("reissue voucher: %w", err)
+	}
+	s.log.Info("voucher re-issued", "device_id", d.ID, "device_number", d.DeviceNumber, "template_id", t.ID)
+	s.voided(d)
+	return &Registration{Device: d, Voucher: v, Reissued: true}, nil
+}

@@ -1,0 +1,108 @@
+// Package provision holds the use cases of otos: the One Type One Secret
+// registration of devices, and the operator's changes to templates, products
+// and devices. It works through otos.Store and imports no adapter.
+package provision
+
+import (
+	"context"
+	"crypto/rand"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/otos-iot/otos"
+)
+
+// Sizes of generated secrets, in random bytes.
+const (
+	templateSecretBytes = 24 // 192 bits, 32 URL-safe characters
+	passwordBytes       = 24 // 192 bits
+	productKeyBytes     = 8  // 64 bits, 16 hex characters
+	adminTokenBytes     = 32
+)
+
+// Config holds the dependencies of a Service.
+type Config struct {
+	Store otos.Store
+	Keys  *Keyring
+	// Now and Rand default to time.Now and crypto/rand; tests inject theirs.
+	Now    func() time.Time
+	Rand   io.Reader
+	Logger *slog.Logger
+	// AdminToken, when set (OTOS_ADMIN_TOKEN), is a system token accepted
+	// besides the stored ones.
+	AdminToken otos.Secret
+	// Voided, when set, is called after a device's voucher stops being valid
+	// (re-issued, disabled, reset or deleted), so that live sessions can be
+	// dropped. It must not block.
+	Voided func(d *otos.Device)
+}
+
+// Service carries out registrations and operator changes.
+type Service struct {
+	store  otos.Store
+	keys   *Keyring
+	now    func() time.Time
+	rand   io.Reader
+	log    *slog.Logger
+	voided func(d *otos.Device)
+	// adminToken is the hash of Config.AdminToken, or nil.
+	adminToken []byte
+}
+
+// New returns a Service with cfg's dependencies.
+func New(cfg Config) *Service {
+	s := &Service{store: cfg.Store, keys: cfg.Keys, now: cfg.Now, rand: cfg.Rand, log: cfg.Logger, voided: cfg.Voided}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.rand == nil {
+		s.rand = rand.Reader
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.AdminToken != "" {
+		s.adminToken = otos.TokenHash(cfg.AdminToken)
+	}
+	if s.voided == nil {
+		s.voided = func(*otos.Device) {}
+	}
+	return s
+}
+
+// newID returns a time-ordered UUIDv7, so that ids sort in creation order.
+func (s *Service) newID() (string, error) {
+	id, err := uuid.NewV7FromReader(s.rand)
+	if err != nil {
+		return "", err
+	}
+	return id.String(), nil
+}
+
+// newVoucher mints a voucher of type t: a random UUIDv4 username, and for
+// BASIC a 192-bit password.
+func (s *Service) newVoucher(t otos.VoucherType) (otos.Voucher, error) {
+	u, err := uuid.NewRandomFromReader(s.rand)
+	if err != nil {
+		return otos.Voucher{}, err
+	}
+	v := otos.Voucher{Username: otos.Secret(u.String())}
+	if t == otos.VoucherBasic {
+		if v.Password, err = randomString(s.rand, passwordBytes); err != nil {
+			return otos.Voucher{}, err
+		}
+	}
+	return v, nil
+}
+
+// timestamp returns the current time at the store's precision.
+func (s *Service) timestamp() time.Time {
+	return s.now().UTC().Truncate(time.Microsecond)
+}
+
+// Ping reports whether the store can serve.
+func (s *Service) Ping(ctx context.Context) error {
+	return s.store.Ping(ctx)
+}

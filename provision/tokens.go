@@ -1,0 +1,100 @@
+package provision
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/otos-iot/otos"
+)
+
+// MinAdminTokenLen is the shortest admin token accepted from OTOS_ADMIN_TOKEN.
+const MinAdminTokenLen = 16
+
+// Principal is who an admin request acts as.
+type Principal struct {
+	Scope Scope
+	Role  otos.Role
+}
+
+// CanWrite reports whether the principal may change things.
+func (p *Principal) CanWrite() bool { return p.Role == otos.RoleAdmin }
+
+// Authenticate returns the principal of an admin bearer token; EUNAUTHORIZED
+// for an unknown, expired or revoked one.
+func (s *Service) Authenticate(ctx context.Context, token otos.Secret) (*Principal, error) {
+	unauthorized := otos.Errorf(otos.EUNAUTHORIZED, "Missing or invalid admin token")
+	if token == "" {
+		return nil, unauthorized
+	}
+	h := otos.TokenHash(token)
+	if s.adminToken != nil && subtle.ConstantTimeCompare(h, s.adminToken) == 1 {
+		return &Principal{Role: otos.RoleAdmin}, nil
+	}
+	t, err := s.store.TokenByHash(ctx, h)
+	switch otos.ErrorCode(err) {
+	case "":
+	case otos.ENOTFOUND:
+		return nil, unauthorized
+	default:
+		return nil, err
+	}
+	if !t.Active(s.now()) || subtle.ConstantTimeCompare(h, t.Hash) != 1 {
+		return nil, unauthorized
+	}
+	return &Principal{Scope: Scope(t.TenantID), Role: t.Role}, nil
+}
+
+// EnsureBootstrapToken makes sure the system token in the file at path is
+// valid: it keeps a file that exists (registering its token if the store does
+// not know it) and otherwise generates a token, stores its hash, and writes
+// it to path with mode 0600. It reports whether it wrote the file.
+func (s *Service) EnsureBootstrapToken(ctx context.Context, path string) (bool, error) {
+	b, err := os.ReadFile(path)
+	switch {
+	case err == nil:
+		token := otos.Secret(strings.TrimSpace(string(b)))
+		if len(token) < MinAdminTokenLen {
+			return false, fmt.Errorf("admin token in %s is shorter than %d characters", path, MinAdminTokenLen)
+		}
+		_, err := s.store.TokenByHash(ctx, otos.TokenHash(token))
+		if otos.ErrorCode(err) != otos.ENOTFOUND {
+			return false, err
+		}
+		return false, s.replaceBootstrap(ctx, token)
+	case !errors.Is(err, os.ErrNotExist):
+		return false, fmt.Errorf("read admin token: %w", err)
+	}
+	token, err := randomString(s.rand, adminTokenBytes)
+	if err != nil {
+		return false, err
+	}
+	token = "otos_" + token
+	if err := s.replaceBootstrap(ctx, token); err != nil {
+		return false, err
+	}
+	if err := WriteFileAtomic(path, []byte(string(token)+"\n"), 0o600); err != nil {
+		return false, fmt.Errorf("write admin token: %w", err)
+	}
+	return true, nil
+}
+
+// replaceBootstrap revokes earlier bootstrap tokens and stores token's hash.
+func (s *Service) replaceBootstrap(ctx context.Context, token otos.Secret) error {
+	now := s.timestamp()
+	if err := s.store.RevokeTokensByName(ctx, otos.BootstrapTokenName, now); err != nil {
+		return fmt.Errorf("revoke bootstrap token: %w", err)
+	}
+	id, err := s.newID()
+	if err != nil {
+		return err
+	}
+	t := &otos.Token{ID: id, Role: otos.RoleAdmin, Name: otos.BootstrapTokenName, Hash: otos.TokenHash(token), CreatedAt: now}
+	if err := s.store.CreateToken(ctx, t); err != nil {
+		return fmt.Errorf("store bootstrap token: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,106 @@
+-- 0001: the initial schema and the default tenant.
+--
+-- Times are INTEGER Unix microseconds, UTC. Optional references and values
+-- are NULL when absent, never ''. CHECK constraints that guard one field are
+-- named after its JSON field, so that a violation can be reported by name.
+
+CREATE TABLE tenants (
+    id         TEXT    NOT NULL PRIMARY KEY,
+    name       TEXT    NOT NULL,
+    created_at INTEGER NOT NULL
+) STRICT;
+
+CREATE TABLE templates (
+    id             TEXT    NOT NULL PRIMARY KEY,
+    tenant_id      TEXT    NOT NULL REFERENCES tenants (id),
+    name           TEXT    NOT NULL,
+    device_type    TEXT    NOT NULL
+        CONSTRAINT device_type CHECK (device_type IN ('direct', 'gateway', 'sub_device')),
+    voucher_type   TEXT    NOT NULL
+        CONSTRAINT voucher_type CHECK (voucher_type IN ('BASIC', 'ACCESSTOKEN')),
+    registration   TEXT    NOT NULL
+        CONSTRAINT registration CHECK (registration IN ('auto', 'off')),
+    reregistration TEXT    NOT NULL
+        CONSTRAINT reregistration CHECK (reregistration IN ('until_connected', 'never')),
+    created_at     INTEGER NOT NULL,
+    updated_at     INTEGER NOT NULL
+) STRICT;
+
+CREATE INDEX templates_tenant_id ON templates (tenant_id, id);
+
+-- hash is the HMAC of the secret: the look-up key of device registration.
+CREATE TABLE template_secrets (
+    hash        BLOB    NOT NULL PRIMARY KEY
+        CONSTRAINT template_secret CHECK (length(hash) > 0),
+    template_id TEXT    NOT NULL REFERENCES templates (id) ON DELETE CASCADE,
+    sealed      BLOB    NOT NULL,
+    created_at  INTEGER NOT NULL,
+    expires_at  INTEGER -- NULL: the current secret
+) STRICT;
+
+CREATE INDEX template_secrets_template_id ON template_secrets (template_id);
+
+-- At most one current secret per template.
+CREATE UNIQUE INDEX template_secrets_current ON template_secrets (template_id)
+    WHERE expires_at IS NULL;
+
+CREATE TABLE products (
+    id          TEXT    NOT NULL PRIMARY KEY,
+    tenant_id   TEXT    NOT NULL REFERENCES tenants (id),
+    template_id TEXT    NOT NULL REFERENCES templates (id),
+    name        TEXT    NOT NULL,
+    product_key TEXT    NOT NULL UNIQUE
+        CONSTRAINT product_key CHECK (product_key <> ''),
+    created_at  INTEGER NOT NULL
+) STRICT;
+
+CREATE INDEX products_tenant_id ON products (tenant_id, id);
+CREATE INDEX products_template_id ON products (template_id, id);
+
+CREATE TABLE devices (
+    id                 TEXT    NOT NULL PRIMARY KEY,
+    tenant_id          TEXT    NOT NULL REFERENCES tenants (id),
+    template_id        TEXT    NOT NULL REFERENCES templates (id),
+    product_id         TEXT    REFERENCES products (id),
+    parent_id          TEXT    REFERENCES devices (id) ON DELETE RESTRICT
+        CONSTRAINT parent_id CHECK (parent_id <> id),
+    device_number      TEXT    NOT NULL UNIQUE
+        CONSTRAINT device_number CHECK (device_number <> ''),
+    name               TEXT    NOT NULL,
+    sub_device_addr    TEXT,
+    status             TEXT    NOT NULL
+        CONSTRAINT status CHECK (status IN ('enabled', 'disabled')),
+    credential_lookup  BLOB    UNIQUE, -- NULL after a reset
+    password_hash      BLOB,           -- NULL for ACCESSTOKEN vouchers
+    created_at         INTEGER NOT NULL,
+    updated_at         INTEGER NOT NULL,
+    first_connected_at INTEGER,
+    last_seen_at       INTEGER,
+    online             INTEGER NOT NULL DEFAULT 0
+        CONSTRAINT online CHECK (online IN (0, 1)),
+    -- Also the index of the parent_id filter and of the parent's foreign key.
+    UNIQUE (parent_id, sub_device_addr)
+) STRICT;
+
+-- The list filters; id last so that a filtered page is read in order.
+CREATE INDEX devices_tenant_id ON devices (tenant_id, id);
+CREATE INDEX devices_template_id ON devices (template_id, id);
+CREATE INDEX devices_product_id ON devices (product_id, id);
+
+CREATE TABLE tokens (
+    id         TEXT    NOT NULL PRIMARY KEY,
+    tenant_id  TEXT    REFERENCES tenants (id), -- NULL: the system administrator
+    role       TEXT    NOT NULL
+        CONSTRAINT role CHECK (role IN ('admin', 'viewer')),
+    name       TEXT    NOT NULL,
+    hash       BLOB    NOT NULL UNIQUE
+        CONSTRAINT token CHECK (length(hash) > 0),
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER,
+    revoked_at INTEGER
+) STRICT;
+
+CREATE INDEX tokens_name ON tokens (name);
+
+INSERT INTO tenants (id, name, created_at)
+VALUES ('00000000-0000-0000-0000-000000000001', 'default', CAST(strftime('%s', 'now') AS INTEGER) * 1000000);

@@ -1,0 +1,191 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"strings"
+	"time"
+
+	"github.com/otos-iot/otos"
+)
+
+// The column lists of each entity, in the order its scan function reads them.
+const (
+	tenantColumns   = `id, name, created_at`
+	templateColumns = `id, tenant_id, name, device_type, voucher_type, registration, reregistration, created_at, updated_at`
+	productColumns  = `id, tenant_id, template_id, name, product_key, created_at`
+	deviceColumns   = `id, tenant_id, template_id, product_id, parent_id, device_number, name, sub_device_addr, status,
+		credential_lookup, password_hash, created_at, updated_at, first_connected_at, last_seen_at, online`
+	tokenColumns = `id, tenant_id, role, name, hash, created_at, expires_at, revoked_at`
+)
+
+// scanner is a *sql.Row or *sql.Rows.
+type scanner interface {
+	Scan(dest ...any) error
+}
+
+// scanTenant reads a row of tenantColumns.
+func scanTenant(s scanner) (*otos.Tenant, error) {
+	var t otos.Tenant
+	var created int64
+	if err := s.Scan(&t.ID, &t.Name, &created); err != nil {
+		return nil, err
+	}
+	t.CreatedAt = fromMicros(created)
+	return &t, nil
+}
+
+// scanTemplate reads a row of templateColumns.
+func scanTemplate(s scanner) (*otos.Template, error) {
+	var t otos.Template
+	var created, updated int64
+	if err := s.Scan(&t.ID, &t.TenantID, &t.Name, &t.DeviceType, &t.VoucherType, &t.Registration,
+		&t.Reregistration, &created, &updated); err != nil {
+		return nil, err
+	}
+	t.CreatedAt, t.UpdatedAt = fromMicros(created), fromMicros(updated)
+	return &t, nil
+}
+
+// scanProduct reads a row of productColumns.
+func scanProduct(s scanner) (*otos.Product, error) {
+	var p otos.Product
+	var created int64
+	if err := s.Scan(&p.ID, &p.TenantID, &p.TemplateID, &p.Name, &p.ProductKey, &created); err != nil {
+		return nil, err
+	}
+	p.CreatedAt = fromMicros(created)
+	return &p, nil
+}
+
+// scanDevice reads a row of deviceColumns.
+func scanDevice(s scanner) (*otos.Device, error) {
+	var d otos.Device
+	var product, parent, addr sql.NullString
+	var created, updated int64
+	var first, last sql.NullInt64
+	if err := s.Scan(&d.ID, &d.TenantID, &d.TemplateID, &product, &parent, &d.DeviceNumber, &d.Name, &addr,
+		&d.Status, &d.Credential.Lookup, &d.Credential.PasswordHash, &created, &updated, &first, &last,
+		&d.Online); err != nil {
+		return nil, err
+	}
+	d.ProductID, d.ParentID, d.SubDeviceAddr = product.String, parent.String, addr.String
+	d.CreatedAt, d.UpdatedAt = fromMicros(created), fromMicros(updated)
+	d.FirstConnectedAt, d.LastSeenAt = timePtr(first), timePtr(last)
+	return &d, nil
+}
+
+// scanToken reads a row of tokenColumns.
+func scanToken(s scanner) (*otos.Token, error) {
+	var t otos.Token
+	var tenant sql.NullString
+	var created int64
+	var expires, revoked sql.NullInt64
+	if err := s.Scan(&t.ID, &tenant, &t.Role, &t.Name, &t.Hash, &created, &expires, &revoked); err != nil {
+		return nil, err
+	}
+	t.TenantID = tenant.String
+	t.CreatedAt = fromMicros(created)
+	t.ExpiresAt, t.RevokedAt = timePtr(expires), timePtr(revoked)
+	return &t, nil
+}
+
+// micros is the stored form of t: Unix microseconds, the precision that
+// PostgreSQL keeps too.
+func micros(t time.Time) int64 { return t.UnixMicro() }
+
+// fromMicros is the time stored as v, in UTC.
+func fromMicros(v int64) time.Time { return time.UnixMicro(v).UTC() }
+
+// nullMicros is the stored form of an optional time: NULL for nil.
+func nullMicros(t *time.Time) any {
+	if t == nil {
+		return nil
+	}
+	return micros(*t)
+}
+
+// timePtr is the optional time stored as v.
+func timePtr(v sql.NullInt64) *time.Time {
+	if !v.Valid {
+		return nil
+	}
+	t := fromMicros(v.Int64)
+	return &t
+}
+
+// nullString is the stored form of an optional string: NULL for "".
+func nullString(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+// nullBytes is the stored form of an optional hash: NULL for empty.
+func nullBytes(b []byte) any {
+	if len(b) == 0 {
+		return nil
+	}
+	return b
+}
+
+// where is the conjunction of a list's filter conditions.
+type where struct {
+	conds []string
+	args  []any
+}
+
+// eq adds "col = value" unless value is empty, which matches anything.
+func (w *where) eq(col, value string) {
+	if value != "" {
+		w.conds = append(w.conds, col+" = ?")
+		w.args = append(w.args, value)
+	}
+}
+
+// String returns the WHERE clause, or "" without conditions.
+func (w *where) String() string {
+	if len(w.conds) == 0 {
+		return ""
+	}
+	return " WHERE " + strings.Join(w.conds, " AND ")
+}
+
+// list returns one page of `SELECT cols FROM table` under w, in id order,
+// and the cursor of the next page. It reads one row more than the page holds
+// to learn whether there is a next page. p must have been validated.
+func list[T any](ctx context.Context, d *DB, op, cols, table string, w where, p otos.Page,
+	scan func(scanner) (T, error), id func(T) string) ([]T, string, error) {
+	after, err := otos.DecodeCursor(p.Cursor)
+	if err != nil {
+		return nil, "", err
+	}
+	if after != "" {
+		w.conds = append(w.conds, "id > ?")
+		w.args = append(w.args, after)
+	}
+	q := `SELECT ` + cols + ` FROM ` + table + w.String() + ` ORDER BY id LIMIT ?`
+	rows, err := d.read.QueryContext(ctx, q, append(w.args, p.Limit+1)...)
+	if err != nil {
+		return nil, "", d.fail(ctx, op, err)
+	}
+	defer rows.Close()
+	items := make([]T, 0, min(p.Limit+1, 64))
+	for rows.Next() {
+		item, err := scan(rows)
+		if err != nil {
+			return nil, "", d.fail(ctx, op, err)
+		}
+		items = append(items, item)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, "", d.fail(ctx, op, err)
+	}
+	next := ""
+	if len(items) > p.Limit {
+		items = items[:p.Limit]
+		next = otos.EncodeCursor(id(items[len(items)-1]))
+	}
+	return items, next, nil
+}

@@ -1,0 +1,218 @@
+// Package sqlite implements otos.Store on SQLite through modernc.org/sqlite,
+// a pure-Go driver (no cgo), so that otos runs as one binary with no set-up.
+// The schema is embedded and migrated at Open.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"path"
+	"sort"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/otos-iot/otos"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+)
+
+//go:embed migrations/*.sql
+var migrationFS embed.FS
+
+// readConns is the size of the reader pool.
+const readConns = 4
+
+// pragmas are applied by the driver to every new connection. WAL lets readers
+// run beside the writer; synchronous FULL makes a commit durable before it
+// returns, because a registration acknowledged to a device must survive a
+// crash; busy_timeout makes a connection wait for a lock held by another
+// process instead of failing at once.
+const pragmas = "_pragma=busy_timeout(10000)" +
+	"&_pragma=foreign_keys(1)" +
+	"&_pragma=journal_mode(WAL)" +
+	"&_pragma=synchronous(FULL)"
+
+// DB is an otos.Store on one SQLite database file. It is safe for concurrent use.
+//
+// SQLite lets one connection write at a time; a second writer waits for the
+// file lock and fails with SQLITE_BUSY when busy_timeout runs out. So every
+// write goes through write, a pool of a single connection, and concurrent
+// writers queue in Go instead of on the file lock. Its transactions begin
+// IMMEDIATE, taking the write lock up front, so that a transaction that reads
+// and then writes never fails to upgrade its lock. Reads go through read, a
+// pool of several query-only connections: in WAL mode readers neither block
+// the writer nor each other, and see every write committed before they start.
+type DB struct {
+	write  *sql.DB
+	read   *sql.DB
+	closed atomic.Bool
+}
+
+var _ otos.Store = (*DB)(nil)
+
+// Open opens the SQLite database file at path, creating the file if it does
+// not exist (but not its directory), and migrates its schema to the current
+// version. path is a file name, not a URI; Open adds the connection settings.
+func Open(path string) (*DB, error) {
+	switch {
+	case path == "":
+		return nil, errors.New("sqlite: open: empty path")
+	case path == ":memory:":
+		// Each connection of the two pools would see its own database.
+		return nil, errors.New("sqlite: open: in-memory databases are not supported; use a file")
+	}
+	write, err := sql.Open("sqlite", dsn(path, "&_txlock=immediate"))
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	write.SetMaxOpenConns(1)
+	write.SetMaxIdleConns(1)
+	d := &DB{write: write}
+
+	// Migrate before the readers connect: the first connection converts the
+	// file to WAL, and the readers need the schema.
+	if err := d.migrate(context.Background()); err != nil {
+		write.Close()
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+
+	// query_only guards against a write slipping onto a reader connection,
+	// where it would contend for the file lock with the writer.
+	read, err := sql.Open("sqlite", dsn(path, "&_pragma=query_only(1)"))
+	if err != nil {
+		write.Close()
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	read.SetMaxOpenConns(readConns)
+	read.SetMaxIdleConns(readConns)
+	if err := read.Ping(); err != nil {
+		read.Close()
+		write.Close()
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	d.read = read
+	return d, nil
+}
+
+// dsn returns the driver's data source name for the file at path. Characters
+// that a URI would read as delimiters are escaped.
+func dsn(path, extra string) string {
+	path = strings.NewReplacer("%", "%25", "?", "%3F", "#", "%23").Replace(path)
+	return "file:" + path + "?" + pragmas + extra
+}
+
+// Close closes the database. Calls after the first do nothing; methods called
+// after Close return EUNAVAILABLE.
+func (d *DB) Close() error {
+	if d.closed.Swap(true) {
+		return nil
+	}
+	return errors.Join(d.read.Close(), d.write.Close())
+}
+
+// Ping returns nil when the database answers a query.
+func (d *DB) Ping(ctx context.Context) error {
+	var one int
+	if err := d.read.QueryRowContext(ctx, `SELECT 1`).Scan(&one); err != nil {
+		return d.fail(ctx, "ping", err)
+	}
+	return nil
+}
+
+// tx runs fn in a transaction on the writer, and commits if fn returns nil.
+func (d *DB) tx(ctx context.Context, fn func(*sql.Tx) error) error {
+	tx, err := d.write.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := fn(tx); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
+
+// migration is one embedded schema change, migrations/NNNN_name.sql.
+type migration struct {
+	version int
+	name    string
+	sql     string
+}
+
+// migrations returns the embedded migrations in version order.
+func migrations() ([]migration, error) {
+	names, err := fs.Glob(migrationFS, "migrations/*.sql")
+	if err != nil {
+		return nil, err
+	}
+	var ms []migration
+	seen := map[int]string{}
+	for _, name := range names {
+		base := path.Base(name)
+		prefix, _, _ := strings.Cut(base, "_")
+		v, err := strconv.Atoi(prefix)
+		if err != nil || v <= 0 {
+			return nil, fmt.Errorf("migration %s: name must start with a positive version number", base)
+		}
+		if other, ok := seen[v]; ok {
+			return nil, fmt.Errorf("migrations %s and %s have the same version", other, base)
+		}
+		seen[v] = base
+		b, err := migrationFS.ReadFile(name)
+		if err != nil {
+			return nil, err
+		}
+		ms = append(ms, migration{version: v, name: base, sql: string(b)})
+	}
+	sort.Slice(ms, func(i, j int) bool { return ms[i].version < ms[j].version })
+	return ms, nil
+}
+
+// migrate applies the migrations that the database lacks, each in its own
+// transaction together with its schema_migrations row, so that a failed
+// migration leaves nothing behind. The version check runs inside the
+// (IMMEDIATE) transaction, so two processes opening one new file at once
+// apply each migration once.
+func (d *DB) migrate(ctx context.Context) error {
+	ms, err := migrations()
+	if err != nil {
+		return err
+	}
+	if _, err := d.write.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version    INTEGER NOT NULL PRIMARY KEY,
+		applied_at INTEGER NOT NULL
+	) STRICT`); err != nil {
+		return fmt.Errorf("create schema_migrations: %w", err)
+	}
+	var newest sql.NullInt64
+	if err := d.write.QueryRowContext(ctx, `SELECT max(version) FROM schema_migrations`).Scan(&newest); err != nil {
+		return fmt.Errorf("read schema version: %w", err)
+	}
+	if len(ms) > 0 && newest.Int64 > int64(ms[len(ms)-1].version) {
+		return fmt.Errorf("schema version %d is newer than this program's %d", newest.Int64, ms[len(ms)-1].version)
+	}
+	for _, m := range ms {
+		err := d.tx(ctx, func(tx *sql.Tx) error {
+			var n int
+			if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations WHERE version = ?`, m.version).Scan(&n); err != nil || n > 0 {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, m.sql); err != nil {
+				return err
+			}
+			_, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`,
+				m.version, time.Now().UnixMicro())
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("migration %s: %w", m.name, err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,25 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+
+	"github.com/otos-iot/otos"
+)
+
+// CreateTenant inserts t; ECONFLICT if its id is taken.
+func (d *DB) CreateTenant(ctx context.Context, t *otos.Tenant) error {
+	_, err := d.write.ExecContext(ctx, `INSERT INTO tenants (`+tenantColumns+`) VALUES (?, ?, ?)`,
+		t.ID, t.Name, micros(t.CreatedAt))
+	return d.fail(ctx, "create tenant", err)
+}
+
+// Tenant returns the tenant with this id; ENOTFOUND if there is none.
+func (d *DB) Tenant(ctx context.Context, id string) (*otos.Tenant, error) {
+	t, err := scanTenant(d.read.QueryRowContext(ctx, `SELECT `+tenantColumns+` FROM tenants WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, notFound("tenant")
+	}
+	return t, d.fail(ctx, "get tenant", err)
+}
