@@ -51,6 +51,12 @@ func (r *AuthRequest) Validate() error {
 	return nil
 }
 
+// ValidateName checks a required human-readable name set by an operator,
+// returning EINVALID naming field.
+func ValidateName(field, value string) error {
+	return validateName(field, value, true)
+}
+
 // validateName checks a human-readable name set by an operator.
 func validateName(field, value string, required bool) error {
 	return validateString(field, value, MaxNameLen, required, false)

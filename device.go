@@ -37,6 +37,13 @@ type Device struct {
 	Credential Credential `json:"-"`
 }
 
+// Presence is whether a device is connected to the broker, as of At.
+type Presence struct {
+	DeviceID string
+	Online   bool
+	At       time.Time
+}
+
 // DeviceFilter selects devices in a list; empty fields match anything.
 type DeviceFilter struct {
 	TenantID     string

@@ -76,13 +76,22 @@ type Store interface {
 	// MarkConnected records a connection of device id at at: the first one
 	// sets FirstConnectedAt, which closes re-registration.
 	MarkConnected(ctx context.Context, id string, at time.Time) error
-	// MarkDisconnected records that device id went offline at at.
-	MarkDisconnected(ctx context.Context, id string, at time.Time) error
+	// RecordPresence stores, in one transaction, whether each device is
+	// online and when it was last seen. An entry older than what the store
+	// holds for the device is skipped; unknown devices are ignored.
+	RecordPresence(ctx context.Context, ps []Presence) error
 
 	// CreateToken inserts t; ECONFLICT if its hash is taken.
 	CreateToken(ctx context.Context, t *Token) error
+	// Token returns the token with this id.
+	Token(ctx context.Context, id string) (*Token, error)
 	// TokenByHash returns the token with this hash, active or not.
 	TokenByHash(ctx context.Context, hash []byte) (*Token, error)
 	// RevokeTokensByName revokes every active token with this name.
 	RevokeTokensByName(ctx context.Context, name string, now time.Time) error
+	// Tokens lists tokens in creation order, with the next cursor.
+	Tokens(ctx context.Context, f TokenFilter) ([]*Token, string, error)
+	// RevokeToken revokes token id at now; revoking a revoked token keeps
+	// its first revocation time.
+	RevokeToken(ctx context.Context, id string, now time.Time) (*Token, error)
 }

@@ -12,7 +12,17 @@ type Role string
 const (
 	RoleAdmin  Role = "admin"  // read and change
 	RoleViewer Role = "viewer" // read only
+	// RoleService is an MQTT service account: it may consume its tenant's
+	// device uplinks and publish their downlinks, and has no admin API access.
+	RoleService Role = "service"
 )
+
+// TokenFilter selects tokens in a list.
+type TokenFilter struct {
+	TenantID string // empty: every tenant
+	Role     Role   // empty: every role
+	Page
+}
 
 // Token is an admin API bearer token as the store keeps it: hashed.
 type Token struct {

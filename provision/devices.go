@@ -35,9 +35,7 @@ func (s *Service) SetDeviceStatus(ctx context.Context, sc Scope, id string, st o
 		return nil, err
 	}
 	s.log.Info("device status set", "device_id", id, "status", string(st))
-	if st == otos.StatusDisabled {
-		s.voided(d)
-	}
+	s.changed(d, st == otos.StatusDisabled)
 	return d, nil
 }
 
@@ -51,7 +49,7 @@ func (s *Service) ResetDevice(ctx context.Context, sc Scope, id string) (*otos.D
 		return nil, err
 	}
 	s.log.Info("device reset", "device_id", id)
-	s.voided(d)
+	s.changed(d, true)
 	return d, nil
 }
 
@@ -65,6 +63,6 @@ func (s *Service) DeleteDevice(ctx context.Context, sc Scope, id string) error {
 		return err
 	}
 	s.log.Info("device deleted", "device_id", id, "device_number", d.DeviceNumber)
-	s.voided(d)
+	s.changed(d, true)
 	return nil
 }

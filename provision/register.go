@@ -199,6 +199,6 @@ func (s *Service) reissue(ctx context.Context, t *otos.Template, d *otos.Device,
 		return nil, fmt.Errorf("reissue voucher: %w", err)
 	}
 	s.log.Info("voucher re-issued", "device_id", d.ID, "device_number", d.DeviceNumber, "template_id", t.ID)
-	s.voided(d)
+	s.changed(d, true)
 	return &Registration{Device: d, Voucher: v, Reissued: true}, nil
 }

@@ -8,6 +8,7 @@ import (
 	"crypto/rand"
 	"io"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -33,27 +34,34 @@ type Config struct {
 	// AdminToken, when set (OTOS_ADMIN_TOKEN), is a system token accepted
 	// besides the stored ones.
 	AdminToken otos.Secret
-	// Voided, when set, is called after a device's voucher stops being valid
-	// (re-issued, disabled, reset or deleted), so that live sessions can be
-	// dropped. It must not block.
-	Voided func(d *otos.Device)
+	// Revoked, when set, is called with the id of a device whose voucher
+	// stopped being valid (re-issued, disabled, reset or deleted) or of a
+	// revoked service account, so that the broker drops its live sessions.
+	// It must not block.
+	Revoked func(id string)
 }
 
 // Service carries out registrations and operator changes.
 type Service struct {
-	store  otos.Store
-	keys   *Keyring
-	now    func() time.Time
-	rand   io.Reader
-	log    *slog.Logger
-	voided func(d *otos.Device)
+	store   otos.Store
+	keys    *Keyring
+	now     func() time.Time
+	rand    io.Reader
+	log     *slog.Logger
+	revoked func(id string)
+	// creds caches voucher look-ups for the broker; templates caches the
+	// device type of each template.
+	creds     *credCache
+	templates sync.Map // template id → otos.DeviceType
+	presence  presence
 	// adminToken is the hash of Config.AdminToken, or nil.
 	adminToken []byte
 }
 
 // New returns a Service with cfg's dependencies.
 func New(cfg Config) *Service {
-	s := &Service{store: cfg.Store, keys: cfg.Keys, now: cfg.Now, rand: cfg.Rand, log: cfg.Logger, voided: cfg.Voided}
+	s := &Service{store: cfg.Store, keys: cfg.Keys, now: cfg.Now, rand: cfg.Rand, log: cfg.Logger, revoked: cfg.Revoked,
+		creds: newCredCache(credCacheSize)}
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -66,10 +74,19 @@ func New(cfg Config) *Service {
 	if cfg.AdminToken != "" {
 		s.adminToken = otos.TokenHash(cfg.AdminToken)
 	}
-	if s.voided == nil {
-		s.voided = func(*otos.Device) {}
+	if s.revoked == nil {
+		s.revoked = func(string) {}
 	}
 	return s
+}
+
+// changed is called after device d changed in a way that the broker's view
+// of it must follow; with drop, its live sessions end too.
+func (s *Service) changed(d *otos.Device, drop bool) {
+	s.creds.invalidate(d.ID)
+	if drop {
+		s.revoked(d.ID)
+	}
 }
 
 // newID returns a time-ordered UUIDv7, so that ids sort in creation order.

@@ -162,10 +162,26 @@ func (d *DB) MarkConnected(ctx context.Context, id string, at time.Time) error {
 	return d.fail(ctx, "mark device connected", affected(res, err, "device"))
 }
 
-// MarkDisconnected records that device id went offline at at. ENOTFOUND for
-// an unknown id.
-func (d *DB) MarkDisconnected(ctx context.Context, id string, at time.Time) error {
-	res, err := d.write.ExecContext(ctx, `UPDATE devices SET online = 0, last_seen_at = ? WHERE id = ?`,
-		micros(at), id)
-	return d.fail(ctx, "mark device disconnected", affected(res, err, "device"))
+// RecordPresence stores the presence entries in one transaction, skipping
+// any older than the device's last_seen_at, and ignoring unknown devices.
+func (d *DB) RecordPresence(ctx context.Context, ps []otos.Presence) error {
+	if len(ps) == 0 {
+		return nil
+	}
+	err := d.tx(ctx, func(tx *sql.Tx) error {
+		stmt, err := tx.PrepareContext(ctx, `UPDATE devices SET online = ?, last_seen_at = ?
+			WHERE id = ? AND (last_seen_at IS NULL OR last_seen_at <= ?)`)
+		if err != nil {
+			return err
+		}
+		defer stmt.Close()
+		for _, p := range ps {
+			at := micros(p.At)
+			if _, err := stmt.ExecContext(ctx, p.Online, at, p.DeviceID, at); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return d.fail(ctx, "record presence", err)
 }

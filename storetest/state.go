@@ -65,7 +65,7 @@ func testDeviceCredential(t *testing.T, s otos.Store) {
 		}},
 		{"connected-then-offline", tpl, false, func(t *testing.T, d *otos.Device) {
 			must(t, s.MarkConnected(t.Context(), d.ID, t0))
-			must(t, s.MarkDisconnected(t.Context(), d.ID, at(time.Minute)))
+			must(t, s.RecordPresence(t.Context(), []otos.Presence{{DeviceID: d.ID, At: at(time.Minute)}}))
 		}},
 	}
 	for _, tt := range refused {
@@ -110,7 +110,7 @@ func testDeviceState(t *testing.T, s otos.Store) {
 		want.FirstConnectedAt, want.LastSeenAt, want.Online = ptr(at(time.Minute)), ptr(at(time.Minute)), true
 		sameDevice(t, getDevice(t, s, d.ID), &want)
 
-		must(t, s.MarkDisconnected(t.Context(), d.ID, at(time.Hour)))
+		must(t, s.RecordPresence(t.Context(), []otos.Presence{{DeviceID: d.ID, At: at(time.Hour)}}))
 		want.LastSeenAt, want.Online = ptr(at(time.Hour)), false
 		sameDevice(t, getDevice(t, s, d.ID), &want)
 
@@ -118,6 +118,26 @@ func testDeviceState(t *testing.T, s otos.Store) {
 		must(t, s.MarkConnected(t.Context(), d.ID, at(2*time.Hour)))
 		want.LastSeenAt, want.Online = ptr(at(2*time.Hour)), true
 		sameDevice(t, getDevice(t, s, d.ID), &want)
+	})
+	t.Run("presence", func(t *testing.T) {
+		a, b := newDevice(t, s, tpl, nil), newDevice(t, s, tpl, nil)
+		must(t, s.RecordPresence(t.Context(), []otos.Presence{
+			{DeviceID: a.ID, Online: true, At: at(time.Minute)},
+			{DeviceID: b.ID, Online: true, At: at(time.Minute)},
+			{DeviceID: newID(), Online: true, At: at(time.Minute)}, // unknown: ignored
+		}))
+		for _, d := range []*otos.Device{a, b} {
+			got := getDevice(t, s, d.ID)
+			if !got.Online || !got.LastSeenAt.Equal(at(time.Minute)) || got.FirstConnectedAt != nil {
+				t.Fatalf("after presence: online %v, last seen %v, first connected %v", got.Online, got.LastSeenAt, got.FirstConnectedAt)
+			}
+		}
+		// An entry older than the stored one is stale: skipped.
+		must(t, s.RecordPresence(t.Context(), []otos.Presence{{DeviceID: a.ID, At: at(time.Second)}}))
+		if got := getDevice(t, s, a.ID); !got.Online || !got.LastSeenAt.Equal(at(time.Minute)) {
+			t.Errorf("a stale offline entry won: online %v, last seen %v", got.Online, got.LastSeenAt)
+		}
+		must(t, s.RecordPresence(t.Context(), nil))
 	})
 	t.Run("reset", func(t *testing.T) {
 		d := newDevice(t, s, tpl, nil)

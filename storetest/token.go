@@ -73,6 +73,53 @@ func testTokens(t *testing.T, s otos.Store) {
 			t.Error("Active disagrees with the revocation")
 		}
 	})
+	t.Run("list-and-revoke", func(t *testing.T) {
+		tenant := newTenant(t, s).ID
+		var made []*otos.Token
+		for i := range 3 {
+			tk := tokenOf(tenant, "svc")
+			if i > 0 {
+				tk.Role = otos.RoleService
+			}
+			must(t, s.CreateToken(t.Context(), tk))
+			made = append(made, tk)
+		}
+		got, next, err := s.Tokens(t.Context(), otos.TokenFilter{TenantID: tenant, Role: otos.RoleService, Page: otos.Page{Limit: 1}})
+		must(t, err)
+		if len(got) != 1 || got[0].ID != made[1].ID || next == "" {
+			t.Fatalf("first page: %d tokens, next %q", len(got), next)
+		}
+		got, next, err = s.Tokens(t.Context(), otos.TokenFilter{TenantID: tenant, Role: otos.RoleService, Page: otos.Page{Limit: 1, Cursor: next}})
+		must(t, err)
+		if len(got) != 1 || got[0].ID != made[2].ID {
+			t.Fatalf("second page: %d tokens", len(got))
+		}
+		if next != "" {
+			t.Errorf("next cursor %q after the last item", next)
+		}
+		all, _, err := s.Tokens(t.Context(), otos.TokenFilter{TenantID: tenant})
+		must(t, err)
+		if len(all) != 3 {
+			t.Errorf("all roles: %d tokens, want 3", len(all))
+		}
+		got1, err := s.Token(t.Context(), made[1].ID)
+		must(t, err)
+		same(t, "token", tokenFields(got1), tokenFields(made[1]))
+		_, err = s.Token(t.Context(), newID())
+		wantCode(t, err, otos.ENOTFOUND)
+		rev, err := s.RevokeToken(t.Context(), made[1].ID, at(time.Minute))
+		must(t, err)
+		if rev.RevokedAt == nil || !rev.RevokedAt.Equal(at(time.Minute)) {
+			t.Fatalf("revoked at %v", rev.RevokedAt)
+		}
+		rev, err = s.RevokeToken(t.Context(), made[1].ID, at(time.Hour))
+		must(t, err)
+		if !rev.RevokedAt.Equal(at(time.Minute)) {
+			t.Errorf("second revocation moved the time to %v", rev.RevokedAt)
+		}
+		_, err = s.RevokeToken(t.Context(), newID(), t0)
+		wantCode(t, err, otos.ENOTFOUND)
+	})
 	t.Run("revoke-by-name/none", func(t *testing.T) {
 		must(t, s.RevokeTokensByName(t.Context(), "nobody-"+newID(), t0))
 	})

@@ -91,7 +91,7 @@ CREATE TABLE tokens (
     id         TEXT    NOT NULL PRIMARY KEY,
     tenant_id  TEXT    REFERENCES tenants (id), -- NULL: the system administrator
     role       TEXT    NOT NULL
-        CONSTRAINT role CHECK (role IN ('admin', 'viewer')),
+        CONSTRAINT role CHECK (role IN ('admin', 'viewer', 'service')),
     name       TEXT    NOT NULL,
     hash       BLOB    NOT NULL UNIQUE
         CONSTRAINT token CHECK (length(hash) > 0),

@@ -1,0 +1,155 @@
+package mqtt
+
+import (
+	"strings"
+
+	"github.com/otos-iot/otos"
+	"github.com/otos-iot/otos/provision"
+)
+
+// Topics, ThingsPanel's. "{n}" is the device's own number; "+" one level
+// chosen by the client (a message id). Gateways also have the same topics
+// under "gateway/" for their sub-devices.
+var (
+	// uplinks are what a device may publish.
+	uplinks = []string{
+		"devices/telemetry",
+		"devices/attributes/+",
+		"devices/event/+",
+		"devices/attributes/set/response/+",
+		"devices/command/response/+",
+		"devices/attributes/get/+",
+	}
+	// downlinks are what a device may subscribe to, and what a service
+	// account may publish for a device of its tenant.
+	downlinks = []string{
+		"devices/telemetry/control/{n}",
+		"devices/attributes/set/{n}/+",
+		"devices/command/{n}/+",
+		"devices/attributes/response/{n}/+",
+	}
+)
+
+// ConsumerPrefix is where the broker republishes every device uplink for the
+// platform's consumers: otos/{tenant_id}/{device_number}/{original topic}.
+const ConsumerPrefix = "otos/"
+
+// topicSafe reports whether s can stand as one topic level: no level
+// separator, no wildcard, not empty. A device number that is not cannot
+// name the device's topics.
+func topicSafe(s string) bool {
+	return s != "" && !strings.ContainsAny(s, "/+#\x00")
+}
+
+// match reports whether subject (a topic, or a filter whose only wildcards
+// stand where pattern has "+") fits pattern. "+" in pattern matches one level
+// that is not "#"; every other level must be equal.
+func match(pattern, subject string) bool {
+	p, s := strings.Split(pattern, "/"), strings.Split(subject, "/")
+	if len(p) != len(s) {
+		return false
+	}
+	for i := range p {
+		switch {
+		case p[i] == "+":
+			if s[i] == "" || s[i] == "#" || strings.ContainsAny(s[i], "#") {
+				return false
+			}
+		case p[i] != s[i]:
+			return false
+		}
+	}
+	return true
+}
+
+// families returns the topic prefixes a device of type t may use: gateways
+// speak for their sub-devices under "gateway/" too.
+func families(t otos.DeviceType) []string {
+	if t == otos.DeviceGateway {
+		return []string{"devices/", "gateway/"}
+	}
+	return []string{"devices/"}
+}
+
+// isUplink reports whether a device of session s may publish topic.
+func isUplink(s *provision.Session, topic string) bool {
+	if !topicSafe(s.DeviceNumber) {
+		return false
+	}
+	for _, fam := range families(s.DeviceType) {
+		for _, u := range uplinks {
+			if match(fam+strings.TrimPrefix(u, "devices/"), topic) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// isOwnDownlink reports whether filter is one of the device's own downlink
+// topics or filters.
+func isOwnDownlink(s *provision.Session, filter string) bool {
+	if !topicSafe(s.DeviceNumber) {
+		return false
+	}
+	for _, fam := range families(s.DeviceType) {
+		for _, d := range downlinks {
+			pattern := fam + strings.TrimPrefix(strings.ReplaceAll(d, "{n}", s.DeviceNumber), "devices/")
+			if match(pattern, filter) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// downlinkNumber returns the device number that a downlink topic names, or
+// false if topic is not a concrete downlink topic.
+func downlinkNumber(topic string) (string, bool) {
+	if strings.ContainsAny(topic, "+#") {
+		return "", false
+	}
+	levels := strings.Split(topic, "/")
+	if len(levels) == 0 || levels[0] != "devices" && levels[0] != "gateway" {
+		return "", false
+	}
+	for _, d := range downlinks {
+		pattern := strings.Split(strings.TrimPrefix(d, "devices/"), "/")
+		if len(pattern)+1 != len(levels) {
+			continue
+		}
+		var number string
+		ok := true
+		for i, p := range pattern {
+			switch l := levels[i+1]; {
+			case p == "{n}":
+				number = l
+			case p == "+" && l != "":
+			case p != l:
+				ok = false
+			}
+		}
+		if ok && topicSafe(number) {
+			return number, true
+		}
+	}
+	return "", false
+}
+
+// consumerTopic is where an uplink of session s on topic is delivered.
+func consumerTopic(s *provision.Session, topic string) string {
+	return ConsumerPrefix + s.TenantID + "/" + s.DeviceNumber + "/" + topic
+}
+
+// isConsumerFilter reports whether a service account of tenant may
+// subscribe to filter: anything under otos/{tenant}/, also as a shared
+// subscription ($share/{group}/otos/{tenant}/...).
+func isConsumerFilter(tenant, filter string) bool {
+	if rest, ok := strings.CutPrefix(filter, "$share/"); ok {
+		_, filter, ok = strings.Cut(rest, "/")
+		if !ok {
+			return false
+		}
+	}
+	return strings.HasPrefix(filter, ConsumerPrefix+tenant+"/")
+}

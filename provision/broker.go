@@ -1,0 +1,174 @@
+package provision
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/otos-iot/otos"
+)
+
+// ServiceUsernamePrefix starts the MQTT username of a service account; device
+// voucher usernames are UUIDs, so the two never collide.
+const ServiceUsernamePrefix = "svc_"
+
+// Session is an authenticated MQTT client: a device, or a service account
+// of a tenant.
+type Session struct {
+	TenantID string
+	// Device fields, empty for a service account.
+	DeviceID     string
+	DeviceNumber string
+	TemplateID   string
+	DeviceType   otos.DeviceType
+	// AccountID is the service account's id, empty for a device.
+	AccountID string
+}
+
+// IsService reports whether the session is a service account's.
+func (s *Session) IsService() bool { return s.AccountID != "" }
+
+// Key is the id under which the broker tracks the session's connections,
+// and which Config.Revoked names.
+func (s *Session) Key() string {
+	if s.IsService() {
+		return s.AccountID
+	}
+	return s.DeviceID
+}
+
+func badCredentials() error {
+	return otos.Errorf(otos.EUNAUTHORIZED, "bad username or password")
+}
+
+// AuthenticateMQTT checks an MQTT CONNECT's username and password: a device
+// voucher or a service account. EUNAUTHORIZED for unknown or wrong
+// credentials (including a voided voucher), EFORBIDDEN for a disabled device.
+func (s *Service) AuthenticateMQTT(ctx context.Context, username, password string) (*Session, error) {
+	if username == "" {
+		return nil, badCredentials()
+	}
+	if id, ok := strings.CutPrefix(username, ServiceUsernamePrefix); ok {
+		return s.authenticateAccount(ctx, id, password)
+	}
+	e, err := s.cachedDevice(ctx, otos.VoucherLookup(username))
+	if err != nil {
+		return nil, err
+	}
+	if !e.credential.CheckPassword(password) {
+		return nil, badCredentials()
+	}
+	if !e.enabled {
+		return nil, otos.Errorf(otos.EFORBIDDEN, "device is disabled")
+	}
+	sess := e.session
+	return &sess, nil
+}
+
+// cachedDevice returns the broker's view of the device holding the voucher
+// with this look-up key, from the cache or the store.
+func (s *Service) cachedDevice(ctx context.Context, lookup []byte) (*cachedDevice, error) {
+	e, epoch := s.creds.get(lookup)
+	if e != nil {
+		return e, nil
+	}
+	d, err := s.store.DeviceByCredential(ctx, lookup)
+	switch otos.ErrorCode(err) {
+	case "":
+	case otos.ENOTFOUND:
+		return nil, badCredentials()
+	default:
+		return nil, err
+	}
+	typ, err := s.deviceType(ctx, d.TemplateID)
+	if err != nil {
+		return nil, err
+	}
+	e = &cachedDevice{
+		session: Session{TenantID: d.TenantID, DeviceID: d.ID, DeviceNumber: d.DeviceNumber,
+			TemplateID: d.TemplateID, DeviceType: typ},
+		credential: d.Credential,
+		enabled:    d.Status == otos.StatusEnabled,
+		connected:  d.FirstConnectedAt != nil,
+	}
+	s.creds.put(lookup, e, epoch)
+	return e, nil
+}
+
+// deviceType returns the device type of a template; it never changes, so
+// it is cached for good.
+func (s *Service) deviceType(ctx context.Context, templateID string) (otos.DeviceType, error) {
+	if v, ok := s.templates.Load(templateID); ok {
+		return v.(otos.DeviceType), nil
+	}
+	t, err := s.store.Template(ctx, templateID)
+	if err != nil {
+		return "", err
+	}
+	s.templates.Store(templateID, t.DeviceType)
+	return t.DeviceType, nil
+}
+
+// DeviceConnected records that a device's session began. The first
+// connection is written at once, because it closes re-registration; later
+// ones only refresh presence, which is written in batches.
+func (s *Service) DeviceConnected(ctx context.Context, sess *Session) error {
+	if sess.IsService() {
+		return nil
+	}
+	now := s.timestamp()
+	if !s.creds.hasConnected(sess.DeviceID) {
+		if err := s.store.MarkConnected(ctx, sess.DeviceID, now); err != nil {
+			return fmt.Errorf("mark connected: %w", err)
+		}
+		s.creds.markConnected(sess.DeviceID)
+		return nil
+	}
+	s.presence.add(otos.Presence{DeviceID: sess.DeviceID, Online: true, At: now})
+	return nil
+}
+
+// DeviceDisconnected records that a device's session ended.
+func (s *Service) DeviceDisconnected(sess *Session) {
+	if !sess.IsService() {
+		s.presence.add(otos.Presence{DeviceID: sess.DeviceID, At: s.timestamp()})
+	}
+}
+
+// DeviceTenant returns the tenant of the device with this number, so that the
+// broker can check a service account's downlink; ENOTFOUND if there is none.
+func (s *Service) DeviceTenant(ctx context.Context, number string) (string, error) {
+	d, err := s.store.DeviceByNumber(ctx, number)
+	if err != nil {
+		return "", err
+	}
+	return d.TenantID, nil
+}
+
+// RunPresence writes batched presence changes every interval until ctx ends,
+// then writes what is left.
+func (s *Service) RunPresence(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			s.FlushPresence(context.Background())
+			return
+		case <-t.C:
+			s.FlushPresence(ctx)
+		}
+	}
+}
+
+// FlushPresence writes the presence changes gathered since the last flush.
+func (s *Service) FlushPresence(ctx context.Context) {
+	ps := s.presence.take()
+	if len(ps) == 0 {
+		return
+	}
+	if err := s.store.RecordPresence(ctx, ps); err != nil {
+		s.log.Warn("record presence", "devices", len(ps), "err", err)
+	}
+}
