@@ -31,6 +31,9 @@ type Admin interface {
 	SetDeviceStatus(ctx context.Context, sc provision.Scope, id string, st otos.DeviceStatus) (*otos.Device, error)
 	ResetDevice(ctx context.Context, sc provision.Scope, id string) (*otos.Device, error)
 	DeleteDevice(ctx context.Context, sc provision.Scope, id string) error
+	CreateServiceAccount(ctx context.Context, sc provision.Scope, name string) (*provision.ServiceAccount, error)
+	ServiceAccounts(ctx context.Context, sc provision.Scope, p otos.Page) ([]*provision.ServiceAccount, string, error)
+	RevokeServiceAccount(ctx context.Context, sc provision.Scope, id string) (*provision.ServiceAccount, error)
 }
 
 // adminHandler serves one admin route for an authenticated principal and
@@ -71,6 +74,9 @@ func (s *Server) adminRoutes(mux *http.ServeMux) {
 		{"POST /api/v1/devices/{id}/enable", write, s.deviceStatus(otos.StatusEnabled)},
 		{"POST /api/v1/devices/{id}/reset", write, s.resetDevice},
 		{"DELETE /api/v1/devices/{id}", write, s.deleteDevice},
+		{"POST /api/v1/service-accounts", write, s.createServiceAccount},
+		{"GET /api/v1/service-accounts", read, s.listServiceAccounts},
+		{"DELETE /api/v1/service-accounts/{id}", write, s.revokeServiceAccount},
 	}
 	for _, rt := range routes {
 		mux.Handle(rt.pattern, s.admin(rt.write, rt.h))

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/otos-iot/otos"
 	otoshttp "github.com/otos-iot/otos/http"
+	"github.com/otos-iot/otos/mqtt"
 	"github.com/otos-iot/otos/provision"
 	"github.com/otos-iot/otos/sqlite"
 	"github.com/prometheus/client_golang/prometheus"
@@ -27,6 +29,9 @@ type Config struct {
 	Data     string // data directory: SQLite database, server key, admin token
 	HTTP     string // HTTP listen address
 	MQTT     string // MQTT listen address; empty disables the broker
+	MQTTTLS  string // MQTT over TLS listen address; empty for none
+	TLSCert  string // PEM certificate (chain) for the TLS listener
+	TLSKey   string // PEM private key for the TLS listener
 	DB       string // database DSN; empty selects SQLite in Data
 	Compat   bool   // ThingsPanel compatibility: device API always HTTP 200
 	LogLevel string // debug, info, warn, error
@@ -47,6 +52,10 @@ type Main struct {
 	Store   otos.Store
 	Service *provision.Service
 	HTTP    *otoshttp.Server
+	Broker  *mqtt.Broker
+
+	stopPresence context.CancelFunc
+	presenceDone chan struct{}
 }
 
 // NewMain returns a Main with the default configuration.
@@ -74,6 +83,9 @@ func (m *Main) ParseFlags(args []string, stderr io.Writer, env func(string) stri
 	str(&c.Data, "data", "data directory")
 	str(&c.HTTP, "http", "HTTP listen address")
 	str(&c.MQTT, "mqtt", `MQTT listen address, "" to disable the broker`)
+	str(&c.MQTTTLS, "mqtt-tls", "MQTT over TLS listen address (needs --tls-cert and --tls-key)")
+	str(&c.TLSCert, "tls-cert", "PEM certificate file for --mqtt-tls")
+	str(&c.TLSKey, "tls-key", "PEM private key file for --mqtt-tls")
 	str(&c.DB, "db", "database DSN (default: SQLite in the data directory)")
 	str(&c.LogLevel, "log-level", "log level: debug, info, warn, error")
 	if v, ok := lookup(env, "compat-thingspanel"); ok {
@@ -95,8 +107,8 @@ func (c *Config) Validate() error {
 	if c.Data == "" {
 		return errors.New("--data must not be empty")
 	}
-	for name, addr := range map[string]string{"--http": c.HTTP, "--mqtt": c.MQTT} {
-		if addr == "" && name == "--mqtt" {
+	for name, addr := range map[string]string{"--http": c.HTTP, "--mqtt": c.MQTT, "--mqtt-tls": c.MQTTTLS} {
+		if addr == "" && name != "--http" {
 			continue
 		}
 		if _, _, err := net.SplitHostPort(addr); err != nil {
@@ -105,6 +117,9 @@ func (c *Config) Validate() error {
 	}
 	if c.DB != "" && !strings.HasPrefix(c.DB, "sqlite:") && !strings.HasPrefix(c.DB, "file:") {
 		return fmt.Errorf("--db %q: only SQLite is built in so far (sqlite:PATH); PostgreSQL support is planned", c.DB)
+	}
+	if (c.MQTTTLS != "") != (c.TLSCert != "" && c.TLSKey != "") {
+		return errors.New("--mqtt-tls, --tls-cert and --tls-key go together")
 	}
 	if c.AdminToken != "" && len(c.AdminToken) < provision.MinAdminTokenLen {
 		return fmt.Errorf("OTOS_ADMIN_TOKEN must be at least %d characters", provision.MinAdminTokenLen)
@@ -152,7 +167,15 @@ func (m *Main) Open(ctx context.Context) error {
 	if m.Store, err = m.openStore(); err != nil {
 		return err
 	}
-	m.Service = provision.New(provision.Config{Store: m.Store, Keys: keys, Logger: m.Logger, AdminToken: m.Config.AdminToken})
+	// The service tells the broker which sessions to drop; the broker asks
+	// the service who may connect. The broker is set before anything runs.
+	var broker *mqtt.Broker
+	m.Service = provision.New(provision.Config{Store: m.Store, Keys: keys, Logger: m.Logger,
+		AdminToken: m.Config.AdminToken, Revoked: func(id string) {
+			if broker != nil {
+				broker.Drop(id)
+			}
+		}})
 	if m.Config.AdminToken == "" {
 		path := filepath.Join(m.Config.Data, "admin.token")
 		created, err := m.Service.EnsureBootstrapToken(ctx, path)
@@ -163,15 +186,65 @@ func (m *Main) Open(ctx context.Context) error {
 			m.Logger.Info("admin token written", "path", path)
 		}
 	}
+	registry := prometheus.NewRegistry()
+	if broker, err = m.openBroker(registry); err != nil {
+		return err
+	}
 	m.HTTP = otoshttp.NewServer(otoshttp.Config{
-		Addr: m.Config.HTTP, Registry: prometheus.NewRegistry(), Logger: m.Logger,
+		Addr: m.Config.HTTP, Registry: registry, Logger: m.Logger,
 		Service: m.Service, CompatThingsPanel: m.Config.Compat,
 	})
 	if err := m.HTTP.Open(); err != nil {
 		return fmt.Errorf("listen on %s: %w", m.Config.HTTP, err)
 	}
-	m.Logger.Info("otos serving", "http", m.HTTP.URL(), "data", m.Config.Data, "compat_thingspanel", m.Config.Compat)
+	m.Logger.Info("otos serving", "http", m.HTTP.URL(), "mqtt", m.MQTTAddr(), "mqtt_tls", m.MQTTTLSAddr(),
+		"data", m.Config.Data, "compat_thingspanel", m.Config.Compat)
 	return nil
+}
+
+// openBroker starts the MQTT broker and the presence writer, unless no MQTT
+// listener is configured.
+func (m *Main) openBroker(registry *prometheus.Registry) (*mqtt.Broker, error) {
+	if m.Config.MQTT == "" && m.Config.MQTTTLS == "" {
+		return nil, nil
+	}
+	cfg := mqtt.Config{Addr: m.Config.MQTT, TLSAddr: m.Config.MQTTTLS, Auth: m.Service, Logger: m.Logger, Registry: registry}
+	if m.Config.MQTTTLS != "" {
+		cert, err := tls.LoadX509KeyPair(m.Config.TLSCert, m.Config.TLSKey)
+		if err != nil {
+			return nil, fmt.Errorf("load TLS certificate %s and key %s: %w", m.Config.TLSCert, m.Config.TLSKey, err)
+		}
+		cfg.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+	broker := mqtt.New(cfg)
+	if err := broker.Open(); err != nil {
+		broker.Close()
+		return nil, err
+	}
+	m.Broker = broker
+	ctx, cancel := context.WithCancel(context.Background())
+	m.stopPresence, m.presenceDone = cancel, make(chan struct{})
+	go func() {
+		defer close(m.presenceDone)
+		m.Service.RunPresence(ctx, time.Second)
+	}()
+	return m.Broker, nil
+}
+
+// MQTTAddr returns the broker's plain listen address, "" when off.
+func (m *Main) MQTTAddr() string {
+	if m.Broker == nil {
+		return ""
+	}
+	return m.Broker.Addr()
+}
+
+// MQTTTLSAddr returns the broker's TLS listen address, "" when off.
+func (m *Main) MQTTTLSAddr() string {
+	if m.Broker == nil {
+		return ""
+	}
+	return m.Broker.TLSAddr()
 }
 
 func (m *Main) openStore() (otos.Store, error) {
@@ -194,6 +267,11 @@ func (m *Main) Close() error {
 	var errs []error
 	if m.HTTP != nil {
 		errs = append(errs, m.HTTP.Close(ctx))
+	}
+	if m.Broker != nil {
+		errs = append(errs, m.Broker.Close())
+		m.stopPresence()
+		<-m.presenceDone // the last presence changes are written before the store closes
 	}
 	if m.Store != nil {
 		errs = append(errs, m.Store.Close())

@@ -1,0 +1,142 @@
+// Package mqtt is the embedded MQTT broker of otos, on mochi-mqtt: devices
+// connect with their vouchers, service accounts with their credentials, and a
+// topic ACL keeps each device to its own topics. Device uplinks are
+// republished under otos/{tenant}/{device_number}/ for the tenant's consumers,
+// with the sender in MQTT 5 user properties.
+package mqtt
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	mochi "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/listeners"
+	"github.com/mochi-mqtt/server/v2/packets"
+	"github.com/otos-iot/otos/provision"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Authenticator is what the broker needs of the service.
+type Authenticator interface {
+	AuthenticateMQTT(ctx context.Context, username, password string) (*provision.Session, error)
+	DeviceConnected(ctx context.Context, s *provision.Session) error
+	DeviceDisconnected(s *provision.Session)
+	DeviceTenant(ctx context.Context, number string) (string, error)
+}
+
+// Config holds the broker's dependencies and listeners.
+type Config struct {
+	Addr     string      // plain TCP listen address; "" for none
+	TLSAddr  string      // TLS listen address; "" for none
+	TLS      *tls.Config // required with TLSAddr
+	Auth     Authenticator
+	Logger   *slog.Logger
+	Registry *prometheus.Registry
+}
+
+// Broker is the embedded MQTT broker.
+type Broker struct {
+	cfg    Config
+	server *mochi.Server
+	hook   *hook
+	tcp    *listeners.TCP
+	tls    *listeners.TCP
+}
+
+// New returns a broker; Open starts it.
+func New(cfg Config) *Broker {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Registry == nil {
+		cfg.Registry = prometheus.NewRegistry()
+	}
+	caps := mochi.NewDefaultServerCapabilities()
+	// Sessions of devices that never come back must not live forever.
+	caps.MaximumSessionExpiryInterval = 7 * 24 * 3600
+	server := mochi.New(&mochi.Options{
+		Capabilities: caps,
+		// mochi logs every refused CONNECT as a warning without context; the
+		// hook logs refusals itself.
+		Logger: slog.New(levelFilter{cfg.Logger.Handler(), slog.LevelError}),
+	})
+	b := &Broker{cfg: cfg, server: server}
+	b.hook = &hook{auth: cfg.Auth, server: server, log: cfg.Logger, metrics: newMetrics(cfg.Registry),
+		byKey: map[string]map[*mochi.Client]struct{}{}}
+	return b
+}
+
+// Open binds the listeners and starts serving. A listener that cannot bind
+// stops the start with an error.
+func (b *Broker) Open() error {
+	if err := b.server.AddHook(b.hook, nil); err != nil {
+		return err
+	}
+	if b.cfg.Addr != "" {
+		b.tcp = listeners.NewTCP(listeners.Config{ID: "tcp", Address: b.cfg.Addr})
+		if err := b.server.AddListener(b.tcp); err != nil {
+			return fmt.Errorf("mqtt listen on %s: %w", b.cfg.Addr, err)
+		}
+	}
+	if b.cfg.TLSAddr != "" {
+		if b.cfg.TLS == nil {
+			return errors.New("mqtt: a TLS listener needs a certificate and key")
+		}
+		b.tls = listeners.NewTCP(listeners.Config{ID: "tls", Address: b.cfg.TLSAddr, TLSConfig: b.cfg.TLS})
+		if err := b.server.AddListener(b.tls); err != nil {
+			return fmt.Errorf("mqtt TLS listen on %s: %w", b.cfg.TLSAddr, err)
+		}
+	}
+	return b.server.Serve()
+}
+
+// Addr returns the plain listener's address, "" when there is none.
+func (b *Broker) Addr() string {
+	if b.tcp == nil {
+		return ""
+	}
+	return b.tcp.Address()
+}
+
+// TLSAddr returns the TLS listener's address, "" when there is none.
+func (b *Broker) TLSAddr() string {
+	if b.tls == nil {
+		return ""
+	}
+	return b.tls.Address()
+}
+
+// Drop ends every live session of a device or service account id, with
+// reason "not authorized". It returns without waiting for the sockets.
+func (b *Broker) Drop(id string) {
+	for _, cl := range b.hook.clients(id) {
+		b.cfg.Logger.Info("mqtt session dropped", "key", id, "client", cl.ID)
+		_ = b.server.DisconnectClient(cl, packets.ErrNotAuthorized)
+	}
+}
+
+// Close stops the listeners and disconnects every client.
+func (b *Broker) Close() error {
+	return b.server.Close()
+}
+
+// levelFilter passes only records at or above min to h.
+type levelFilter struct {
+	slog.Handler
+	min slog.Level
+}
+
+func (f levelFilter) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= f.min && f.Handler.Enabled(ctx, l)
+}
+
+func (f levelFilter) WithAttrs(as []slog.Attr) slog.Handler {
+	return levelFilter{f.Handler.WithAttrs(as), f.min}
+}
+
+func (f levelFilter) WithGroup(name string) slog.Handler {
+	return levelFilter{f.Handler.WithGroup(name), f.min}
+}

@@ -1,0 +1,231 @@
+package mqtt
+
+import (
+	"bytes"
+	"context"
+	"sync"
+	"time"
+
+	mochi "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/packets"
+	"github.com/otos-iot/otos"
+	"github.com/otos-iot/otos/provision"
+)
+
+// authTimeout bounds the store work behind one CONNECT.
+const authTimeout = 5 * time.Second
+
+// User property names that carry the sender of an uplink to MQTT 5 consumers.
+const (
+	PropDeviceID     = "device_id"
+	PropDeviceNumber = "device_number"
+	PropTemplateID   = "template_id"
+)
+
+// hook authenticates CONNECTs, enforces the topic ACL, and routes uplinks
+// to the tenant's consumer topics.
+type hook struct {
+	mochi.HookBase
+	auth    Authenticator
+	server  *mochi.Server
+	log     interface{ Info(string, ...any) }
+	metrics *metrics
+
+	mu       sync.Mutex
+	sessions sync.Map                              // *mochi.Client → *provision.Session
+	byKey    map[string]map[*mochi.Client]struct{} // session key → live clients
+}
+
+// ID implements mochi.Hook.
+func (h *hook) ID() string { return "otos" }
+
+// Provides implements mochi.Hook.
+func (h *hook) Provides(b byte) bool {
+	return bytes.Contains([]byte{mochi.OnConnect, mochi.OnConnectAuthenticate, mochi.OnACLCheck,
+		mochi.OnDisconnect, mochi.OnPublish, mochi.OnWill}, []byte{b})
+}
+
+// OnConnect authenticates the client. It runs before mochi's own
+// authentication step so that it can refuse with the reason that fits:
+// bad username or password, not authorized (disabled device, a will topic
+// the client may not use) or server unavailable.
+func (h *hook) OnConnect(cl *mochi.Client, pk packets.Packet) error {
+	ctx, cancel := context.WithTimeout(context.Background(), authTimeout)
+	defer cancel()
+	sess, err := h.auth.AuthenticateMQTT(ctx, string(pk.Connect.Username), string(pk.Connect.Password))
+	if err == nil && pk.Connect.WillFlag && !h.allowed(sess, pk.Connect.WillTopic, true) {
+		err = otos.Errorf(otos.EFORBIDDEN, "will topic not allowed")
+	}
+	if err == nil {
+		err = h.auth.DeviceConnected(ctx, sess)
+	}
+	if err != nil {
+		code := refusal(err, cl.Properties.ProtocolVersion)
+		h.metrics.connects.WithLabelValues(code.Reason).Inc()
+		h.log.Info("mqtt connect refused", "reason", code.Reason, "remote", cl.Net.Remote, "err", err)
+		_ = h.server.SendConnack(cl, code, false, nil)
+		return code
+	}
+	// Client ids live in the device's own namespace: another device that
+	// sends the same id must not take over this session and its downlinks.
+	cl.ID = sess.Key() + "/" + cl.ID
+	h.track(cl, sess)
+	h.metrics.connects.WithLabelValues("accepted").Inc()
+	return nil
+}
+
+// refusal maps an authentication error to a CONNACK reason code: MQTT 5's,
+// or 3.1.1's return codes 4, 5 and 3 (mochi would answer 5 for a bad password).
+func refusal(err error, version byte) packets.Code {
+	v5 := version >= 5
+	switch otos.ErrorCode(err) {
+	case otos.EUNAUTHORIZED:
+		if v5 {
+			return packets.ErrBadUsernameOrPassword
+		}
+		return packets.Code{Code: 0x04, Reason: "bad username or password"}
+	case otos.EFORBIDDEN:
+		if v5 {
+			return packets.ErrNotAuthorized
+		}
+		return packets.Code{Code: 0x05, Reason: "not authorized"}
+	default:
+		if v5 {
+			return packets.ErrServerUnavailable
+		}
+		return packets.Code{Code: 0x03, Reason: "server unavailable"}
+	}
+}
+
+// OnConnectAuthenticate accepts exactly the clients OnConnect accepted.
+func (h *hook) OnConnectAuthenticate(cl *mochi.Client, _ packets.Packet) bool {
+	_, ok := h.sessions.Load(cl)
+	return ok
+}
+
+// OnDisconnect forgets the client and records the device offline once its
+// last session has ended.
+func (h *hook) OnDisconnect(cl *mochi.Client, _ error, _ bool) {
+	v, ok := h.sessions.LoadAndDelete(cl)
+	if !ok {
+		return
+	}
+	sess := v.(*provision.Session)
+	h.mu.Lock()
+	set := h.byKey[sess.Key()]
+	delete(set, cl)
+	last := len(set) == 0
+	if last {
+		delete(h.byKey, sess.Key())
+	}
+	h.mu.Unlock()
+	h.metrics.sessions.Dec()
+	if last {
+		h.auth.DeviceDisconnected(sess)
+	}
+}
+
+func (h *hook) track(cl *mochi.Client, sess *provision.Session) {
+	h.sessions.Store(cl, sess)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.byKey[sess.Key()] == nil {
+		h.byKey[sess.Key()] = map[*mochi.Client]struct{}{}
+	}
+	h.byKey[sess.Key()][cl] = struct{}{}
+	h.metrics.sessions.Inc()
+}
+
+// clients returns the live clients of a session key.
+func (h *hook) clients(key string) []*mochi.Client {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var out []*mochi.Client
+	for cl := range h.byKey[key] {
+		out = append(out, cl)
+	}
+	return out
+}
+
+func (h *hook) session(cl *mochi.Client) *provision.Session {
+	if v, ok := h.sessions.Load(cl); ok {
+		return v.(*provision.Session)
+	}
+	return nil
+}
+
+// OnACLCheck implements the topic ACL: write is a publish, otherwise a
+// subscription filter or the topic of a message about to be delivered.
+func (h *hook) OnACLCheck(cl *mochi.Client, topic string, write bool) bool {
+	sess := h.session(cl)
+	if sess == nil {
+		return false
+	}
+	ok := h.allowed(sess, topic, write)
+	if !ok {
+		h.metrics.denied.Inc()
+	}
+	return ok
+}
+
+func (h *hook) allowed(sess *provision.Session, topic string, write bool) bool {
+	switch {
+	case !sess.IsService() && write:
+		return isUplink(sess, topic)
+	case !sess.IsService():
+		return isOwnDownlink(sess, topic)
+	case !write:
+		return isConsumerFilter(sess.TenantID, topic)
+	}
+	number, ok := downlinkNumber(topic)
+	if !ok {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), authTimeout)
+	defer cancel()
+	tenant, err := h.auth.DeviceTenant(ctx, number)
+	return err == nil && tenant == sess.TenantID
+}
+
+// OnPublish moves a device's uplink to its tenant's consumer topic and
+// names the sender in user properties, replacing any the device set itself.
+func (h *hook) OnPublish(cl *mochi.Client, pk packets.Packet) (packets.Packet, error) {
+	sess := h.session(cl)
+	if sess == nil || sess.IsService() {
+		return pk, nil
+	}
+	if !isUplink(sess, pk.TopicName) {
+		// A topic alias can name a topic after the ACL saw an empty one.
+		return pk, packets.ErrRejectPacket
+	}
+	pk.TopicName = consumerTopic(sess, pk.TopicName)
+	pk.Properties.User = sender(sess, pk.Properties.User)
+	h.metrics.uplinks.Inc()
+	return pk, nil
+}
+
+// OnWill routes a device's will message like any of its uplinks; OnConnect
+// refused wills on topics the device may not publish.
+func (h *hook) OnWill(cl *mochi.Client, will mochi.Will) (mochi.Will, error) {
+	sess := h.session(cl)
+	if sess == nil || sess.IsService() {
+		return will, nil
+	}
+	will.TopicName = consumerTopic(sess, will.TopicName)
+	will.User = sender(sess, will.User)
+	return will, nil
+}
+
+// sender returns props without the sender properties, then the true ones.
+func sender(sess *provision.Session, props []packets.UserProperty) []packets.UserProperty {
+	out := make([]packets.UserProperty, 0, len(props)+3)
+	for _, p := range props {
+		if p.Key != PropDeviceID && p.Key != PropDeviceNumber && p.Key != PropTemplateID {
+			out = append(out, p)
+		}
+	}
+	return append(out,
+		packets.UserProperty{Key: PropDeviceID, Val: sess.DeviceID},
+		packets.UserProperty{Key: PropDeviceNumber, Val: sess.DeviceNumber},
+		packets.UserProperty{Key: PropTemplateID, Val: sess.TemplateID})
+}

@@ -1,0 +1,30 @@
+package mqtt
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// metrics are the broker's Prometheus metrics.
+type metrics struct {
+	connects *prometheus.CounterVec
+	sessions prometheus.Gauge
+	denied   prometheus.Counter
+	uplinks  prometheus.Counter
+}
+
+func newMetrics(reg *prometheus.Registry) *metrics {
+	m := &metrics{
+		connects: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "otos_mqtt_connects_total", Help: "MQTT CONNECTs by outcome: accepted, or the refusal reason.",
+		}, []string{"result"}),
+		sessions: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "otos_mqtt_sessions", Help: "Live authenticated MQTT sessions.",
+		}),
+		denied: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "otos_mqtt_acl_denied_total", Help: "Publishes, subscriptions and deliveries refused by the topic ACL.",
+		}),
+		uplinks: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "otos_mqtt_uplinks_total", Help: "Device uplink messages routed to consumer topics.",
+		}),
+	}
+	reg.MustRegister(m.connects, m.sessions, m.denied, m.uplinks)
+	return m
+}
