@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/subtle"
 	"fmt"
+	"time"
 
 	"github.com/otos-iot/otos"
 )
@@ -12,19 +13,18 @@ import (
 // tenant: it may subscribe to that tenant's device uplinks and publish their
 // downlinks. Username and Password are set only when it is created.
 type ServiceAccount struct {
-	ID        string      `json:"id"`
-	TenantID  string      `json:"tenant_id"`
-	Name      string      `json:"name"`
-	Username  string      `json:"username"`
-	Password  string      `json:"password,omitempty"`
-	CreatedAt string      `json:"created_at"`
-	Revoked   bool        `json:"revoked"`
-	token     *otos.Token `json:"-"`
+	ID        string    `json:"id"`
+	TenantID  string    `json:"tenant_id"`
+	Name      string    `json:"name"`
+	Username  string    `json:"username"`
+	Password  string    `json:"password,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+	Revoked   bool      `json:"revoked"`
 }
 
 func accountOf(t *otos.Token) *ServiceAccount {
 	return &ServiceAccount{ID: t.ID, TenantID: t.TenantID, Name: t.Name, Username: ServiceUsernamePrefix + t.ID,
-		CreatedAt: t.CreatedAt.Format("2006-01-02T15:04:05.999999Z07:00"), Revoked: t.RevokedAt != nil, token: t}
+		CreatedAt: t.CreatedAt, Revoked: t.RevokedAt != nil}
 }
 
 // CreateServiceAccount creates a service account in the scope's tenant and
@@ -90,12 +90,8 @@ func (s *Service) RevokeServiceAccount(ctx context.Context, sc Scope, id string)
 // authenticateAccount checks a service account's MQTT password.
 func (s *Service) authenticateAccount(ctx context.Context, id, password string) (*Session, error) {
 	t, err := s.store.TokenByHash(ctx, otos.TokenHash(otos.Secret(password)))
-	switch otos.ErrorCode(err) {
-	case "":
-	case otos.ENOTFOUND:
-		return nil, badCredentials()
-	default:
-		return nil, err
+	if err != nil {
+		return nil, ifNotFound(err, badCredentials())
 	}
 	if t.Role != otos.RoleService || !t.Active(s.now()) || subtle.ConstantTimeCompare([]byte(t.ID), []byte(id)) != 1 {
 		return nil, badCredentials()

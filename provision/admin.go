@@ -33,6 +33,15 @@ const (
 	MaxGrace     = 30 * 24 * time.Hour
 )
 
+// ifNotFound returns alt when err is ENOTFOUND, and err otherwise: the
+// store's "no such row" becomes the answer that fits the use case.
+func ifNotFound(err, alt error) error {
+	if otos.ErrorCode(err) == otos.ENOTFOUND {
+		return alt
+	}
+	return err
+}
+
 func notFound(what string) error {
 	return otos.Errorf(otos.ENOTFOUND, "%s not found", what)
 }

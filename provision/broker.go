@@ -74,12 +74,8 @@ func (s *Service) cachedDevice(ctx context.Context, lookup []byte) (*cachedDevic
 		return e, nil
 	}
 	d, err := s.store.DeviceByCredential(ctx, lookup)
-	switch otos.ErrorCode(err) {
-	case "":
-	case otos.ENOTFOUND:
-		return nil, badCredentials()
-	default:
-		return nil, err
+	if err != nil {
+		return nil, ifNotFound(err, badCredentials())
 	}
 	typ, err := s.deviceType(ctx, d.TemplateID)
 	if err != nil {

@@ -75,11 +75,10 @@ func (s *Service) templateBySecret(ctx context.Context, secret otos.Secret) (*ot
 // reset by an operator (it holds no voucher) or under until_connected.
 func (s *Service) repeatable(ctx context.Context, t *otos.Template, number string) (*otos.Device, error) {
 	d, err := s.store.DeviceByNumber(ctx, number)
-	switch otos.ErrorCode(err) {
-	case otos.ENOTFOUND:
+	if otos.ErrorCode(err) == otos.ENOTFOUND {
 		return nil, nil
-	case "":
-	default:
+	}
+	if err != nil {
 		return nil, err
 	}
 	if d.TemplateID != t.ID || d.Status != otos.StatusEnabled || d.FirstConnectedAt != nil ||
@@ -98,17 +97,14 @@ func (s *Service) bindProduct(ctx context.Context, t *otos.Template, key string,
 	if key == "" {
 		return nil
 	}
+	unknown := &otos.Error{Code: otos.EPRODUCTUNKNOWN, Field: "product_key",
+		Message: "Product key does not exist or does not belong to this template"}
 	p, err := s.store.ProductByKey(ctx, key)
-	switch otos.ErrorCode(err) {
-	case "":
-	case otos.ENOTFOUND:
-		p = nil
-	default:
-		return err
+	if err != nil {
+		return ifNotFound(err, unknown)
 	}
-	if p == nil || p.TemplateID != t.ID || subtle.ConstantTimeCompare([]byte(p.ProductKey), []byte(key)) != 1 {
-		return &otos.Error{Code: otos.EPRODUCTUNKNOWN, Field: "product_key",
-			Message: "Product key does not exist or does not belong to this template"}
+	if p.TemplateID != t.ID || subtle.ConstantTimeCompare([]byte(p.ProductKey), []byte(key)) != 1 {
+		return unknown
 	}
 	d.ProductID = p.ID
 	return nil
@@ -131,12 +127,8 @@ func (s *Service) bindParent(ctx context.Context, t *otos.Template, req *otos.Au
 	unknown := &otos.Error{Code: otos.EPARENTUNKNOWN, Field: "parent_device_number",
 		Message: "Parent device does not exist or is not a gateway of this tenant"}
 	p, err := s.store.DeviceByNumber(ctx, req.ParentDeviceNumber)
-	switch otos.ErrorCode(err) {
-	case "":
-	case otos.ENOTFOUND:
-		return unknown
-	default:
-		return err
+	if err != nil {
+		return ifNotFound(err, unknown)
 	}
 	if p.TenantID != t.TenantID {
 		return unknown

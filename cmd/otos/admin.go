@@ -39,9 +39,10 @@ type action func(ctx context.Context, c *cli, id string) error
 
 // groups are the admin command groups and their subcommands, in usage order.
 var groups = map[string][]command{
-	"template": templateCommands,
-	"product":  productCommands,
-	"device":   deviceCommands,
+	"template":        templateCommands,
+	"product":         productCommands,
+	"device":          deviceCommands,
+	"service-account": serviceAccountCommands,
 }
 
 // usageError is a mistake on the command line; runAdmin prints the command's

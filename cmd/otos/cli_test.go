@@ -57,11 +57,12 @@ func tableRows(t *testing.T, out, header string) []string {
 	return rows
 }
 
-// value returns the value of a "key: value" line of out.
+// value returns the value of the first "key: value" line of out, indented
+// or not.
 func value(t *testing.T, out, key string) string {
 	t.Helper()
 	for _, l := range strings.Split(out, "\n") {
-		if v, ok := strings.CutPrefix(l, key+":"); ok {
+		if v, ok := strings.CutPrefix(strings.TrimLeft(l, " "), key+":"); ok {
 			return strings.TrimSpace(v)
 		}
 	}

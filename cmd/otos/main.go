@@ -21,6 +21,8 @@ Usage:
   otos template create|list|show|update|rotate-secret
   otos product create|list|show
   otos device list|show|disable|enable|reset|delete
+  otos device connect [flags]        be a device: register once, keep the voucher, use MQTT
+  otos service-account create|list|revoke
   otos version
 
 Run "otos <command> -h" for the flags of a command.
@@ -50,6 +52,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, env func(
 		fmt.Fprint(stderr, usage)
 		return flag.ErrHelp
 	}
+	if args[0] == "device" && len(args) > 1 && args[1] == "connect" {
+		return runConnect(ctx, args[2:], stdout, stderr, env)
+	}
 	switch args[0] {
 	case "serve":
 		m := NewMain()
@@ -57,7 +62,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, env func(
 			return err
 		}
 		return m.Serve(ctx)
-	case "template", "product", "device":
+	case "template", "product", "device", "service-account":
 		return runAdmin(ctx, args[0], args[1:], stdout, stderr, env)
 	case "version":
 		fmt.Fprintln(stdout, "otos", version)
