@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/otos-iot/otos"
@@ -195,6 +196,9 @@ func (m *Main) Open(ctx context.Context) error {
 		Service: m.Service, CompatThingsPanel: m.Config.Compat,
 	})
 	if err := m.HTTP.Open(); err != nil {
+		if errors.Is(err, syscall.EADDRINUSE) {
+			return fmt.Errorf("listen on %s: %w: choose another address with --http", m.Config.HTTP, err)
+		}
 		return fmt.Errorf("listen on %s: %w", m.Config.HTTP, err)
 	}
 	m.Logger.Info("otos serving", "http", m.HTTP.URL(), "mqtt", m.MQTTAddr(), "mqtt_tls", m.MQTTTLSAddr(),
@@ -219,6 +223,9 @@ func (m *Main) openBroker(registry *prometheus.Registry) (*mqtt.Broker, error) {
 	broker := mqtt.New(cfg)
 	if err := broker.Open(); err != nil {
 		broker.Close()
+		if errors.Is(err, syscall.EADDRINUSE) {
+			err = fmt.Errorf(`%w: another MQTT broker (Mosquitto?) may hold the port; choose another with --mqtt (e.g. --mqtt :1884) or run without the broker with --mqtt ""`, err)
+		}
 		return nil, err
 	}
 	m.Broker = broker
