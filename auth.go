@@ -15,7 +15,9 @@ const (
 	MaxSubDeviceAddrLen = 36
 )
 
-// AuthRequest is the body of POST /api/v1/device/auth.
+// AuthRequest is the body of POST /api/v1/device/auth. A plain request
+// carries TemplateSecret; a signed one carries TemplateID (or ProductKey),
+// Timestamp, Nonce, SignMethod and Sign instead, and the secret never travels.
 type AuthRequest struct {
 	TemplateSecret     Secret
 	DeviceNumber       string
@@ -23,6 +25,20 @@ type AuthRequest struct {
 	ProductKey         string
 	ParentDeviceNumber string
 	SubDeviceAddr      string
+
+	TemplateID string
+	Timestamp  string // Unix milliseconds, decimal, as sent
+	Nonce      string
+	SignMethod string
+	Sign       string
+
+	// ClientAddr is the client's address, for the audit and the limits.
+	ClientAddr string
+}
+
+// Signed reports whether the request is a signed one.
+func (r *AuthRequest) Signed() bool {
+	return r.TemplateSecret == "" && (r.Sign != "" || r.SignMethod != "")
 }
 
 // Validate checks the request's fields, in a fixed order, and returns an

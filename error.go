@@ -32,6 +32,16 @@ const (
 	ESUBADDRTAKEN    Code = "sub_addr_taken"    // 200086
 )
 
+// Codes that ThingsPanel lacks, for otos's own protections.
+const (
+	EBADSIGNATURE Code = "bad_signature"  // 200087: a signed request whose signature does not verify
+	ESTALE        Code = "stale_request"  // 200088: a signed request's timestamp is outside the window
+	EREPLAY       Code = "replayed_nonce" // 200089: a signed request's nonce was already used
+	ENOTALLOWED   Code = "not_allowed"    // 200090: the device number is not on the template's allow-list
+	ECAPREACHED   Code = "cap_reached"    // 200091: the template has reached its max_devices
+	ERATELIMITED  Code = "rate_limited"   // 201003: too many attempts; retry after a while
+)
+
 // CodeOK is the wire number of success.
 const CodeOK = 200
 
@@ -51,6 +61,12 @@ var numbers = map[Code]int{
 	ESUBDEVICEFIELDS: 200084,
 	EPARENTUNKNOWN:   200085,
 	ESUBADDRTAKEN:    200086,
+	EBADSIGNATURE:    200087,
+	ESTALE:           200088,
+	EREPLAY:          200089,
+	ENOTALLOWED:      200090,
+	ECAPREACHED:      200091,
+	ERATELIMITED:     201003,
 }
 
 // Number is the numeric result code sent on the wire in the "code" field.

@@ -19,6 +19,15 @@ type Store interface {
 	CreateTenant(ctx context.Context, t *Tenant) error
 	// Tenant returns the tenant with this id.
 	Tenant(ctx context.Context, id string) (*Tenant, error)
+	// Tenants lists tenants in creation order, with the next cursor.
+	Tenants(ctx context.Context, p Page) ([]*Tenant, string, error)
+
+	// AppendAudit stores audit records, in one transaction.
+	AppendAudit(ctx context.Context, rs []*AuditRecord) error
+	// Audit lists audit records in time order, with the next cursor.
+	Audit(ctx context.Context, f AuditFilter) ([]*AuditRecord, string, error)
+	// PruneAudit deletes the records from before and returns how many.
+	PruneAudit(ctx context.Context, before time.Time) (int64, error)
 
 	// CreateTemplate inserts t with its first secret; ECONFLICT if the
 	// secret's hash is taken.
@@ -33,8 +42,18 @@ type Store interface {
 	// TemplateBySecret returns the template that has a secret with this hash,
 	// current or within its grace period at now.
 	TemplateBySecret(ctx context.Context, hash []byte, now time.Time) (*Template, error)
-	// TemplateSecret returns the template's current secret.
-	TemplateSecret(ctx context.Context, templateID string) (*TemplateSecret, error)
+	// TemplateSecrets returns the template's secrets valid at now, the
+	// current one first (a rotated one stays valid through its grace period).
+	TemplateSecrets(ctx context.Context, templateID string, now time.Time) ([]TemplateSecret, error)
+	// AllowDevices puts device numbers on the template's allow-list and
+	// returns how many were not on it yet.
+	AllowDevices(ctx context.Context, templateID string, numbers []string, now time.Time) (int, error)
+	// Allowed reports whether number is on the template's allow-list.
+	Allowed(ctx context.Context, templateID, number string) (bool, error)
+	// UseNonce records that a signed request of the template used nonce,
+	// until expires. ECONFLICT if it was recorded before and has not expired
+	// at now: a replay.
+	UseNonce(ctx context.Context, templateID, nonce string, expires, now time.Time) error
 	// RotateSecret makes s the template's current secret. Its earlier secrets
 	// stay valid until graceUntil (already expired ones are dropped).
 	// ECONFLICT if s's hash is taken.
@@ -51,7 +70,8 @@ type Store interface {
 
 	// CreateDevice inserts d with its credential. ECONFLICT with Field
 	// "device_number" when the number is taken, "sub_device_addr" when the
-	// address is taken under the parent.
+	// address is taken under the parent, "max_devices" when the template has
+	// reached its cap (checked atomically with the insert).
 	CreateDevice(ctx context.Context, d *Device) error
 	// Device returns the device with this id.
 	Device(ctx context.Context, id string) (*Device, error)

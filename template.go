@@ -32,6 +32,25 @@ type Registration string
 const (
 	RegistrationAuto Registration = "auto"
 	RegistrationOff  Registration = "off"
+	// RegistrationAllowlist registers only device numbers imported beforehand.
+	RegistrationAllowlist Registration = "allowlist"
+)
+
+// AuthMode says how devices of a template prove that they know its secret.
+type AuthMode string
+
+// Auth modes.
+const (
+	// AuthAny accepts the plain template secret and signed requests.
+	AuthAny AuthMode = "any"
+	// AuthSigned accepts only signed requests: the secret never travels.
+	AuthSigned AuthMode = "signed"
+)
+
+// Template limits.
+const (
+	MaxMaxDevices = 100_000_000
+	MaxRateLimit  = 1_000_000
 )
 
 // Reregistration says how a repeated registration of a known device is answered.
@@ -57,8 +76,15 @@ type Template struct {
 	VoucherType    VoucherType    `json:"voucher_type"`
 	Registration   Registration   `json:"registration"`
 	Reregistration Reregistration `json:"reregistration"`
-	CreatedAt      time.Time      `json:"created_at"`
-	UpdatedAt      time.Time      `json:"updated_at"`
+	AuthMode       AuthMode       `json:"auth_mode"`
+	// MaxDevices caps how many devices the template may create; 0: no cap.
+	MaxDevices int `json:"max_devices"`
+	// RateLimit caps registrations per second through the template; 0: none.
+	RateLimit int `json:"rate_limit"`
+	// DeviceCount is how many devices the template has; kept by the store.
+	DeviceCount int       `json:"device_count"`
+	CreatedAt   time.Time `json:"created_at"`
+	UpdatedAt   time.Time `json:"updated_at"`
 }
 
 // TemplateSecret is what the store keeps of one template secret.
@@ -90,9 +116,20 @@ func (t *Template) Validate() error {
 		return FieldError("voucher_type", ReasonValue, "voucher_type must be BASIC or ACCESSTOKEN")
 	}
 	switch t.Registration {
-	case RegistrationAuto, RegistrationOff:
+	case RegistrationAuto, RegistrationOff, RegistrationAllowlist:
 	default:
-		return FieldError("registration", ReasonValue, "registration must be auto or off")
+		return FieldError("registration", ReasonValue, "registration must be auto, off or allowlist")
+	}
+	switch t.AuthMode {
+	case AuthAny, AuthSigned:
+	default:
+		return FieldError("auth_mode", ReasonValue, "auth_mode must be any or signed")
+	}
+	if t.MaxDevices < 0 || t.MaxDevices > MaxMaxDevices {
+		return FieldError("max_devices", ReasonValue, "max_devices must be between 0 (no cap) and %d", MaxMaxDevices)
+	}
+	if t.RateLimit < 0 || t.RateLimit > MaxRateLimit {
+		return FieldError("rate_limit", ReasonValue, "rate_limit must be between 0 (none) and %d registrations a second", MaxRateLimit)
 	}
 	switch t.Reregistration {
 	case ReregUntilConnected, ReregNever:
@@ -107,6 +144,9 @@ type TemplateUpdate struct {
 	Name           *string
 	Registration   *Registration
 	Reregistration *Reregistration
+	AuthMode       *AuthMode
+	MaxDevices     *int
+	RateLimit      *int
 }
 
 // Apply changes t by u and validates the result.
@@ -119,6 +159,15 @@ func (u TemplateUpdate) Apply(t *Template) error {
 	}
 	if u.Reregistration != nil {
 		t.Reregistration = *u.Reregistration
+	}
+	if u.AuthMode != nil {
+		t.AuthMode = *u.AuthMode
+	}
+	if u.MaxDevices != nil {
+		t.MaxDevices = *u.MaxDevices
+	}
+	if u.RateLimit != nil {
+		t.RateLimit = *u.RateLimit
 	}
 	return t.Validate()
 }

@@ -29,12 +29,16 @@ func (s *Server) createTemplate(r *http.Request, p *provision.Principal) (int, a
 		VoucherType    otos.VoucherType    `json:"voucher_type"`
 		Registration   otos.Registration   `json:"registration"`
 		Reregistration otos.Reregistration `json:"reregistration"`
+		AuthMode       otos.AuthMode       `json:"auth_mode"`
+		MaxDevices     int                 `json:"max_devices"`
+		RateLimit      int                 `json:"rate_limit"`
 	}
 	if err := decodeAdmin(r, &body, false); err != nil {
 		return 0, nil, err
 	}
 	t := &otos.Template{Name: body.Name, DeviceType: body.DeviceType, VoucherType: body.VoucherType,
-		Registration: body.Registration, Reregistration: body.Reregistration}
+		Registration: body.Registration, Reregistration: body.Reregistration, AuthMode: body.AuthMode,
+		MaxDevices: body.MaxDevices, RateLimit: body.RateLimit}
 	secret, err := s.cfg.Service.CreateTemplate(r.Context(), p.Scope, t)
 	if err != nil {
 		return 0, nil, err
@@ -69,6 +73,9 @@ func (s *Server) updateTemplate(r *http.Request, p *provision.Principal) (int, a
 		Name           *string              `json:"name"`
 		Registration   *otos.Registration   `json:"registration"`
 		Reregistration *otos.Reregistration `json:"reregistration"`
+		AuthMode       *otos.AuthMode       `json:"auth_mode"`
+		MaxDevices     *int                 `json:"max_devices"`
+		RateLimit      *int                 `json:"rate_limit"`
 	}
 	if err := decodeAdmin(r, &body, false); err != nil {
 		return 0, nil, err

@@ -58,6 +58,9 @@ func (s *Service) CreateTemplate(ctx context.Context, sc Scope, t *otos.Template
 	if t.Reregistration == "" {
 		t.Reregistration = otos.ReregUntilConnected
 	}
+	if t.AuthMode == "" {
+		t.AuthMode = otos.AuthAny
+	}
 	if err := t.Validate(); err != nil {
 		return "", err
 	}

@@ -250,7 +250,7 @@ func TestErrorMessages(t *testing.T) {
 		t.Fatal(err)
 	}
 	tpl := &otos.Template{ID: "tpl", TenantID: "t", Name: "n", DeviceType: otos.DeviceDirect,
-		VoucherType: otos.VoucherBasic, Registration: otos.RegistrationAuto, Reregistration: otos.ReregNever}
+		VoucherType: otos.VoucherBasic, Registration: otos.RegistrationAuto, Reregistration: otos.ReregNever, AuthMode: otos.AuthAny}
 	if err := d.CreateTemplate(ctx, tpl, otos.TemplateSecret{Hash: []byte{1}, Sealed: []byte{2}}); err != nil {
 		t.Fatal(err)
 	}

@@ -15,9 +15,9 @@ import (
 func (d *DB) CreateTemplate(ctx context.Context, t *otos.Template, s otos.TemplateSecret) error {
 	err := d.tx(ctx, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO templates (`+templateColumns+`)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?)`,
 			t.ID, t.TenantID, t.Name, t.DeviceType, t.VoucherType, t.Registration, t.Reregistration,
-			micros(t.CreatedAt), micros(t.UpdatedAt)); err != nil {
+			t.AuthMode, t.MaxDevices, t.RateLimit, micros(t.CreatedAt), micros(t.UpdatedAt)); err != nil {
 			return err
 		}
 		return insertSecret(ctx, tx, t.ID, s, t.CreatedAt)
@@ -59,11 +59,13 @@ func (d *DB) Templates(ctx context.Context, f otos.TemplateFilter) ([]*otos.Temp
 		func(t *otos.Template) string { return t.ID })
 }
 
-// UpdateTemplate stores t's name, registration, reregistration and UpdatedAt.
+// UpdateTemplate stores t's name, registration, reregistration, auth mode,
+// limits and UpdatedAt.
 func (d *DB) UpdateTemplate(ctx context.Context, t *otos.Template) error {
 	res, err := d.write.ExecContext(ctx, `UPDATE templates
-		SET name = ?, registration = ?, reregistration = ?, updated_at = ? WHERE id = ?`,
-		t.Name, t.Registration, t.Reregistration, micros(t.UpdatedAt), t.ID)
+		SET name = ?, registration = ?, reregistration = ?, auth_mode = ?, max_devices = ?, rate_limit = ?,
+		updated_at = ? WHERE id = ?`,
+		t.Name, t.Registration, t.Reregistration, t.AuthMode, t.MaxDevices, t.RateLimit, micros(t.UpdatedAt), t.ID)
 	return d.fail(ctx, "update template", affected(res, err, "template"))
 }
 
@@ -95,22 +97,40 @@ func (d *DB) TemplateBySecret(ctx context.Context, hash []byte, now time.Time) (
 	return t, d.fail(ctx, "get template by secret", err)
 }
 
-// TemplateSecret returns the template's current secret; ENOTFOUND if the
-// template does not exist.
-func (d *DB) TemplateSecret(ctx context.Context, templateID string) (*otos.TemplateSecret, error) {
-	var s otos.TemplateSecret
-	err := d.read.QueryRowContext(ctx, `SELECT s.hash, s.sealed FROM templates t
-		LEFT JOIN template_secrets s ON s.template_id = t.id AND s.expires_at IS NULL
-		WHERE t.id = ?`, templateID).Scan(&s.Hash, &s.Sealed)
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-		return nil, notFound("template")
-	case err != nil:
-		return nil, d.fail(ctx, "get template secret", err)
-	case s.Hash == nil:
-		return nil, notFound("template secret")
+// TemplateSecrets returns the template's secrets valid at now, the current
+// one first; ENOTFOUND if the template does not exist.
+func (d *DB) TemplateSecrets(ctx context.Context, templateID string, now time.Time) ([]otos.TemplateSecret, error) {
+	rows, err := d.read.QueryContext(ctx, `SELECT s.hash, s.sealed, s.expires_at FROM templates t
+		LEFT JOIN template_secrets s ON s.template_id = t.id AND (s.expires_at IS NULL OR s.expires_at > ?)
+		WHERE t.id = ? ORDER BY s.expires_at IS NOT NULL, s.expires_at DESC`, micros(now), templateID)
+	if err != nil {
+		return nil, d.fail(ctx, "get template secrets", err)
 	}
-	return &s, nil
+	defer rows.Close()
+	found := false
+	var out []otos.TemplateSecret
+	for rows.Next() {
+		found = true
+		var s otos.TemplateSecret
+		var expires sql.NullInt64
+		if err := rows.Scan(&s.Hash, &s.Sealed, &expires); err != nil {
+			return nil, d.fail(ctx, "get template secrets", err)
+		}
+		if s.Hash == nil {
+			continue // the template, without a valid secret
+		}
+		if expires.Valid {
+			s.ExpiresAt = fromMicros(expires.Int64)
+		}
+		out = append(out, s)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, d.fail(ctx, "get template secrets", err)
+	}
+	if !found {
+		return nil, notFound("template")
+	}
+	return out, nil
 }
 
 // RotateSecret makes s the template's current secret, in one transaction.

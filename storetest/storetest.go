@@ -36,6 +36,11 @@ func Run(t *testing.T, open func(t *testing.T) otos.Store) {
 		{"DeviceCredential", testDeviceCredential},
 		{"DeviceState", testDeviceState},
 		{"Tokens", testTokens},
+		{"DeviceCap", testDeviceCap},
+		{"Allowlist", testAllowlist},
+		{"Nonces", testNonces},
+		{"Audit", testAudit},
+		{"TenantList", testTenantList},
 		{"Concurrency", testConcurrency},
 		{"Close", testClose},
 	}
@@ -108,7 +113,7 @@ func templateOf(tenantID string, typ otos.DeviceType) *otos.Template {
 	return &otos.Template{
 		ID: newID(), TenantID: tenantID, Name: "template " + string(typ), DeviceType: typ,
 		VoucherType: otos.VoucherBasic, Registration: otos.RegistrationAuto,
-		Reregistration: otos.ReregUntilConnected, CreatedAt: t0, UpdatedAt: t0,
+		Reregistration: otos.ReregUntilConnected, AuthMode: otos.AuthAny, CreatedAt: t0, UpdatedAt: t0,
 	}
 }
 
@@ -204,6 +209,8 @@ func templateFields(tpl *otos.Template) fields {
 		"ID": tpl.ID, "TenantID": tpl.TenantID, "Name": tpl.Name, "DeviceType": string(tpl.DeviceType),
 		"VoucherType": string(tpl.VoucherType), "Registration": string(tpl.Registration),
 		"Reregistration": string(tpl.Reregistration), "CreatedAt": ts(tpl.CreatedAt), "UpdatedAt": ts(tpl.UpdatedAt),
+		"AuthMode": string(tpl.AuthMode), "MaxDevices": fmt.Sprint(tpl.MaxDevices), "RateLimit": fmt.Sprint(tpl.RateLimit),
+		"DeviceCount": fmt.Sprint(tpl.DeviceCount),
 	}
 }
 

@@ -64,9 +64,11 @@ func testTemplates(t *testing.T, s otos.Store) {
 	t.Run("update", func(t *testing.T) {
 		tpl, _ := newTemplate(t, s, otos.DefaultTenantID, otos.DeviceDirect)
 		want := *tpl
-		want.Name, want.Registration, want.Reregistration, want.UpdatedAt = "renamed", otos.RegistrationOff, otos.ReregNever, at(time.Hour)
+		want.Name, want.Registration, want.Reregistration, want.UpdatedAt = "renamed", otos.RegistrationAllowlist, otos.ReregNever, at(time.Hour)
+		want.AuthMode, want.MaxDevices, want.RateLimit = otos.AuthSigned, 10, 5
 		change := want
 		change.DeviceType, change.VoucherType, change.CreatedAt = otos.DeviceGateway, otos.VoucherAccessToken, at(time.Minute) // not stored
+		change.DeviceCount = 99                                                                                                // kept by the store
 		must(t, s.UpdateTemplate(t.Context(), &change))
 		got, err := s.Template(t.Context(), tpl.ID)
 		must(t, err)
@@ -94,11 +96,16 @@ func wantNoSecret(t *testing.T, s otos.Store, hash []byte, now time.Time) {
 	wantCode(t, err, otos.ENOTFOUND)
 }
 
-// wantCurrent fails the test unless sec is tpl's current secret.
+// wantCurrent fails the test unless sec is tpl's current secret, first among
+// its valid ones.
 func wantCurrent(t *testing.T, s otos.Store, tpl *otos.Template, sec otos.TemplateSecret) {
 	t.Helper()
-	got, err := s.TemplateSecret(t.Context(), tpl.ID)
+	all, err := s.TemplateSecrets(t.Context(), tpl.ID, t0)
 	must(t, err)
+	if len(all) == 0 {
+		t.Fatal("TemplateSecrets returned none")
+	}
+	got := all[0]
 	same(t, "secret", fields{"Hash": hexOf(got.Hash), "Sealed": hexOf(got.Sealed), "ExpiresAt": ts(got.ExpiresAt)},
 		fields{"Hash": hexOf(sec.Hash), "Sealed": hexOf(sec.Sealed), "ExpiresAt": ts(time.Time{})})
 }
@@ -115,7 +122,7 @@ func testTemplateSecrets(t *testing.T, s otos.Store) {
 		wantNoSecret(t, s, randomBytes(), t0)
 	})
 	t.Run("fail/unknown-template", func(t *testing.T) {
-		_, err := s.TemplateSecret(t.Context(), newID())
+		_, err := s.TemplateSecrets(t.Context(), newID(), t0)
 		wantCode(t, err, otos.ENOTFOUND)
 	})
 	t.Run("rotate/grace", func(t *testing.T) {
@@ -128,6 +135,17 @@ func testTemplateSecrets(t *testing.T, s otos.Store) {
 		wantSecret(t, s, old.Hash, at(hour-time.Microsecond), tpl)
 		wantNoSecret(t, s, old.Hash, at(hour)) // the grace period ends at graceUntil
 		wantSecret(t, s, sec.Hash, at(2*hour), tpl)
+		// Both are valid secrets until then, the current first; then only it.
+		all, err := s.TemplateSecrets(t.Context(), tpl.ID, at(time.Minute))
+		must(t, err)
+		if len(all) != 2 || hexOf(all[0].Hash) != hexOf(sec.Hash) || hexOf(all[1].Hash) != hexOf(old.Hash) || !all[1].ExpiresAt.Equal(at(hour)) {
+			t.Errorf("TemplateSecrets within the grace period: %d secrets", len(all))
+		}
+		all, err = s.TemplateSecrets(t.Context(), tpl.ID, at(hour))
+		must(t, err)
+		if len(all) != 1 {
+			t.Errorf("TemplateSecrets after the grace period: %d secrets, want 1", len(all))
+		}
 	})
 	t.Run("rotate/no-grace", func(t *testing.T) {
 		tpl, old := newTemplate(t, s, otos.DefaultTenantID, otos.DeviceDirect)

@@ -297,7 +297,7 @@ func TestCLIErrors(t *testing.T) {
 		{"fail/unknown-device", env, []string{"device", "show", missingID}, "404 not found: device not found (code 100006)", false},
 		{"fail/unknown-template", env, []string{"template", "rotate-secret", missingID}, "template not found", false},
 		{"fail/not-a-uuid", env, []string{"device", "delete", "nope"}, "not found", false},
-		{"fail/bad-value", env, []string{"template", "update", tp.ID, "--registration", "maybe"}, "registration must be auto or off", false},
+		{"fail/bad-value", env, []string{"template", "update", tp.ID, "--registration", "maybe"}, "registration must be auto, off or allowlist", false},
 		{"fail/unreachable", down, []string{"template", "list"}, "cannot reach the otos server at http://127.0.0.1:1", false},
 		{"fail/missing-type", env, []string{"template", "create", "--name", "x"}, "--type is required", true},
 		{"fail/missing-template", env, []string{"product", "create", "--name", "x"}, "--template is required", true},

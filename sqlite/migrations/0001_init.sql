@@ -19,9 +19,16 @@ CREATE TABLE templates (
     voucher_type   TEXT    NOT NULL
         CONSTRAINT voucher_type CHECK (voucher_type IN ('BASIC', 'ACCESSTOKEN')),
     registration   TEXT    NOT NULL
-        CONSTRAINT registration CHECK (registration IN ('auto', 'off')),
+        CONSTRAINT registration CHECK (registration IN ('auto', 'off', 'allowlist')),
     reregistration TEXT    NOT NULL
         CONSTRAINT reregistration CHECK (reregistration IN ('until_connected', 'never')),
+    auth_mode      TEXT    NOT NULL DEFAULT 'any'
+        CONSTRAINT auth_mode CHECK (auth_mode IN ('any', 'signed')),
+    max_devices    INTEGER NOT NULL DEFAULT 0 -- 0: no cap
+        CONSTRAINT max_devices CHECK (max_devices >= 0),
+    rate_limit     INTEGER NOT NULL DEFAULT 0 -- registrations a second; 0: none
+        CONSTRAINT rate_limit CHECK (rate_limit >= 0),
+    device_count   INTEGER NOT NULL DEFAULT 0, -- kept by the triggers on devices
     created_at     INTEGER NOT NULL,
     updated_at     INTEGER NOT NULL
 ) STRICT;
@@ -86,6 +93,66 @@ CREATE TABLE devices (
 CREATE INDEX devices_tenant_id ON devices (tenant_id, id);
 CREATE INDEX devices_template_id ON devices (template_id, id);
 CREATE INDEX devices_product_id ON devices (product_id, id);
+
+-- The cap and the count of a template's devices, enforced in the same
+-- transaction as the insert (SQLite has one writer, so check and count
+-- cannot interleave).
+CREATE TRIGGER devices_cap BEFORE INSERT ON devices
+WHEN (SELECT max_devices > 0 AND device_count >= max_devices FROM templates WHERE id = NEW.template_id)
+BEGIN
+    SELECT RAISE(ABORT, 'max_devices');
+END;
+
+CREATE TRIGGER devices_count_insert AFTER INSERT ON devices
+BEGIN
+    UPDATE templates SET device_count = device_count + 1 WHERE id = NEW.template_id;
+END;
+
+CREATE TRIGGER devices_count_delete AFTER DELETE ON devices
+BEGIN
+    UPDATE templates SET device_count = device_count - 1 WHERE id = OLD.template_id;
+END;
+
+-- Device numbers that an allowlist template accepts.
+CREATE TABLE allowlist (
+    template_id   TEXT    NOT NULL REFERENCES templates (id) ON DELETE CASCADE,
+    device_number TEXT    NOT NULL
+        CONSTRAINT device_number CHECK (device_number <> ''),
+    created_at    INTEGER NOT NULL,
+    PRIMARY KEY (template_id, device_number)
+) STRICT, WITHOUT ROWID;
+
+-- Nonces of signed requests, kept through the replay window.
+CREATE TABLE nonces (
+    template_id TEXT    NOT NULL,
+    nonce       TEXT    NOT NULL,
+    expires_at  INTEGER NOT NULL,
+    PRIMARY KEY (template_id, nonce)
+) STRICT, WITHOUT ROWID;
+
+CREATE INDEX nonces_expires_at ON nonces (expires_at);
+
+-- The audit trail: every registration attempt and every admin change.
+CREATE TABLE audit (
+    id            TEXT    NOT NULL PRIMARY KEY, -- UUIDv7: time order
+    at            INTEGER NOT NULL,
+    kind          TEXT    NOT NULL
+        CONSTRAINT kind CHECK (kind IN ('registration', 'admin')),
+    tenant_id     TEXT,
+    actor         TEXT    NOT NULL,
+    action        TEXT    NOT NULL,
+    code          INTEGER NOT NULL,
+    template_id   TEXT,
+    device_number TEXT,
+    target        TEXT,
+    client_addr   TEXT,
+    detail        TEXT    NOT NULL DEFAULT ''
+) STRICT;
+
+CREATE INDEX audit_at ON audit (at);
+CREATE INDEX audit_device_number ON audit (device_number, id);
+CREATE INDEX audit_template_id ON audit (template_id, id);
+CREATE INDEX audit_tenant_id ON audit (tenant_id, id);
 
 CREATE TABLE tokens (
     id         TEXT    NOT NULL PRIMARY KEY,

@@ -1,0 +1,148 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"time"
+
+	"github.com/otos-iot/otos"
+)
+
+// AllowDevices puts numbers on the template's allow-list in one transaction
+// and returns how many were not on it yet. ENOTFOUND for an unknown template.
+func (d *DB) AllowDevices(ctx context.Context, templateID string, numbers []string, now time.Time) (int, error) {
+	added := 0
+	err := d.tx(ctx, func(tx *sql.Tx) error {
+		var one int
+		if err := tx.QueryRowContext(ctx, `SELECT 1 FROM templates WHERE id = ?`, templateID).Scan(&one); err != nil {
+			if errors.Is(err, sql.ErrNoRows) {
+				return notFound("template")
+			}
+			return err
+		}
+		stmt, err := tx.PrepareContext(ctx, `INSERT INTO allowlist (template_id, device_number, created_at)
+			VALUES (?, ?, ?) ON CONFLICT DO NOTHING`)
+		if err != nil {
+			return err
+		}
+		defer stmt.Close()
+		for _, n := range numbers {
+			res, err := stmt.ExecContext(ctx, templateID, n, micros(now))
+			if err != nil {
+				return err
+			}
+			k, _ := res.RowsAffected()
+			added += int(k)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, d.fail(ctx, "allow devices", err)
+	}
+	return added, nil
+}
+
+// Allowed reports whether number is on the template's allow-list.
+func (d *DB) Allowed(ctx context.Context, templateID, number string) (bool, error) {
+	var one int
+	err := d.read.QueryRowContext(ctx, `SELECT 1 FROM allowlist WHERE template_id = ? AND device_number = ?`,
+		templateID, number).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	return err == nil, d.fail(ctx, "check allow-list", err)
+}
+
+// UseNonce records nonce for the template until expires; ECONFLICT if it is
+// recorded and not expired at now. Expired nonces of the template are
+// dropped on the way, so the table holds about one window of requests.
+func (d *DB) UseNonce(ctx context.Context, templateID, nonce string, expires, now time.Time) error {
+	res, err := d.write.ExecContext(ctx, `INSERT INTO nonces (template_id, nonce, expires_at) VALUES (?, ?, ?)
+		ON CONFLICT (template_id, nonce) DO UPDATE SET expires_at = excluded.expires_at
+		WHERE nonces.expires_at <= ?`, templateID, nonce, micros(expires), micros(now))
+	if err != nil {
+		return d.fail(ctx, "use nonce", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return otos.Errorf(otos.ECONFLICT, "nonce already used")
+	}
+	if _, err := d.write.ExecContext(ctx, `DELETE FROM nonces WHERE expires_at <= ?`, micros(now)); err != nil {
+		return d.fail(ctx, "drop expired nonces", err)
+	}
+	return nil
+}
+
+const auditColumns = `id, at, kind, tenant_id, actor, action, code, template_id, device_number, target, client_addr, detail`
+
+// AppendAudit stores records in one transaction.
+func (d *DB) AppendAudit(ctx context.Context, rs []*otos.AuditRecord) error {
+	if len(rs) == 0 {
+		return nil
+	}
+	err := d.tx(ctx, func(tx *sql.Tx) error {
+		stmt, err := tx.PrepareContext(ctx, `INSERT INTO audit (`+auditColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+		if err != nil {
+			return err
+		}
+		defer stmt.Close()
+		for _, r := range rs {
+			if _, err := stmt.ExecContext(ctx, r.ID, micros(r.At), r.Kind, nullString(r.TenantID), r.Actor, r.Action,
+				r.Code, nullString(r.TemplateID), nullString(r.DeviceNumber), nullString(r.Target),
+				nullString(r.ClientAddr), r.Detail); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return d.fail(ctx, "append audit", err)
+}
+
+// Audit lists audit records in time order, filtered.
+func (d *DB) Audit(ctx context.Context, f otos.AuditFilter) ([]*otos.AuditRecord, string, error) {
+	if err := f.Page.Validate(); err != nil {
+		return nil, "", err
+	}
+	var w where
+	w.eq("tenant_id", f.TenantID)
+	w.eq("device_number", f.DeviceNumber)
+	w.eq("template_id", f.TemplateID)
+	if !f.Since.IsZero() {
+		w.conds = append(w.conds, "at >= ?")
+		w.args = append(w.args, micros(f.Since))
+	}
+	return list(ctx, d, "list audit", auditColumns, "audit", w, f.Page, scanAudit,
+		func(r *otos.AuditRecord) string { return r.ID })
+}
+
+func scanAudit(s scanner) (*otos.AuditRecord, error) {
+	var r otos.AuditRecord
+	var at int64
+	var tenant, tpl, number, target, addr sql.NullString
+	if err := s.Scan(&r.ID, &at, &r.Kind, &tenant, &r.Actor, &r.Action, &r.Code, &tpl, &number, &target,
+		&addr, &r.Detail); err != nil {
+		return nil, err
+	}
+	r.At = fromMicros(at)
+	r.TenantID, r.TemplateID, r.DeviceNumber, r.Target, r.ClientAddr =
+		tenant.String, tpl.String, number.String, target.String, addr.String
+	return &r, nil
+}
+
+// PruneAudit deletes the records from before and returns how many.
+func (d *DB) PruneAudit(ctx context.Context, before time.Time) (int64, error) {
+	res, err := d.write.ExecContext(ctx, `DELETE FROM audit WHERE at < ?`, micros(before))
+	if err != nil {
+		return 0, d.fail(ctx, "prune audit", err)
+	}
+	return res.RowsAffected()
+}
+
+// Tenants lists tenants in creation order.
+func (d *DB) Tenants(ctx context.Context, p otos.Page) ([]*otos.Tenant, string, error) {
+	if err := p.Validate(); err != nil {
+		return nil, "", err
+	}
+	return list(ctx, d, "list tenants", tenantColumns, "tenants", where{}, p, scanTenant,
+		func(tn *otos.Tenant) string { return tn.ID })
+}
