@@ -45,6 +45,7 @@ func (r *AuthRequest) Signed() bool {
 // EINVALID error naming the first field at fault. Whether sub-device fields
 // are required depends on the template, so it is not checked here.
 func (r *AuthRequest) Validate() error {
+	signed := r.Signed()
 	checks := []struct {
 		field    string
 		value    string
@@ -52,19 +53,49 @@ func (r *AuthRequest) Validate() error {
 		required bool
 		ident    bool
 	}{
-		{"template_secret", string(r.TemplateSecret), MaxSecretLen, true, true},
+		{"template_secret", string(r.TemplateSecret), MaxSecretLen, !signed, true},
 		{"device_number", r.DeviceNumber, MaxDeviceNumberLen, true, true},
 		{"device_name", r.DeviceName, MaxNameLen, false, false},
 		{"product_key", r.ProductKey, MaxProductKeyLen, false, true},
 		{"parent_device_number", r.ParentDeviceNumber, MaxDeviceNumberLen, false, true},
 		{"sub_device_addr", r.SubDeviceAddr, MaxSubDeviceAddrLen, false, true},
+		{"template_id", r.TemplateID, 64, false, true},
+		{"nonce", r.Nonce, MaxNonceLen, signed, true},
 	}
 	for _, c := range checks {
 		if err := validateString(c.field, c.value, c.max, c.required, c.ident); err != nil {
 			return err
 		}
 	}
+	if signed {
+		return r.validateSignFields()
+	}
 	return nil
+}
+
+// validateSignFields checks the fields of a signed request.
+func (r *AuthRequest) validateSignFields() error {
+	switch {
+	case r.TemplateID == "" && r.ProductKey == "":
+		return FieldError("template_id", ReasonRequired, "a signed request needs template_id or product_key")
+	case r.Timestamp == "":
+		return FieldError("timestamp", ReasonRequired, "timestamp is required in a signed request")
+	case len(r.Timestamp) > 16 || strings.Trim(r.Timestamp, "0123456789") != "":
+		return FieldError("timestamp", ReasonValue, "timestamp must be Unix milliseconds, a whole number")
+	case utf8.RuneCountInString(r.Nonce) < MinNonceLen:
+		return FieldError("nonce", ReasonValue, "nonce must be %d to %d characters", MinNonceLen, MaxNonceLen)
+	case r.SignMethod != SignMethodHMACSHA256:
+		return FieldError("sign_method", ReasonValue, "sign_method must be %s", SignMethodHMACSHA256)
+	case len(r.Sign) != 64 || strings.Trim(strings.ToLower(r.Sign), "0123456789abcdef") != "":
+		return FieldError("sign", ReasonValue, "sign must be 64 hex digits (HMAC-SHA256)")
+	}
+	return nil
+}
+
+// ValidateDeviceNumber checks a device number given by an operator (an
+// allow-list entry) by the rules of the device auth request.
+func ValidateDeviceNumber(field, value string) error {
+	return validateString(field, value, MaxDeviceNumberLen, true, true)
 }
 
 // ValidateName checks a required human-readable name set by an operator,

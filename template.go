@@ -206,3 +206,9 @@ type ProductFilter struct {
 	TemplateID string
 	Page
 }
+
+// AuditID names the template in the audit trail.
+func (t *Template) AuditID() string { return t.ID }
+
+// AuditID names the product in the audit trail.
+func (p *Product) AuditID() string { return p.ID }

@@ -18,6 +18,7 @@ const MaxAdminBody = 1 << 20
 // Admin is what the admin API needs of the service.
 type Admin interface {
 	Authenticate(ctx context.Context, token otos.Secret) (*provision.Principal, error)
+	RecordAdmin(p *provision.Principal, action string, status int, target, detail string)
 	CreateTemplate(ctx context.Context, sc provision.Scope, t *otos.Template) (otos.Secret, error)
 	Template(ctx context.Context, sc provision.Scope, id string) (*otos.Template, error)
 	Templates(ctx context.Context, sc provision.Scope, f otos.TemplateFilter) ([]*otos.Template, string, error)
@@ -31,6 +32,7 @@ type Admin interface {
 	SetDeviceStatus(ctx context.Context, sc provision.Scope, id string, st otos.DeviceStatus) (*otos.Device, error)
 	ResetDevice(ctx context.Context, sc provision.Scope, id string) (*otos.Device, error)
 	DeleteDevice(ctx context.Context, sc provision.Scope, id string) error
+	AllowlistImporter
 	CreateServiceAccount(ctx context.Context, sc provision.Scope, name string) (*provision.ServiceAccount, error)
 	ServiceAccounts(ctx context.Context, sc provision.Scope, p otos.Page) ([]*provision.ServiceAccount, string, error)
 	RevokeServiceAccount(ctx context.Context, sc provision.Scope, id string) (*provision.ServiceAccount, error)
@@ -81,14 +83,24 @@ func (s *Server) adminRoutes(mux *http.ServeMux) {
 	for _, rt := range routes {
 		mux.Handle(rt.pattern, s.admin(rt.write, rt.h))
 	}
+	// Allow-lists are imported in bulk: a larger body.
+	mux.Handle("POST /api/v1/templates/{id}/allowlist", s.adminLimited(true, MaxAllowlistBody, s.importAllowlist))
 }
 
 // admin authenticates the bearer token, checks that the principal may write
 // when the route changes something, and writes the handler's answer.
 func (s *Server) admin(write bool, h adminHandler) http.Handler {
+	return s.adminLimited(write, MaxAdminBody, h)
+}
+
+// adminLimited is admin with a request body limit of limit bytes.
+func (s *Server) adminLimited(write bool, limit int64, h adminHandler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		r.Body = http.MaxBytesReader(w, r.Body, MaxAdminBody)
-		status, v, err := s.authorize(r, write, h)
+		r.Body = http.MaxBytesReader(w, r.Body, limit)
+		p, status, v, err := s.authorize(r, write, h)
+		if write && p != nil {
+			s.auditAdmin(r, p, status, v, err)
+		}
 		if err != nil {
 			logError(s.log, r, err)
 			writeJSON(w, errorStatus(err), AdminError{Code: errorCode(err).Number(),
@@ -103,16 +115,35 @@ func (s *Server) admin(write bool, h adminHandler) http.Handler {
 	})
 }
 
-func (s *Server) authorize(r *http.Request, write bool, h adminHandler) (int, any, error) {
+// authorize authenticates the request and runs h; it returns the principal
+// (nil when authentication failed) with h's answer.
+func (s *Server) authorize(r *http.Request, write bool, h adminHandler) (*provision.Principal, int, any, error) {
 	token, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	p, err := s.cfg.Service.Authenticate(r.Context(), otos.Secret(strings.TrimSpace(token)))
 	if err != nil {
-		return 0, nil, err
+		return nil, 0, nil, err
 	}
 	if write && !p.CanWrite() {
-		return 0, nil, otos.Errorf(otos.EFORBIDDEN, "This token may only read")
+		return p, 0, nil, otos.Errorf(otos.EFORBIDDEN, "This token may only read")
 	}
-	return h(r, p)
+	status, v, err := h(r, p)
+	return p, status, v, err
+}
+
+// auditAdmin records an admin change, or a refused attempt at one: the
+// route, the status, and the object's id (from the path, or the created
+// object).
+func (s *Server) auditAdmin(r *http.Request, p *provision.Principal, status int, v any, err error) {
+	if err != nil {
+		status = errorStatus(err)
+	}
+	target := r.PathValue("id")
+	if target == "" {
+		if o, ok := v.(interface{ AuditID() string }); ok {
+			target = o.AuditID()
+		}
+	}
+	s.cfg.Service.RecordAdmin(p, r.Pattern, status, target, "")
 }
 
 // pathID returns the {id} of the route; ENOTFOUND when it cannot be one.

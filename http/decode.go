@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"reflect"
 	"strings"
 	"unicode/utf8"
 
@@ -24,6 +25,37 @@ type authBody struct {
 	ProductKey         string `json:"product_key"`
 	ParentDeviceNumber string `json:"parent_device_number"`
 	SubDeviceAddr      string `json:"sub_device_addr"`
+	// Signed requests.
+	TemplateID string    `json:"template_id"`
+	Timestamp  numberish `json:"timestamp"`
+	Nonce      string    `json:"nonce"`
+	SignMethod string    `json:"sign_method"`
+	Sign       string    `json:"sign"`
+}
+
+// numberish is a JSON number or a string, kept as the text sent: firmware
+// writes the timestamp either way, and the signature covers it as text.
+type numberish string
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (n *numberish) UnmarshalJSON(b []byte) error {
+	if len(b) > 0 && b[0] == '"' {
+		var s string
+		if err := json.Unmarshal(b, &s); err != nil {
+			return err
+		}
+		*n = numberish(s)
+		return nil
+	}
+	if string(b) == "null" {
+		return nil
+	}
+	var num json.Number
+	if err := json.Unmarshal(b, &num); err != nil {
+		return &json.UnmarshalTypeError{Value: jsonKind(b), Type: reflect.TypeOf(int64(0))}
+	}
+	*n = numberish(num)
+	return nil
 }
 
 // readBody reads at most limit bytes of r's body: ETOOLARGE beyond.
@@ -53,6 +85,11 @@ func DecodeAuthRequest(body []byte) (*otos.AuthRequest, error) {
 		ProductKey:         b.ProductKey,
 		ParentDeviceNumber: b.ParentDeviceNumber,
 		SubDeviceAddr:      b.SubDeviceAddr,
+		TemplateID:         b.TemplateID,
+		Timestamp:          string(b.Timestamp),
+		Nonce:              b.Nonce,
+		SignMethod:         b.SignMethod,
+		Sign:               b.Sign,
 	}
 	if err := req.Validate(); err != nil {
 		return nil, err
@@ -93,6 +130,19 @@ func decodeObject(body []byte, v any, strict bool) error {
 	default:
 		return &otos.Error{Code: otos.EINVALID, Reason: otos.ReasonSyntax, Message: "Request body is not valid JSON"}
 	}
+}
+
+// jsonKind names the kind of the JSON value b, for messages.
+func jsonKind(b []byte) string {
+	switch b[0] {
+	case 't', 'f':
+		return "boolean"
+	case '{':
+		return "object"
+	case '[':
+		return "array"
+	}
+	return "number"
 }
 
 func typeName(e *json.UnmarshalTypeError) string {

@@ -31,6 +31,11 @@ var statuses = map[otos.Code]int{
 	otos.ESUBDEVICEFIELDS: http.StatusBadRequest,
 	otos.EPARENTUNKNOWN:   http.StatusBadRequest,
 	otos.ESUBADDRTAKEN:    http.StatusConflict,
+	otos.EBADSIGNATURE:    http.StatusUnauthorized,
+	otos.ESTALE:           http.StatusUnauthorized,
+	otos.EREPLAY:          http.StatusUnauthorized,
+	otos.ENOTALLOWED:      http.StatusForbidden,
+	otos.ECAPREACHED:      http.StatusForbidden,
 }
 
 // errorStatus returns the HTTP status for err.

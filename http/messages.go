@@ -57,6 +57,11 @@ var chinese = map[otos.Code]string{
 	otos.ESUBDEVICEFIELDS: "子设备地址以及父设备编号不能为空",
 	otos.EPARENTUNKNOWN:   "父设备编号不存在",
 	otos.ESUBADDRTAKEN:    "子设备地址已存在",
+	otos.EBADSIGNATURE:    "签名校验失败",
+	otos.ESTALE:           "时间戳超出允许范围，请校准设备时钟",
+	otos.EREPLAY:          "随机数已被使用",
+	otos.ENOTALLOWED:      "设备编号不在允许列表中",
+	otos.ECAPREACHED:      "设备数量已达上限",
 }
 
 // chineseReasons word field errors in Chinese, naming the field.

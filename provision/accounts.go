@@ -98,3 +98,6 @@ func (s *Service) authenticateAccount(ctx context.Context, id, password string) 
 	}
 	return &Session{TenantID: t.TenantID, AccountID: t.ID}, nil
 }
+
+// AuditID names the account in the audit trail.
+func (a *ServiceAccount) AuditID() string { return a.ID }

@@ -148,6 +148,7 @@ func (s *Service) RotateSecret(ctx context.Context, sc Scope, id string, grace t
 	if err := s.store.RotateSecret(ctx, id, ts, until, now); err != nil {
 		return "", time.Time{}, fmt.Errorf("rotate secret: %w", err)
 	}
+	s.forgetSecrets(id)
 	s.log.Info("template secret rotated", "template_id", id, "grace", grace.String())
 	return secret, until, nil
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/otos-iot/otos"
 )
@@ -140,22 +139,6 @@ func (s *Service) DeviceTenant(ctx context.Context, number string) (string, erro
 		return "", err
 	}
 	return d.TenantID, nil
-}
-
-// RunPresence writes batched presence changes every interval until ctx ends,
-// then writes what is left.
-func (s *Service) RunPresence(ctx context.Context, interval time.Duration) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			s.FlushPresence(context.Background())
-			return
-		case <-t.C:
-			s.FlushPresence(ctx)
-		}
-	}
 }
 
 // FlushPresence writes the presence changes gathered since the last flush.

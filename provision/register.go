@@ -17,21 +17,25 @@ type Registration struct {
 }
 
 // Register runs the One Type One Secret flow for req: it finds the template by
-// its secret, then creates the device, or re-issues the voucher of a known
-// device that may register again, and returns the new voucher. Errors are
-// checked in ThingsPanel's order: EINVALID, ESECRETUNKNOWN, EREGISTRATIONOFF,
-// EDEVICEEXISTS, EPRODUCTUNKNOWN, ESUBDEVICEFIELDS, EPARENTUNKNOWN,
+// its secret (or checks a signed request), then creates the device, or
+// re-issues the voucher of a known device that may register again, and
+// returns the new voucher. Every attempt is audited. Errors are checked in
+// ThingsPanel's order, with otos's own codes where they belong: EINVALID;
+// ESECRETUNKNOWN, or for a signed request ESTALE, EBADSIGNATURE, EREPLAY;
+// EREGISTRATIONOFF; ENOTALLOWED; ERATELIMITED; EDEVICEEXISTS;
+// EPRODUCTUNKNOWN; ESUBDEVICEFIELDS; EPARENTUNKNOWN; ECAPREACHED;
 // ESUBADDRTAKEN.
-func (s *Service) Register(ctx context.Context, req *otos.AuthRequest) (*Registration, error) {
+func (s *Service) Register(ctx context.Context, req *otos.AuthRequest) (reg *Registration, err error) {
+	var t *otos.Template
+	defer func() { s.auditRegistration(req, t, err) }()
 	if err := req.Validate(); err != nil {
 		return nil, err
 	}
-	t, err := s.templateBySecret(ctx, req.TemplateSecret)
-	if err != nil {
+	if t, err = s.authTemplate(ctx, req); err != nil {
 		return nil, err
 	}
-	if t.Registration == otos.RegistrationOff {
-		return nil, otos.Errorf(otos.EREGISTRATIONOFF, "Auto-registration is disabled for this template")
+	if err := s.admit(ctx, t, req.DeviceNumber); err != nil {
+		return nil, err
 	}
 	known, err := s.repeatable(ctx, t, req.DeviceNumber)
 	if err != nil {
@@ -58,6 +62,38 @@ func (s *Service) Register(ctx context.Context, req *otos.AuthRequest) (*Registr
 		return s.reissue(ctx, t, known, v)
 	}
 	return s.create(ctx, t, d, v)
+}
+
+// authTemplate returns the template whose secret the request proves: by the
+// secret itself, or by a signature made with it.
+func (s *Service) authTemplate(ctx context.Context, req *otos.AuthRequest) (*otos.Template, error) {
+	if req.Signed() {
+		return s.verifySigned(ctx, req)
+	}
+	t, err := s.templateBySecret(ctx, req.TemplateSecret)
+	if err == nil && t.AuthMode == otos.AuthSigned {
+		return nil, &otos.Error{Code: otos.EBADSIGNATURE, Field: "sign",
+			Message: "This template accepts only signed requests: send template_id, timestamp, nonce, sign_method and sign, not the secret"}
+	}
+	return t, err
+}
+
+// admit applies the template's registration mode and rate limit.
+func (s *Service) admit(ctx context.Context, t *otos.Template, number string) error {
+	switch t.Registration {
+	case otos.RegistrationOff:
+		return otos.Errorf(otos.EREGISTRATIONOFF, "Auto-registration is disabled for this template")
+	case otos.RegistrationAllowlist:
+		ok, err := s.store.Allowed(ctx, t.ID, number)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return &otos.Error{Code: otos.ENOTALLOWED, Field: "device_number",
+				Message: "Device number is not on this template's allow-list"}
+		}
+	}
+	return nil
 }
 
 // templateBySecret finds the template by the keyed hash of secret.
@@ -173,6 +209,8 @@ func (s *Service) create(ctx context.Context, t *otos.Template, d *otos.Device, 
 			Message: "Sub-device address already exists under this parent"}
 	case otos.ErrorField(err) == "device_number":
 		return nil, deviceExists() // taken, then deleted, while we looked
+	case otos.ErrorField(err) == "max_devices":
+		return nil, otos.Errorf(otos.ECAPREACHED, "This template has reached its device limit (max_devices %d)", t.MaxDevices)
 	default:
 		return nil, fmt.Errorf("create device: %w", err)
 	}

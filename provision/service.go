@@ -31,6 +31,9 @@ type Config struct {
 	Now    func() time.Time
 	Rand   io.Reader
 	Logger *slog.Logger
+	// AuditRetention is how long audit records are kept; 0 means
+	// DefaultAuditRetention.
+	AuditRetention time.Duration
 	// AdminToken, when set (OTOS_ADMIN_TOKEN), is a system token accepted
 	// besides the stored ones.
 	AdminToken otos.Secret
@@ -54,6 +57,9 @@ type Service struct {
 	creds     *credCache
 	templates sync.Map // template id → otos.DeviceType
 	presence  presence
+	opened    openedSecrets
+	audit     auditLog
+	retention time.Duration
 	// adminToken is the hash of Config.AdminToken, or nil.
 	adminToken []byte
 }
@@ -70,6 +76,10 @@ func New(cfg Config) *Service {
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
+	}
+	s.retention = cfg.AuditRetention
+	if s.retention <= 0 {
+		s.retention = DefaultAuditRetention
 	}
 	if cfg.AdminToken != "" {
 		s.adminToken = otos.TokenHash(cfg.AdminToken)

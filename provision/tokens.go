@@ -18,6 +18,16 @@ const MinAdminTokenLen = 16
 type Principal struct {
 	Scope Scope
 	Role  otos.Role
+	// TokenID names the token, for the audit; empty for OTOS_ADMIN_TOKEN.
+	TokenID string
+}
+
+// Actor names the principal in the audit trail.
+func (p *Principal) Actor() string {
+	if p.TokenID == "" {
+		return "env:OTOS_ADMIN_TOKEN"
+	}
+	return "token:" + p.TokenID
 }
 
 // CanWrite reports whether the principal may change things.
@@ -46,7 +56,7 @@ func (s *Service) Authenticate(ctx context.Context, token otos.Secret) (*Princip
 	if !t.Active(s.now()) || !adminRole(t.Role) || subtle.ConstantTimeCompare(h, t.Hash) != 1 {
 		return nil, unauthorized
 	}
-	return &Principal{Scope: Scope(t.TenantID), Role: t.Role}, nil
+	return &Principal{Scope: Scope(t.TenantID), Role: t.Role, TokenID: t.ID}, nil
 }
 
 // adminRole reports whether a token of role r opens the admin API. Only the
@@ -77,11 +87,10 @@ func (s *Service) EnsureBootstrapToken(ctx context.Context, path string) (bool, 
 	case !errors.Is(err, os.ErrNotExist):
 		return false, fmt.Errorf("read admin token: %w", err)
 	}
-	token, err := randomString(s.rand, adminTokenBytes)
+	token, err := s.newAdminToken()
 	if err != nil {
 		return false, err
 	}
-	token = "otos_" + token
 	if err := s.replaceBootstrap(ctx, token); err != nil {
 		return false, err
 	}
@@ -89,6 +98,19 @@ func (s *Service) EnsureBootstrapToken(ctx context.Context, path string) (bool, 
 		return false, fmt.Errorf("write admin token: %w", err)
 	}
 	return true, nil
+}
+
+// AdminTokenPrefix starts every admin token that otos generates, so that a
+// token is recognisable (by people and by secret scanners) for what it is.
+const AdminTokenPrefix = "otos_"
+
+// newAdminToken generates an admin token: the prefix and 256 random bits.
+func (s *Service) newAdminToken() (otos.Secret, error) {
+	token, err := randomString(s.rand, adminTokenBytes)
+	if err != nil {
+		return "", err
+	}
+	return AdminTokenPrefix + token, nil
 }
 
 // replaceBootstrap revokes earlier bootstrap tokens and stores token's hash.

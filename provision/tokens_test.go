@@ -89,7 +89,7 @@ func TestAuthenticate(t *testing.T) {
 				}
 				return
 			}
-			if err != nil || *p != *tt.want {
+			if err != nil || p.Scope != tt.want.Scope || p.Role != tt.want.Role {
 				t.Errorf("Authenticate = %+v, %v; want %+v", p, err, tt.want)
 			}
 		})

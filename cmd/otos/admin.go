@@ -67,12 +67,27 @@ func runAdmin(ctx context.Context, group string, args []string, stdout, stderr i
 		return flag.ErrHelp
 	}
 	for _, cmd := range cmds {
-		if cmd.name == args[0] {
-			return cmd.run(ctx, group, args[1:], stdout, stderr, env)
+		if n := matches(cmd.name, args); n > 0 {
+			return cmd.run(ctx, group, args[n:], stdout, stderr, env)
 		}
 	}
 	groupUsage(stderr, group, cmds)
 	return fmt.Errorf("%s: unknown subcommand %q", group, args[0])
+}
+
+// matches returns how many leading args name the command ("list", or
+// "allowlist add"), or 0 when they do not.
+func matches(name string, args []string) int {
+	words := strings.Fields(name)
+	if len(args) < len(words) {
+		return 0
+	}
+	for i, w := range words {
+		if args[i] != w {
+			return 0
+		}
+	}
+	return len(words)
 }
 
 func isHelp(arg string) bool {

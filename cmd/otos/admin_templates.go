@@ -2,11 +2,16 @@ package main
 
 import (
 	"context"
+	"encoding/csv"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
+	"os"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/otos-iot/otos"
@@ -21,6 +26,7 @@ var templateCommands = []command{
 	{"show", "ID", "Show a device template (never its secret)", byID(http.MethodGet, "/api/v1/templates/%s", printTemplate)},
 	{"update", "ID", "Change a template's name or registration settings; only the flags given change", templateUpdate},
 	{"rotate-secret", "ID", "Give a template a new secret; the previous one keeps working for --grace", templateRotate},
+	{"allowlist add", "ID", "Put device numbers (--file: CSV or one a line) on a template's allow-list", allowlistAdd},
 }
 
 var productCommands = []command{
@@ -34,8 +40,33 @@ var productCommands = []command{
 
 // registrationFlags are the template settings that create and update share.
 var registrationFlags = []fieldFlag{
-	{"registration", "registration", "whether devices may register themselves: `auto|off`"},
+	{"registration", "registration", "whether devices may register themselves: `auto|off|allowlist`"},
 	{"reregistration", "reregistration", "how a repeated registration is answered: `until_connected|never`"},
+	{"auth-mode", "auth_mode", "how devices prove the secret: `any|signed` (signed: the secret never travels)"},
+	{"max-devices", "max_devices", "the most devices the template may create: a `NUMBER`, 0 for no cap"},
+	{"rate-limit", "rate_limit", "registrations a second through the template: a `NUMBER`, 0 for none"},
+}
+
+// numberFields are the template fields sent as JSON numbers.
+var numberFields = []string{"max_devices", "rate_limit"}
+
+// templateBody turns the given flags into a request body, with numbers as
+// numbers.
+func templateBody(fields map[string]string) (map[string]any, error) {
+	body := make(map[string]any, len(fields))
+	for k, v := range fields {
+		body[k] = v
+	}
+	for _, k := range numberFields {
+		if v, ok := fields[k]; ok {
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				return nil, usagef("--%s must be a whole number, got %q", strings.ReplaceAll(k, "_", "-"), v)
+			}
+			body[k] = n
+		}
+	}
+	return body, nil
 }
 
 func templateCreate(fs *flag.FlagSet) action {
@@ -48,16 +79,23 @@ func templateCreate(fs *flag.FlagSet) action {
 		if err := required(fs, "name", "type"); err != nil {
 			return err
 		}
-		return call(ctx, c, http.MethodPost, "/api/v1/templates", fields(), printCreatedTemplate)
+		body, err := templateBody(fields())
+		if err != nil {
+			return err
+		}
+		return call(ctx, c, http.MethodPost, "/api/v1/templates", body, printCreatedTemplate)
 	}
 }
 
 func templateUpdate(fs *flag.FlagSet) action {
 	fields := defineFields(fs, append([]fieldFlag{{"name", "name", "new template `NAME`"}}, registrationFlags...)...)
 	return func(ctx context.Context, c *cli, id string) error {
-		body := fields()
+		body, err := templateBody(fields())
+		if err != nil {
+			return err
+		}
 		if len(body) == 0 {
-			return usagef("nothing to change: give --name, --registration or --reregistration")
+			return usagef("nothing to change: give --name, --registration, --reregistration, --auth-mode, --max-devices or --rate-limit")
 		}
 		return call(ctx, c, http.MethodPatch, idPath("/api/v1/templates/%s", id), body, printTemplate)
 	}
@@ -134,6 +172,10 @@ func templateFields(t *otos.Template) []field {
 		{"voucher type", string(t.VoucherType)},
 		{"registration", string(t.Registration)},
 		{"reregistration", string(t.Reregistration)},
+		{"auth mode", string(t.AuthMode)},
+		{"max devices", limitText(t.MaxDevices, "no cap")},
+		{"rate limit", limitText(t.RateLimit, "none")},
+		{"devices", strconv.Itoa(t.DeviceCount)},
 		{"tenant", t.TenantID},
 		{"created", timestamp(&t.CreatedAt)},
 		{"updated", timestamp(&t.UpdatedAt)},
@@ -180,4 +222,62 @@ func printProduct(w io.Writer, p *otos.Product) error {
 		field{"product key", p.ProductKey},
 		field{"tenant", p.TenantID},
 		field{"created", timestamp(&p.CreatedAt)})
+}
+
+// limitText prints a limit whose zero means none.
+func limitText(n int, none string) string {
+	if n == 0 {
+		return none
+	}
+	return strconv.Itoa(n)
+}
+
+func allowlistAdd(fs *flag.FlagSet) action {
+	file := fs.String("file", "", "`FILE` of device numbers: CSV (first column, optional device_number header) or one a line; - for stdin (required)")
+	return func(ctx context.Context, c *cli, id string) error {
+		if *file == "" {
+			return usagef("--file is required")
+		}
+		numbers, err := readNumbers(*file, os.Stdin)
+		if err != nil {
+			return err
+		}
+		return call(ctx, c, http.MethodPost, idPath("/api/v1/templates/%s/allowlist", id),
+			map[string][]string{"device_numbers": numbers}, printImported)
+	}
+}
+
+// readNumbers reads device numbers from the first column of a CSV file.
+func readNumbers(path string, stdin io.Reader) ([]string, error) {
+	rd := stdin
+	if path != "-" {
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		rd = f
+	}
+	r := csv.NewReader(rd)
+	r.FieldsPerRecord, r.TrimLeadingSpace = -1, true
+	var numbers []string
+	for line := 1; ; line++ {
+		rec, err := r.Read()
+		if errors.Is(err, io.EOF) {
+			return numbers, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		n := strings.TrimSpace(rec[0])
+		if n == "" || line == 1 && strings.EqualFold(n, "device_number") {
+			continue
+		}
+		numbers = append(numbers, n)
+	}
+}
+
+func printImported(w io.Writer, r *otoshttp.AllowlistImported) error {
+	return printFields(w, field{"template", r.TemplateID}, field{"received", strconv.Itoa(r.Received)},
+		field{"added", strconv.Itoa(r.Added)})
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 
@@ -136,3 +137,11 @@ func (s *testServer) register(t *testing.T, secret, number string, extra ...stri
 
 // voucherKey is the store key of a voucher username.
 func voucherKey(username string) []byte { return otos.VoucherLookup(username) }
+
+// writeFile writes content to path or fails the test.
+func writeFile(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -55,8 +55,10 @@ type Main struct {
 	HTTP    *otoshttp.Server
 	Broker  *mqtt.Broker
 
-	stopPresence context.CancelFunc
-	presenceDone chan struct{}
+	// stopBackground ends the service's background writer (presence, audit);
+	// backgroundDone closes once it has written what it held.
+	stopBackground context.CancelFunc
+	backgroundDone chan struct{}
 }
 
 // NewMain returns a Main with the default configuration.
@@ -187,6 +189,12 @@ func (m *Main) Open(ctx context.Context) error {
 			m.Logger.Info("admin token written", "path", path)
 		}
 	}
+	bg, cancel := context.WithCancel(context.Background())
+	m.stopBackground, m.backgroundDone = cancel, make(chan struct{})
+	go func() {
+		defer close(m.backgroundDone)
+		m.Service.Run(bg)
+	}()
 	registry := prometheus.NewRegistry()
 	if broker, err = m.openBroker(registry); err != nil {
 		return err
@@ -229,12 +237,6 @@ func (m *Main) openBroker(registry *prometheus.Registry) (*mqtt.Broker, error) {
 		return nil, err
 	}
 	m.Broker = broker
-	ctx, cancel := context.WithCancel(context.Background())
-	m.stopPresence, m.presenceDone = cancel, make(chan struct{})
-	go func() {
-		defer close(m.presenceDone)
-		m.Service.RunPresence(ctx, time.Second)
-	}()
 	return m.Broker, nil
 }
 
@@ -277,8 +279,10 @@ func (m *Main) Close() error {
 	}
 	if m.Broker != nil {
 		errs = append(errs, m.Broker.Close())
-		m.stopPresence()
-		<-m.presenceDone // the last presence changes are written before the store closes
+	}
+	if m.stopBackground != nil {
+		m.stopBackground()
+		<-m.backgroundDone // the last presence and audit records are written before the store closes
 	}
 	if m.Store != nil {
 		errs = append(errs, m.Store.Close())
