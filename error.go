@@ -3,6 +3,7 @@ package otos
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Code classifies an Error. Each code has one wire number (Number) and, in the
@@ -85,6 +86,9 @@ type Error struct {
 	Message string // English, for people
 	// Reason, with Field, lets a client render the message in another language.
 	Reason Reason
+	// RetryAfter is how long the client should wait before it tries again;
+	// set on ERATELIMITED errors, sent as the Retry-After header.
+	RetryAfter time.Duration
 }
 
 // Reason says why a field is invalid, so that messages can be translated.

@@ -34,6 +34,9 @@ type Tenant struct {
 	CreatedAt time.Time `json:"created_at"`
 }
 
+// AuditID names the tenant in the audit trail.
+func (t *Tenant) AuditID() string { return t.ID }
+
 // Page is the paging of a list: at most Limit items after Cursor, an opaque
 // position that the previous page returned.
 type Page struct {

@@ -114,4 +114,12 @@ type Store interface {
 	// RevokeToken revokes token id at now; revoking a revoked token keeps
 	// its first revocation time.
 	RevokeToken(ctx context.Context, id string, now time.Time) (*Token, error)
+
+	// ServerKey returns the server's master key, from which the keys that
+	// hash and seal template secrets derive; ENOTFOUND until one is stored.
+	ServerKey(ctx context.Context) ([]byte, error)
+	// InitServerKey stores key as the server's master key unless one is
+	// stored already, and returns the stored key: of nodes starting at once
+	// on one database, the first wins and all get its key.
+	InitServerKey(ctx context.Context, key []byte) ([]byte, error)
 }

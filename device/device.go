@@ -59,6 +59,12 @@ type Config struct {
 
 	// TemplateSecret is the secret shared by every device of the template.
 	TemplateSecret string
+	// Sign sends a signed request instead of the secret (the secret never
+	// travels), naming the template by TemplateID, or else by ProductKey.
+	Sign       bool
+	TemplateID string
+	// Now is the clock of signed requests; time.Now when nil.
+	Now func() time.Time
 	// DeviceNumber identifies the device across the platform.
 	DeviceNumber string
 	// DeviceName, ProductKey: optional fields of the auth request.
@@ -102,6 +108,11 @@ func (c Config) withDefaults() (Config, error) {
 		return c, errors.New("device: no device number")
 	case c.CachePath == "":
 		return c, errors.New("device: no cache path: a device must keep its voucher")
+	case c.Sign && c.TemplateID == "" && c.ProductKey == "":
+		return c, errors.New("device: a signed request needs the template id or a product key")
+	}
+	if c.Now == nil {
+		c.Now = time.Now
 	}
 	u, err := url.Parse(c.Server)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {

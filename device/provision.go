@@ -3,6 +3,8 @@ package device
 import (
 	"bytes"
 	"context"
+	crand "crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/otos-iot/otos"
 )
 
 // AuthPath is the device auth route, relative to Config.Server.
@@ -104,14 +108,13 @@ func provision(ctx context.Context, c Config) (v *Voucher, cached bool, err erro
 // connected with it and then lost it could not get another, since the server
 // answers 200082 to a device that has connected.
 func register(ctx context.Context, c Config) (*Voucher, error) {
-	body, err := json.Marshal(authRequest{
-		TemplateSecret: c.TemplateSecret, DeviceNumber: c.DeviceNumber, DeviceName: c.DeviceName,
-		ProductKey: c.ProductKey, ParentDeviceNumber: c.ParentDeviceNumber, SubDeviceAddr: c.SubDeviceAddr,
-	})
-	if err != nil {
-		return nil, err
-	}
 	for attempt := 1; ; attempt++ {
+		// A signed request is signed anew for each attempt: a retry with
+		// the same nonce would be refused as a replay.
+		body, err := requestBody(c)
+		if err != nil {
+			return nil, err
+		}
 		v, raw, err := authOnce(ctx, c, body)
 		if err == nil {
 			if err := saveCache(c, v.DeviceID, raw); err != nil {
@@ -136,12 +139,38 @@ func register(ctx context.Context, c Config) (*Voucher, error) {
 
 // authRequest is the body of POST /api/v1/device/auth.
 type authRequest struct {
-	TemplateSecret     string `json:"template_secret"`
+	TemplateSecret     string `json:"template_secret,omitempty"`
 	DeviceNumber       string `json:"device_number"`
 	DeviceName         string `json:"device_name,omitempty"`
 	ProductKey         string `json:"product_key,omitempty"`
 	ParentDeviceNumber string `json:"parent_device_number,omitempty"`
 	SubDeviceAddr      string `json:"sub_device_addr,omitempty"`
+	TemplateID         string `json:"template_id,omitempty"`
+	Timestamp          string `json:"timestamp,omitempty"`
+	Nonce              string `json:"nonce,omitempty"`
+	SignMethod         string `json:"sign_method,omitempty"`
+	Sign               string `json:"sign,omitempty"`
+}
+
+// requestBody returns the auth request: with the secret, or signed with it
+// (a fresh nonce and the current time) so that the secret never travels.
+func requestBody(c Config) ([]byte, error) {
+	r := authRequest{DeviceNumber: c.DeviceNumber, DeviceName: c.DeviceName, ProductKey: c.ProductKey,
+		ParentDeviceNumber: c.ParentDeviceNumber, SubDeviceAddr: c.SubDeviceAddr}
+	if !c.Sign {
+		r.TemplateSecret = c.TemplateSecret
+		return json.Marshal(r)
+	}
+	nonce := make([]byte, 12)
+	if _, err := crand.Read(nonce); err != nil {
+		return nil, err
+	}
+	r.TemplateID, r.Nonce, r.SignMethod = c.TemplateID, hex.EncodeToString(nonce), otos.SignMethodHMACSHA256
+	r.Timestamp = strconv.FormatInt(c.Now().UnixMilli(), 10)
+	canon := otos.AuthRequest{DeviceNumber: r.DeviceNumber, ProductKey: r.ProductKey, ParentDeviceNumber: r.ParentDeviceNumber,
+		SubDeviceAddr: r.SubDeviceAddr, TemplateID: r.TemplateID, Timestamp: r.Timestamp, Nonce: r.Nonce}
+	r.Sign = otos.Sign(otos.Secret(c.TemplateSecret), canon.SigningString())
+	return json.Marshal(r)
 }
 
 // authOnce sends one auth request. It returns the voucher and its wire form,

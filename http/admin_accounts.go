@@ -8,12 +8,17 @@ import (
 
 func (s *Server) createServiceAccount(r *http.Request, p *provision.Principal) (int, any, error) {
 	var body struct {
-		Name string `json:"name"`
+		Name     string `json:"name"`
+		TenantID string `json:"tenant_id"`
 	}
 	if err := decodeAdmin(r, &body, false); err != nil {
 		return 0, nil, err
 	}
-	a, err := s.cfg.Service.CreateServiceAccount(r.Context(), p.Scope, body.Name)
+	sc, err := s.cfg.Service.CreationScope(r.Context(), p.Scope, body.TenantID)
+	if err != nil {
+		return 0, nil, err
+	}
+	a, err := s.cfg.Service.CreateServiceAccount(r.Context(), sc, body.Name)
 	if err != nil {
 		return 0, nil, err
 	}

@@ -32,14 +32,19 @@ func (s *Server) createTemplate(r *http.Request, p *provision.Principal) (int, a
 		AuthMode       otos.AuthMode       `json:"auth_mode"`
 		MaxDevices     int                 `json:"max_devices"`
 		RateLimit      int                 `json:"rate_limit"`
+		TenantID       string              `json:"tenant_id"`
 	}
 	if err := decodeAdmin(r, &body, false); err != nil {
+		return 0, nil, err
+	}
+	sc, err := s.cfg.Service.CreationScope(r.Context(), p.Scope, body.TenantID)
+	if err != nil {
 		return 0, nil, err
 	}
 	t := &otos.Template{Name: body.Name, DeviceType: body.DeviceType, VoucherType: body.VoucherType,
 		Registration: body.Registration, Reregistration: body.Reregistration, AuthMode: body.AuthMode,
 		MaxDevices: body.MaxDevices, RateLimit: body.RateLimit}
-	secret, err := s.cfg.Service.CreateTemplate(r.Context(), p.Scope, t)
+	secret, err := s.cfg.Service.CreateTemplate(r.Context(), sc, t)
 	if err != nil {
 		return 0, nil, err
 	}

@@ -19,15 +19,17 @@ func (s *Server) handleDeviceAuth(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	lang := language(r.Header.Get("Accept-Language"))
 	env, status := Envelope{Code: otos.CodeOK, Message: successMessage(lang)}, http.StatusOK
-	res, req, err := s.register(w, r)
+	from := s.clientOf(r)
+	res, req, err := s.authenticate(w, r, from)
 	if err == nil {
 		env.Data = authData{DeviceID: res.Device.ID, Voucher: res.Voucher.String()}
 	} else {
 		logError(s.log, r, err)
 		status = errorStatus(err)
+		setRetryAfter(w.Header(), err)
 		env = Envelope{Code: errorCode(err).Number(), Message: message(err, lang)}
 		if req != nil {
-			s.log.Info("registration refused", "code", env.Code, "device_number", req.DeviceNumber, "remote", r.RemoteAddr)
+			s.log.Info("registration refused", "code", env.Code, "device_number", req.DeviceNumber, "client", from.addr)
 		}
 	}
 	if s.cfg.CompatThingsPanel {
@@ -38,9 +40,29 @@ func (s *Server) handleDeviceAuth(w http.ResponseWriter, r *http.Request) {
 	s.metrics.latency.Observe(time.Since(start).Seconds())
 }
 
+// authenticate refuses a locked-out client before doing any work; otherwise
+// it runs the registration and counts a failed secret or signature against
+// the client. Refusals that never reach the service are audited here.
+func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, from client) (*provision.Registration, *otos.AuthRequest, error) {
+	if err := s.lockedOut(from); err != nil {
+		s.metrics.rateLimited.WithLabelValues("lockout").Inc()
+		s.cfg.Service.RecordRefusal(nil, from.addr, otos.ERATELIMITED)
+		return nil, nil, err
+	}
+	res, req, err := s.register(w, r, from)
+	if err != nil && req == nil {
+		s.cfg.Service.RecordRefusal(nil, from.addr, errorCode(err))
+	}
+	s.countFailure(from, err)
+	if errorCode(err) == otos.ERATELIMITED {
+		s.metrics.rateLimited.WithLabelValues("template").Inc()
+	}
+	return res, req, err
+}
+
 // register reads, decodes and runs one registration. It returns the decoded
 // request, when there is one, for the log.
-func (s *Server) register(w http.ResponseWriter, r *http.Request) (*provision.Registration, *otos.AuthRequest, error) {
+func (s *Server) register(w http.ResponseWriter, r *http.Request, from client) (*provision.Registration, *otos.AuthRequest, error) {
 	body, err := readBody(w, r, MaxAuthBody)
 	if err != nil {
 		return nil, nil, err
@@ -49,6 +71,7 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) (*provision.Re
 	if err != nil {
 		return nil, nil, err
 	}
+	req.ClientAddr = from.addr
 	res, err := s.cfg.Service.Register(r.Context(), req)
 	return res, req, err
 }

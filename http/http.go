@@ -10,6 +10,8 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strconv"
+	"time"
 
 	"github.com/otos-iot/otos"
 )
@@ -36,6 +38,7 @@ var statuses = map[otos.Code]int{
 	otos.EREPLAY:          http.StatusUnauthorized,
 	otos.ENOTALLOWED:      http.StatusForbidden,
 	otos.ECAPREACHED:      http.StatusForbidden,
+	otos.ERATELIMITED:     http.StatusTooManyRequests,
 }
 
 // errorStatus returns the HTTP status for err.
@@ -44,6 +47,21 @@ func errorStatus(err error) int {
 		return s
 	}
 	return http.StatusInternalServerError
+}
+
+// setRetryAfter sets the Retry-After header when err carries a wait (an
+// ERATELIMITED error does). It is the one place that writes the header.
+func setRetryAfter(h http.Header, err error) {
+	var e *otos.Error
+	if errors.As(err, &e) && e.RetryAfter > 0 {
+		h.Set("Retry-After", strconv.FormatInt(retrySeconds(e.RetryAfter), 10))
+	}
+}
+
+// retrySeconds is d in whole seconds, rounded up: a client that waits as
+// long as it is told is not refused again.
+func retrySeconds(d time.Duration) int64 {
+	return int64((d + time.Second - 1) / time.Second)
 }
 
 // errorCode is otos.ErrorCode, except that a request that ran out of time

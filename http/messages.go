@@ -62,6 +62,7 @@ var chinese = map[otos.Code]string{
 	otos.EREPLAY:          "随机数已被使用",
 	otos.ENOTALLOWED:      "设备编号不在允许列表中",
 	otos.ECAPREACHED:      "设备数量已达上限",
+	otos.ERATELIMITED:     "请求过于频繁，请稍后重试",
 }
 
 // chineseReasons word field errors in Chinese, naming the field.

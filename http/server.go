@@ -6,9 +6,11 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"time"
 
 	"github.com/otos-iot/otos"
+	"github.com/otos-iot/otos/limit"
 	"github.com/otos-iot/otos/provision"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -17,6 +19,9 @@ import (
 // Registrar runs device registrations.
 type Registrar interface {
 	Register(ctx context.Context, req *otos.AuthRequest) (*provision.Registration, error)
+	// RecordRefusal audits an attempt refused before Register: a locked-out
+	// address, or a body that does not decode (req nil).
+	RecordRefusal(req *otos.AuthRequest, clientAddr string, code otos.Code)
 	Ping(ctx context.Context) error
 }
 
@@ -33,6 +38,15 @@ type Config struct {
 	// CompatThingsPanel answers every device API request with HTTP 200, the
 	// outcome only in the body's code, as ThingsPanel does.
 	CompatThingsPanel bool
+	// Lockout, when set, counts failed secrets and signatures per client
+	// address and refuses a locked-out address before any work (HTTP 429,
+	// code 201003, Retry-After). Nil: no lock-out.
+	Lockout *limit.Lockout
+	// TrustedProxies are the proxies whose X-Forwarded-For names the client
+	// (see ParseTrustedProxies); from any other peer the header is ignored.
+	TrustedProxies []netip.Prefix
+	// Now is the clock of the lock-out; nil is time.Now. Tests inject theirs.
+	Now func() time.Time
 }
 
 // Server is the HTTP server of otos.
@@ -53,6 +67,7 @@ func NewServer(cfg Config) *Server {
 		cfg.Registry = prometheus.NewRegistry()
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, metrics: newMetrics(cfg.Registry)}
+	s.metrics.watchLockout(cfg.Registry, cfg.Lockout)
 	s.srv = &http.Server{
 		Handler:           s.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,

@@ -93,7 +93,7 @@ func (s *Service) admit(ctx context.Context, t *otos.Template, number string) er
 				Message: "Device number is not on this template's allow-list"}
 		}
 	}
-	return nil
+	return s.admitRate(t)
 }
 
 // templateBySecret finds the template by the keyed hash of secret.

@@ -13,6 +13,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/otos-iot/otos"
+	"github.com/otos-iot/otos/limit"
 )
 
 // Sizes of generated secrets, in random bytes.
@@ -57,6 +58,7 @@ type Service struct {
 	creds     *credCache
 	templates sync.Map // template id → otos.DeviceType
 	presence  presence
+	rates     *limit.Rate // per-template registrations a second
 	opened    openedSecrets
 	audit     auditLog
 	retention time.Duration
@@ -67,7 +69,7 @@ type Service struct {
 // New returns a Service with cfg's dependencies.
 func New(cfg Config) *Service {
 	s := &Service{store: cfg.Store, keys: cfg.Keys, now: cfg.Now, rand: cfg.Rand, log: cfg.Logger, revoked: cfg.Revoked,
-		creds: newCredCache(credCacheSize)}
+		creds: newCredCache(credCacheSize), rates: limit.NewRate(limit.DefaultMaxKeys)}
 	if s.now == nil {
 		s.now = time.Now
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/google/uuid"
 	"github.com/otos-iot/otos"
 )
 
@@ -69,6 +70,9 @@ func (s *Service) CreationScope(ctx context.Context, sc Scope, tenantID string) 
 	case sc != "":
 		return "", &otos.Error{Code: otos.EFORBIDDEN, Field: "tenant_id", Reason: otos.ReasonValue,
 			Message: "tenant_id may only name your own tenant"}
+	}
+	if _, err := uuid.Parse(tenantID); err != nil {
+		return "", otos.FieldError("tenant_id", otos.ReasonValue, "tenant_id must be a tenant's id, a UUID")
 	}
 	_, err := s.store.Tenant(ctx, tenantID)
 	if otos.ErrorCode(err) == otos.ENOTFOUND {

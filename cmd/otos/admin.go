@@ -43,6 +43,9 @@ var groups = map[string][]command{
 	"product":         productCommands,
 	"device":          deviceCommands,
 	"service-account": serviceAccountCommands,
+	"tenant":          tenantCommands,
+	"token":           tokenCommands,
+	"audit":           auditCommands,
 }
 
 // usageError is a mistake on the command line; runAdmin prints the command's

@@ -20,7 +20,8 @@ var serviceAccountCommands = []command{
 }
 
 func serviceAccountCreate(fs *flag.FlagSet) action {
-	fields := defineFields(fs, fieldFlag{"name", "name", "service account `NAME`, e.g. the backend that uses it (required)"})
+	fields := defineFields(fs, fieldFlag{"name", "name", "service account `NAME`, e.g. the backend that uses it (required)"},
+		tenantFlag)
 	return func(ctx context.Context, c *cli, _ string) error {
 		if err := required(fs, "name"); err != nil {
 			return err

@@ -74,6 +74,7 @@ func templateCreate(fs *flag.FlagSet) action {
 		{"name", "name", "template `NAME` (required)"},
 		{"type", "device_type", "device `TYPE`: direct, gateway or sub_device (required)"},
 		{"voucher", "voucher_type", "`VOUCHER` type: BASIC (default) or ACCESSTOKEN"},
+		tenantFlag,
 	}, registrationFlags...)...)
 	return func(ctx context.Context, c *cli, _ string) error {
 		if err := required(fs, "name", "type"); err != nil {

@@ -64,6 +64,8 @@ type connectFlags struct {
 	secret, number, name, productKey, parent, addr string
 	cache, publish                                 string
 	every                                          time.Duration
+	sign                                           bool
+	templateID                                     string
 }
 
 // runConnect runs "otos device connect". With --publish alone it publishes
@@ -109,6 +111,8 @@ func parseConnectFlags(args []string, stderr io.Writer, env func(string) string)
 	fs.StringVar(&f.broker, "mqtt", firstNonEmpty(env("OTOS_BROKER"), defaultBroker), "MQTT broker: host:port, tcp://host:port or ssl://host:port (env OTOS_BROKER)")
 	// The secret is read from the environment after parsing, so that -h cannot print it.
 	fs.StringVar(&f.secret, "secret", "", "template secret (env OTOS_TEMPLATE_SECRET, safer: flags show in ps)")
+	fs.BoolVar(&f.sign, "sign", false, "sign the registration with the secret instead of sending it (needs --template-id or --product-key)")
+	fs.StringVar(&f.templateID, "template-id", "", "the template's `ID`, named by a signed registration")
 	fs.StringVar(&f.number, "number", "", "device number: unique id of this device (MAC, IMEI, chip id)")
 	fs.StringVar(&f.name, "name", "", "device name, sent at registration")
 	fs.StringVar(&f.productKey, "product-key", "", "product key, sent at registration")
@@ -149,7 +153,7 @@ var unsafeFileChars = regexp.MustCompile(`[^A-Za-z0-9._-]`)
 func (f *connectFlags) config(log *slog.Logger) (device.Config, error) {
 	cfg := device.Config{
 		Server: f.server, Broker: f.broker, ClientID: f.clientID,
-		TemplateSecret: f.secret, DeviceNumber: f.number, DeviceName: f.name, ProductKey: f.productKey,
+		TemplateSecret: f.secret, Sign: f.sign, TemplateID: f.templateID, DeviceNumber: f.number, DeviceName: f.name, ProductKey: f.productKey,
 		ParentDeviceNumber: f.parent, SubDeviceAddr: f.addr,
 		CachePath: f.cache, Logger: log,
 	}

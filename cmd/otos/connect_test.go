@@ -370,3 +370,24 @@ func TestDeviceLibraryConnectRecovers(t *testing.T) {
 		}
 	})
 }
+
+// TestDeviceConnectSigned registers with a signed request on a template that
+// refuses plain secrets, and reconnects from the cache.
+func TestDeviceConnectSigned(t *testing.T) {
+	s := startBroker(t, nil)
+	tp := s.createTemplate(t, map[string]any{"auth_mode": "signed"})
+	cache := filepath.Join(t.TempDir(), "v.json")
+	if _, err := s.connectCLI(t, t.Context(), tp.Secret, "signed-dev", cache, "--publish", `{"t":1}`); err == nil {
+		t.Fatal("a plain secret was accepted by a signed-only template")
+	}
+	out, err := s.connectCLI(t, t.Context(), tp.Secret, "signed-dev", cache, "--sign", "--template-id", tp.ID, "--publish", `{"t":1}`)
+	if err != nil {
+		t.Fatalf("signed connect: %v\n%s", err, out)
+	}
+	if n := s.registrations(t, 200); n != 1 {
+		t.Fatalf("%d registrations, want 1", n)
+	}
+	if _, err := s.connectCLI(t, t.Context(), tp.Secret, "signed-dev", cache, "--sign", "--template-id", tp.ID, "--publish", `{"t":2}`); err != nil {
+		t.Fatalf("second run from the cache: %v", err)
+	}
+}

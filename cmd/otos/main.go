@@ -23,6 +23,9 @@ Usage:
   otos device list|show|disable|enable|reset|delete
   otos device connect [flags]        be a device: register once, keep the voucher, use MQTT
   otos service-account create|list|revoke
+  otos tenant create|list|show
+  otos token create|list|revoke
+  otos audit list
   otos version
 
 Run "otos <command> -h" for the flags of a command.
@@ -62,7 +65,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, env func(
 			return err
 		}
 		return m.Serve(ctx)
-	case "template", "product", "device", "service-account":
+	case "template", "product", "device", "service-account", "tenant", "token", "audit":
 		return runAdmin(ctx, args[0], args[1:], stdout, stderr, env)
 	case "version":
 		fmt.Fprintln(stdout, "otos", version)

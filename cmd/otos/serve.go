@@ -18,9 +18,9 @@ import (
 
 	"github.com/otos-iot/otos"
 	otoshttp "github.com/otos-iot/otos/http"
+	"github.com/otos-iot/otos/limit"
 	"github.com/otos-iot/otos/mqtt"
 	"github.com/otos-iot/otos/provision"
-	"github.com/otos-iot/otos/sqlite"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -40,6 +40,15 @@ type Config struct {
 	AdminToken otos.Secret
 	// ShutdownTimeout bounds how long in-flight requests may take at exit.
 	ShutdownTimeout time.Duration
+	// TrustedProxies lists the proxies (IPs, CIDRs, comma-separated) whose
+	// X-Forwarded-For names the client; see serve_limits.go for these four.
+	TrustedProxies   string
+	LockoutThreshold int           // failed attempts in LockoutWindow that lock an address out; 0: off
+	LockoutWindow    time.Duration // span over which failed attempts are counted
+	LockoutDuration  time.Duration // how long a locked-out address is refused
+	// Now is the clock of the service and its limits; nil is time.Now. It
+	// has no flag: tests set it.
+	Now func() time.Time
 }
 
 // Main is the otos server process: its configuration and its parts, so that
@@ -66,7 +75,8 @@ func NewMain() *Main {
 	return &Main{
 		Config: Config{
 			Data: "./otos-data", HTTP: ":8080", MQTT: ":1883", LogLevel: "info",
-			ShutdownTimeout: 15 * time.Second,
+			ShutdownTimeout:  15 * time.Second,
+			LockoutThreshold: limit.DefaultThreshold, LockoutWindow: limit.DefaultWindow, LockoutDuration: limit.DefaultDuration,
 		},
 		LogOutput: os.Stderr,
 	}
@@ -95,6 +105,9 @@ func (m *Main) ParseFlags(args []string, stderr io.Writer, env func(string) stri
 		c.Compat = v == "1" || strings.EqualFold(v, "true")
 	}
 	fs.BoolVar(&c.Compat, "compat-thingspanel", c.Compat, "answer the device API with HTTP 200 always, as ThingsPanel (env OTOS_COMPAT_THINGSPANEL)")
+	if err := c.limitFlags(fs, env); err != nil {
+		return err
+	}
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -118,8 +131,8 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("%s %q is not a host:port address", name, addr)
 		}
 	}
-	if c.DB != "" && !strings.HasPrefix(c.DB, "sqlite:") && !strings.HasPrefix(c.DB, "file:") {
-		return fmt.Errorf("--db %q: only SQLite is built in so far (sqlite:PATH); PostgreSQL support is planned", c.DB)
+	if err := validateDB(c.DB); err != nil {
+		return err
 	}
 	if (c.MQTTTLS != "") != (c.TLSCert != "" && c.TLSKey != "") {
 		return errors.New("--mqtt-tls, --tls-cert and --tls-key go together")
@@ -130,7 +143,7 @@ func (c *Config) Validate() error {
 	if _, err := parseLevel(c.LogLevel); err != nil {
 		return err
 	}
-	return nil
+	return c.validateLimits()
 }
 
 func lookup(env func(string) string, name string) (string, bool) {
@@ -173,7 +186,7 @@ func (m *Main) Open(ctx context.Context) error {
 	// The service tells the broker which sessions to drop; the broker asks
 	// the service who may connect. The broker is set before anything runs.
 	var broker *mqtt.Broker
-	m.Service = provision.New(provision.Config{Store: m.Store, Keys: keys, Logger: m.Logger,
+	m.Service = provision.New(provision.Config{Store: m.Store, Keys: keys, Logger: m.Logger, Now: m.Config.Now,
 		AdminToken: m.Config.AdminToken, Revoked: func(id string) {
 			if broker != nil {
 				broker.Drop(id)
@@ -199,9 +212,14 @@ func (m *Main) Open(ctx context.Context) error {
 	if broker, err = m.openBroker(registry); err != nil {
 		return err
 	}
+	lockout, proxies, err := m.Config.limits()
+	if err != nil {
+		return err
+	}
 	m.HTTP = otoshttp.NewServer(otoshttp.Config{
 		Addr: m.Config.HTTP, Registry: registry, Logger: m.Logger,
 		Service: m.Service, CompatThingsPanel: m.Config.Compat,
+		Lockout: lockout, TrustedProxies: proxies, Now: m.Config.Now,
 	})
 	if err := m.HTTP.Open(); err != nil {
 		if errors.Is(err, syscall.EADDRINUSE) {
@@ -254,18 +272,6 @@ func (m *Main) MQTTTLSAddr() string {
 		return ""
 	}
 	return m.Broker.TLSAddr()
-}
-
-func (m *Main) openStore() (otos.Store, error) {
-	path := filepath.Join(m.Config.Data, "otos.db")
-	if m.Config.DB != "" {
-		path = strings.TrimPrefix(strings.TrimPrefix(m.Config.DB, "sqlite:"), "file:")
-	}
-	db, err := sqlite.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("open database: %w", err)
-	}
-	return db, nil
 }
 
 // Close stops the servers, letting in-flight requests finish, then closes

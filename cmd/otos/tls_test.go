@@ -115,7 +115,17 @@ func TestServeFlags(t *testing.T) {
 		{"tls-without-cert", []string{"--mqtt-tls", ":8883"}, nil, "--tls-cert", nil},
 		{"short-admin-token", nil, map[string]string{"OTOS_ADMIN_TOKEN": "short"}, "OTOS_ADMIN_TOKEN", nil},
 		{"bad-log-level", []string{"--log-level", "loud"}, nil, "--log-level", nil},
-		{"postgres-not-yet", []string{"--db", "postgres://x"}, nil, "--db", nil},
+		{"postgres", []string{"--db", "postgres://otos@db.example/otos"}, nil, "", func(t *testing.T, c *Config) {
+			if c.DB != "postgres://otos@db.example/otos" {
+				t.Errorf("db %q", c.DB)
+			}
+		}},
+		{"postgres-env", nil, map[string]string{"OTOS_DB": "postgresql://db.example/otos"}, "", nil},
+		{"unknown-db", []string{"--db", "mysql://root:hunter2@x/db"}, nil, `unknown database "mysql"`, func(t *testing.T, c *Config) {
+			if err := c.Validate(); err == nil || strings.Contains(err.Error(), "hunter2") {
+				t.Errorf("the error shows the DSN's password: %v", err)
+			}
+		}},
 		{"stray-argument", []string{"extra"}, nil, "no arguments", nil},
 	}
 	for _, c := range cases {

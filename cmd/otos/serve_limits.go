@@ -1,0 +1,75 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"net/netip"
+	"time"
+
+	otoshttp "github.com/otos-iot/otos/http"
+	"github.com/otos-iot/otos/limit"
+)
+
+// Bounds of the lock-out settings.
+const (
+	maxLockoutThreshold = 1_000_000
+	maxLockoutSpan      = 24 * time.Hour
+)
+
+// limitFlags defines the flags of the lock-out and of the trusted proxies on
+// fs, each over its environment variable OTOS_<NAME>.
+func (c *Config) limitFlags(fs *flag.FlagSet, env func(string) string) error {
+	var errs []error
+	help := func(name, text string) string { return text + " (env OTOS_" + envName(name) + ")" }
+	fromEnv := func(name string) {
+		if v, ok := lookup(env, name); ok {
+			if err := fs.Set(name, v); err != nil {
+				errs = append(errs, fmt.Errorf("OTOS_%s: %w", envName(name), err))
+			}
+		}
+	}
+	fs.StringVar(&c.TrustedProxies, "trusted-proxies", c.TrustedProxies,
+		help("trusted-proxies", "proxies (IPs, CIDRs, comma-separated) whose X-Forwarded-For names the client"))
+	fromEnv("trusted-proxies")
+	fs.IntVar(&c.LockoutThreshold, "lockout-threshold", c.LockoutThreshold,
+		help("lockout-threshold", "failed secrets or signatures within --lockout-window that lock a client address out; 0 disables the lock-out"))
+	fromEnv("lockout-threshold")
+	fs.DurationVar(&c.LockoutWindow, "lockout-window", c.LockoutWindow,
+		help("lockout-window", "span over which failed attempts are counted"))
+	fromEnv("lockout-window")
+	fs.DurationVar(&c.LockoutDuration, "lockout-duration", c.LockoutDuration,
+		help("lockout-duration", "how long a locked-out address is refused (HTTP 429)"))
+	fromEnv("lockout-duration")
+	return errors.Join(errs...)
+}
+
+// validateLimits checks the lock-out and proxy settings.
+func (c *Config) validateLimits() error {
+	if _, err := otoshttp.ParseTrustedProxies(c.TrustedProxies); err != nil {
+		return fmt.Errorf("--trusted-proxies: %w", err)
+	}
+	if c.LockoutThreshold < 0 || c.LockoutThreshold > maxLockoutThreshold {
+		return fmt.Errorf("--lockout-threshold %d: want 0 (off) to %d", c.LockoutThreshold, maxLockoutThreshold)
+	}
+	for name, d := range map[string]time.Duration{"--lockout-window": c.LockoutWindow, "--lockout-duration": c.LockoutDuration} {
+		if d < time.Second || d > maxLockoutSpan {
+			return fmt.Errorf("%s %v: want 1s to %v", name, d, maxLockoutSpan)
+		}
+	}
+	return nil
+}
+
+// limits returns the lock-out (nil when off) and the trusted proxies for the
+// HTTP server.
+func (c *Config) limits() (*limit.Lockout, []netip.Prefix, error) {
+	if err := c.validateLimits(); err != nil {
+		return nil, nil, err
+	}
+	proxies, _ := otoshttp.ParseTrustedProxies(c.TrustedProxies)
+	if c.LockoutThreshold == 0 {
+		return nil, proxies, nil
+	}
+	return limit.NewLockout(limit.LockoutConfig{Threshold: c.LockoutThreshold,
+		Window: c.LockoutWindow, Duration: c.LockoutDuration}), proxies, nil
+}

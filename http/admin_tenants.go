@@ -1,0 +1,40 @@
+package http
+
+import (
+	"net/http"
+
+	"github.com/otos-iot/otos"
+	"github.com/otos-iot/otos/provision"
+)
+
+func (s *Server) createTenant(r *http.Request, p *provision.Principal) (int, any, error) {
+	var body struct {
+		Name string `json:"name"`
+	}
+	if err := decodeAdmin(r, &body, false); err != nil {
+		return 0, nil, err
+	}
+	t, err := s.cfg.Service.CreateTenant(r.Context(), p.Scope, body.Name)
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusCreated, t, nil
+}
+
+func (s *Server) listTenants(r *http.Request, p *provision.Principal) (int, any, error) {
+	pg, err := page(r.URL.Query())
+	if err != nil {
+		return 0, nil, err
+	}
+	items, next, err := s.cfg.Service.Tenants(r.Context(), p.Scope, pg)
+	return http.StatusOK, List[*otos.Tenant]{Items: nonNil(items), NextCursor: next}, err
+}
+
+func (s *Server) getTenant(r *http.Request, p *provision.Principal) (int, any, error) {
+	id, err := pathID(r, "tenant")
+	if err != nil {
+		return 0, nil, err
+	}
+	t, err := s.cfg.Service.Tenant(r.Context(), p.Scope, id)
+	return http.StatusOK, t, err
+}

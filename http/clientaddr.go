@@ -1,0 +1,146 @@
+package http
+
+import (
+	"fmt"
+	"net/http"
+	"net/netip"
+	"strings"
+)
+
+// ParseTrustedProxies parses the list that --trusted-proxies takes: IP
+// addresses and CIDR prefixes separated by commas. An empty list trusts no
+// proxy, and then X-Forwarded-For is never believed.
+func ParseTrustedProxies(s string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, f := range strings.Split(s, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		p, err := parseProxy(f)
+		if err != nil {
+			return nil, fmt.Errorf("trusted proxy %q is not an IP address or CIDR prefix", f)
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+// parseProxy parses one address or prefix, IPv4-mapped IPv6 as IPv4.
+func parseProxy(s string) (netip.Prefix, error) {
+	if !strings.Contains(s, "/") {
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			return netip.Prefix{}, err
+		}
+		a = canonical(a)
+		return netip.PrefixFrom(a, a.BitLen()), nil
+	}
+	p, err := netip.ParsePrefix(s)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	if p.Addr().Is4In6() && p.Bits() >= 96 {
+		p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
+	}
+	return p.Masked(), nil
+}
+
+// client is who sent a request, as far as the server can tell.
+type client struct {
+	addr string // the client's address, for the log and the audit
+	key  string // what the lock-out counts: the address, or an IPv6 address's /64
+}
+
+// clientOf returns the client of r.
+func (s *Server) clientOf(r *http.Request) client {
+	a := clientAddr(r, s.cfg.TrustedProxies)
+	if !a.IsValid() {
+		// Not an IP connection (a test's or a Unix socket's): all such
+		// clients are one.
+		return client{addr: r.RemoteAddr, key: r.RemoteAddr}
+	}
+	addr := a.String()
+	c := client{addr: addr, key: addr}
+	if a.Is6() {
+		// One IPv6 host commonly holds a whole /64: count it as one client,
+		// or rotating addresses within it would escape the lock-out.
+		c.key = netip.PrefixFrom(a, 64).Masked().String()
+	}
+	return c
+}
+
+// clientAddr returns the address of r's client: the connection's peer, or,
+// when the peer is a trusted proxy, the address that X-Forwarded-For gives
+// for the client (see forwardedFor). The header is never believed from any
+// other peer: a client would name whatever address suits it. The zero Addr
+// means that the peer is not an IP address.
+func clientAddr(r *http.Request, trusted []netip.Prefix) netip.Addr {
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return netip.Addr{}
+	}
+	peer := canonical(ap.Addr())
+	if !isTrusted(peer, trusted) {
+		return peer
+	}
+	return forwardedFor(r.Header.Values("X-Forwarded-For"), peer, trusted)
+}
+
+// forwardedFor walks the X-Forwarded-For hops from the right, starting at
+// peer, a trusted proxy. Each hop was appended by the proxy to its right, so
+// a hop is believed as long as every proxy to its right is trusted: the first
+// hop that is not a trusted proxy is the client. A hop that does not parse
+// ends the walk at the last trusted address, which then counts as the client:
+// whatever its left, a client may have written it. So does a header that
+// names only trusted proxies, or none.
+func forwardedFor(values []string, peer netip.Addr, trusted []netip.Prefix) netip.Addr {
+	last := peer
+	for i := len(values) - 1; i >= 0; i-- {
+		rest := values[i]
+		for {
+			hop := rest
+			j := strings.LastIndexByte(rest, ',')
+			if j >= 0 {
+				hop, rest = rest[j+1:], rest[:j]
+			}
+			a, ok := parseHop(strings.TrimSpace(hop))
+			switch {
+			case !ok:
+				return last
+			case !isTrusted(a, trusted):
+				return a
+			}
+			last = a
+			if j < 0 {
+				break
+			}
+		}
+	}
+	return last
+}
+
+// parseHop parses one X-Forwarded-For hop: an address, with a port or not.
+func parseHop(s string) (netip.Addr, bool) {
+	if a, err := netip.ParseAddr(s); err == nil {
+		return canonical(a), true
+	}
+	if ap, err := netip.ParseAddrPort(s); err == nil {
+		return canonical(ap.Addr()), true
+	}
+	return netip.Addr{}, false
+}
+
+// canonical is a with IPv4-mapped IPv6 as IPv4 and without a zone.
+func canonical(a netip.Addr) netip.Addr {
+	return a.Unmap().WithZone("")
+}
+
+func isTrusted(a netip.Addr, trusted []netip.Prefix) bool {
+	for _, p := range trusted {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,228 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/otos-iot/otos"
+)
+
+// CreateDevice inserts d with its credential, in a single INSERT so that the
+// unique constraints decide between concurrent registrations, on this node
+// or another. ECONFLICT with Field "device_number" when the number is taken,
+// "sub_device_addr" when the address is taken under the parent, "max_devices"
+// when the template has reached its cap; ENOTFOUND naming the tenant,
+// template, product or parent device that does not exist.
+func (d *DB) CreateDevice(ctx context.Context, dev *otos.Device) error {
+	if err := checkText("id", dev.ID, "tenant_id", dev.TenantID, "template_id", dev.TemplateID,
+		"product_id", dev.ProductID, "parent_id", dev.ParentID, "device_number", dev.DeviceNumber,
+		"name", dev.Name, "sub_device_addr", dev.SubDeviceAddr, "status", string(dev.Status)); err != nil {
+		return err
+	}
+	ctx, cancel := d.timeout(ctx)
+	defer cancel()
+	_, err := d.pool.Exec(ctx, `INSERT INTO devices (`+deviceColumns+`)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
+		dev.ID, dev.TenantID, dev.TemplateID, nullString(dev.ProductID), nullString(dev.ParentID),
+		dev.DeviceNumber, dev.Name, nullString(dev.SubDeviceAddr), dev.Status,
+		nullBytes(dev.Credential.Lookup), nullBytes(dev.Credential.PasswordHash),
+		dev.CreatedAt, dev.UpdatedAt, nullTime(dev.FirstConnectedAt), nullTime(dev.LastSeenAt), dev.Online)
+	return d.fail("create device", err)
+}
+
+// Device returns the device with this id; ENOTFOUND if there is none.
+func (d *DB) Device(ctx context.Context, id string) (*otos.Device, error) {
+	if err := checkText("id", id); err != nil {
+		return nil, err
+	}
+	return d.device(ctx, `id`, id)
+}
+
+// DeviceByNumber returns the device with this device number; ENOTFOUND if
+// there is none.
+func (d *DB) DeviceByNumber(ctx context.Context, number string) (*otos.Device, error) {
+	if err := checkText("device_number", number); err != nil {
+		return nil, err
+	}
+	return d.device(ctx, `device_number`, number)
+}
+
+// DeviceByCredential returns the device whose voucher username hashes to
+// lookup; ENOTFOUND if there is none.
+func (d *DB) DeviceByCredential(ctx context.Context, lookup []byte) (*otos.Device, error) {
+	if len(lookup) == 0 {
+		return nil, notFound("device")
+	}
+	return d.device(ctx, `credential_lookup`, lookup)
+}
+
+// device returns the device whose column col (a constant) equals value.
+func (d *DB) device(ctx context.Context, col string, value any) (*otos.Device, error) {
+	ctx, cancel := d.timeout(ctx)
+	defer cancel()
+	dev, err := scanDevice(d.pool.QueryRow(ctx, `SELECT `+deviceColumns+` FROM devices WHERE `+col+` = $1`, value))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, notFound("device")
+	}
+	return dev, d.fail("get device", err)
+}
+
+// Devices lists devices in id (creation) order with the next page's cursor,
+// "" on the last page. EINVALID for a bad status, limit or cursor.
+func (d *DB) Devices(ctx context.Context, f otos.DeviceFilter) ([]*otos.Device, string, error) {
+	if err := f.Validate(); err != nil {
+		return nil, "", err
+	}
+	if err := checkText("tenant_id", f.TenantID, "template_id", f.TemplateID, "product_id", f.ProductID,
+		"parent_id", f.ParentID, "device_number", f.DeviceNumber); err != nil {
+		return nil, "", err
+	}
+	var w where
+	w.eq("tenant_id", f.TenantID)
+	w.eq("template_id", f.TemplateID)
+	w.eq("product_id", f.ProductID)
+	w.eq("parent_id", f.ParentID)
+	w.eq("device_number", f.DeviceNumber)
+	w.eq("status", string(f.Status))
+	return list(ctx, d, "list devices", deviceColumns, "devices", w, f.Page, scanDevice,
+		func(dev *otos.Device) string { return dev.ID })
+}
+
+// ReissueCredential replaces the credential of device id in one conditional
+// UPDATE, only while the device is enabled, belongs to templateID and has
+// never connected (and with onlyIfVoid, holds no credential). Otherwise it
+// changes nothing and returns ECONFLICT, or ENOTFOUND if the device does not
+// exist.
+func (d *DB) ReissueCredential(ctx context.Context, id, templateID string, c otos.Credential, onlyIfVoid bool, now time.Time) (*otos.Device, error) {
+	if err := checkText("id", id, "template_id", templateID); err != nil {
+		return nil, err
+	}
+	dev, err := d.updateDevice(ctx, "reissue credential", `
+		SET credential_lookup = $1, password_hash = $2, updated_at = $3
+		WHERE id = $4 AND template_id = $5 AND status = 'enabled' AND first_connected_at IS NULL
+		AND (NOT $6 OR credential_lookup IS NULL)`,
+		nullBytes(c.Lookup), nullBytes(c.PasswordHash), now, id, templateID, onlyIfVoid)
+	if otos.ErrorCode(err) != otos.ENOTFOUND {
+		return dev, err
+	}
+	// Say why: the update matched no row.
+	cur, err := d.Device(ctx, id)
+	switch {
+	case err != nil:
+		return nil, err
+	case cur.TemplateID != templateID:
+		return nil, otos.Errorf(otos.ECONFLICT, "device belongs to another template")
+	case cur.Status != otos.StatusEnabled:
+		return nil, otos.Errorf(otos.ECONFLICT, "device is disabled")
+	case cur.FirstConnectedAt == nil:
+		return nil, otos.Errorf(otos.ECONFLICT, "device already holds a voucher")
+	default:
+		return nil, otos.Errorf(otos.ECONFLICT, "device has already connected")
+	}
+}
+
+// SetDeviceStatus enables or disables device id. ENOTFOUND for an unknown
+// id, EINVALID for an unknown status.
+func (d *DB) SetDeviceStatus(ctx context.Context, id string, s otos.DeviceStatus, now time.Time) (*otos.Device, error) {
+	if err := checkText("id", id, "status", string(s)); err != nil {
+		return nil, err
+	}
+	return d.updateDevice(ctx, "set device status", `SET status = $1, updated_at = $2 WHERE id = $3`, s, now, id)
+}
+
+// ResetDevice voids the device's credential, clears its first connection and
+// marks it offline, which re-opens registration for it. ENOTFOUND for an
+// unknown id.
+func (d *DB) ResetDevice(ctx context.Context, id string, now time.Time) (*otos.Device, error) {
+	if err := checkText("id", id); err != nil {
+		return nil, err
+	}
+	return d.updateDevice(ctx, "reset device", `
+		SET credential_lookup = NULL, password_hash = NULL, first_connected_at = NULL, online = false, updated_at = $1
+		WHERE id = $2`, now, id)
+}
+
+// updateDevice runs "UPDATE devices <set> RETURNING ..." and returns the
+// updated device, or ENOTFOUND if no row matched.
+func (d *DB) updateDevice(ctx context.Context, op, set string, args ...any) (*otos.Device, error) {
+	ctx, cancel := d.timeout(ctx)
+	defer cancel()
+	dev, err := scanDevice(d.pool.QueryRow(ctx, `UPDATE devices `+set+` RETURNING `+deviceColumns, args...))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, notFound("device")
+	}
+	if err != nil {
+		return nil, d.fail(op, err)
+	}
+	return dev, nil
+}
+
+// DeleteDevice deletes device id. ECONFLICT while it has sub-devices,
+// ENOTFOUND for an unknown id.
+func (d *DB) DeleteDevice(ctx context.Context, id string) error {
+	if err := checkText("id", id); err != nil {
+		return err
+	}
+	ctx, cancel := d.timeout(ctx)
+	defer cancel()
+	tag, err := d.pool.Exec(ctx, `DELETE FROM devices WHERE id = $1`, id)
+	// The only constraint a delete can break is the sub-devices' foreign
+	// key (ON DELETE RESTRICT).
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && (pe.Code == "23503" || pe.Code == "23001") {
+		return otos.Errorf(otos.ECONFLICT, "device has sub-devices; delete them first")
+	}
+	if err == nil && tag.RowsAffected() == 0 {
+		return notFound("device")
+	}
+	return d.fail("delete device", err)
+}
+
+// MarkConnected records a connection of device id at at: LastSeenAt and
+// Online always, FirstConnectedAt only the first time, which closes
+// re-registration. ENOTFOUND for an unknown id.
+func (d *DB) MarkConnected(ctx context.Context, id string, at time.Time) error {
+	if err := checkText("id", id); err != nil {
+		return err
+	}
+	ctx, cancel := d.timeout(ctx)
+	defer cancel()
+	tag, err := d.pool.Exec(ctx, `UPDATE devices
+		SET first_connected_at = COALESCE(first_connected_at, $1), last_seen_at = $1, online = true WHERE id = $2`,
+		at, id)
+	if err == nil && tag.RowsAffected() == 0 {
+		return notFound("device")
+	}
+	return d.fail("mark device connected", err)
+}
+
+// RecordPresence stores the presence entries in one transaction, skipping
+// any older than the device's last_seen_at, and ignoring unknown devices.
+// The rows are updated in id order, so that two nodes writing overlapping
+// batches at once cannot deadlock.
+func (d *DB) RecordPresence(ctx context.Context, ps []otos.Presence) error {
+	if len(ps) == 0 {
+		return nil
+	}
+	ps = slices.Clone(ps)
+	slices.SortStableFunc(ps, func(a, b otos.Presence) int { return strings.Compare(a.DeviceID, b.DeviceID) })
+	ctx, cancel := d.timeout(ctx)
+	defer cancel()
+	err := d.tx(ctx, func(tx pgx.Tx) error {
+		var b pgx.Batch
+		for _, p := range ps {
+			if checkText("id", p.DeviceID) != nil {
+				continue // cannot name a stored device
+			}
+			b.Queue(`UPDATE devices SET online = $1, last_seen_at = $2
+				WHERE id = $3 AND (last_seen_at IS NULL OR last_seen_at <= $2)`, p.Online, p.At, p.DeviceID)
+		}
+		return tx.SendBatch(ctx, &b).Close()
+	})
+	return d.fail("record presence", err)
+}

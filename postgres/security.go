@@ -1,0 +1,143 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/otos-iot/otos"
+)
+
+// AllowDevices puts numbers on the template's allow-list in one statement
+// and returns how many were not on it yet. ENOTFOUND for an unknown template.
+func (d *DB) AllowDevices(ctx context.Context, templateID string, numbers []string, now time.Time) (int, error) {
+	if err := checkText("template_id", templateID); err != nil {
+		return 0, err
+	}
+	for _, n := range numbers {
+		if err := checkText("device_number", n); err != nil {
+			return 0, err
+		}
+	}
+	ctx, cancel := d.timeout(ctx)
+	defer cancel()
+	added := 0
+	err := d.tx(ctx, func(tx pgx.Tx) error {
+		var one int
+		if err := tx.QueryRow(ctx, `SELECT 1 FROM templates WHERE id = $1`, templateID).Scan(&one); err != nil {
+			if errors.Is(err, pgx.ErrNoRows) {
+				return notFound("template")
+			}
+			return err
+		}
+		if len(numbers) == 0 {
+			return nil
+		}
+		tag, err := tx.Exec(ctx, `INSERT INTO allowlist (template_id, device_number, created_at)
+			SELECT $1, n, $3 FROM unnest($2::text[]) AS n ON CONFLICT DO NOTHING`, templateID, numbers, now)
+		added = int(tag.RowsAffected())
+		return err
+	})
+	if err != nil {
+		return 0, d.fail("allow devices", err)
+	}
+	return added, nil
+}
+
+// Allowed reports whether number is on the template's allow-list.
+func (d *DB) Allowed(ctx context.Context, templateID, number string) (bool, error) {
+	if err := checkText("template_id", templateID, "device_number", number); err != nil {
+		return false, err
+	}
+	ctx, cancel := d.timeout(ctx)
+	defer cancel()
+	var one int
+	err := d.pool.QueryRow(ctx, `SELECT 1 FROM allowlist WHERE template_id = $1 AND device_number = $2`,
+		templateID, number).Scan(&one)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return false, nil
+	}
+	return err == nil, d.fail("check allow-list", err)
+}
+
+// UseNonce records nonce for the template until expires; ECONFLICT if it is
+// recorded and not expired at now. The insert decides between concurrent
+// uses on any node. Expired nonces are dropped on the way, so the table
+// holds about one window of requests.
+func (d *DB) UseNonce(ctx context.Context, templateID, nonce string, expires, now time.Time) error {
+	if err := checkText("template_id", templateID, "nonce", nonce); err != nil {
+		return err
+	}
+	ctx, cancel := d.timeout(ctx)
+	defer cancel()
+	tag, err := d.pool.Exec(ctx, `INSERT INTO nonces (template_id, nonce, expires_at) VALUES ($1, $2, $3)
+		ON CONFLICT (template_id, nonce) DO UPDATE SET expires_at = excluded.expires_at
+		WHERE nonces.expires_at <= $4`, templateID, nonce, expires, now)
+	if err != nil {
+		return d.fail("use nonce", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return otos.Errorf(otos.ECONFLICT, "nonce already used")
+	}
+	if _, err := d.pool.Exec(ctx, `DELETE FROM nonces WHERE expires_at <= $1`, now); err != nil {
+		return d.fail("drop expired nonces", err)
+	}
+	return nil
+}
+
+// AppendAudit stores records in one transaction.
+func (d *DB) AppendAudit(ctx context.Context, rs []*otos.AuditRecord) error {
+	if len(rs) == 0 {
+		return nil
+	}
+	for _, r := range rs {
+		if err := checkText("id", r.ID, "kind", string(r.Kind), "tenant_id", r.TenantID, "actor", r.Actor,
+			"action", r.Action, "template_id", r.TemplateID, "device_number", r.DeviceNumber, "target", r.Target,
+			"client_addr", r.ClientAddr, "detail", r.Detail); err != nil {
+			return err
+		}
+	}
+	ctx, cancel := d.timeout(ctx)
+	defer cancel()
+	err := d.tx(ctx, func(tx pgx.Tx) error {
+		var b pgx.Batch
+		for _, r := range rs {
+			b.Queue(`INSERT INTO audit (`+auditColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+				r.ID, r.At, r.Kind, nullString(r.TenantID), r.Actor, r.Action, r.Code, nullString(r.TemplateID),
+				nullString(r.DeviceNumber), nullString(r.Target), nullString(r.ClientAddr), r.Detail)
+		}
+		return tx.SendBatch(ctx, &b).Close()
+	})
+	return d.fail("append audit", err)
+}
+
+// Audit lists audit records in id (time) order, filtered.
+func (d *DB) Audit(ctx context.Context, f otos.AuditFilter) ([]*otos.AuditRecord, string, error) {
+	if err := f.Page.Validate(); err != nil {
+		return nil, "", err
+	}
+	if err := checkText("tenant_id", f.TenantID, "device_number", f.DeviceNumber, "template_id", f.TemplateID); err != nil {
+		return nil, "", err
+	}
+	var w where
+	w.eq("tenant_id", f.TenantID)
+	w.eq("device_number", f.DeviceNumber)
+	w.eq("template_id", f.TemplateID)
+	if !f.Since.IsZero() {
+		w.add("at >= $?", f.Since)
+	}
+	return list(ctx, d, "list audit", auditColumns, "audit", w, f.Page, scanAudit,
+		func(r *otos.AuditRecord) string { return r.ID })
+}
+
+// PruneAudit deletes the records from before and returns how many.
+func (d *DB) PruneAudit(ctx context.Context, before time.Time) (int64, error) {
+	ctx, cancel := d.timeout(ctx)
+	defer cancel()
+	tag, err := d.pool.Exec(ctx, `DELETE FROM audit WHERE at < $1`, before)
+	if err != nil {
+		return 0, d.fail("prune audit", err)
+	}
+	return tag.RowsAffected(), nil
+}
