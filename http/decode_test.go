@@ -65,6 +65,8 @@ func FuzzDecodeAuthRequest(f *testing.F) {
 		`{"template_secret":"s","device_number":"d","parent_device_number":"p","sub_device_addr":"1"}`,
 		`[]`, `null`, `"x"`, `{`, `{"device_number":1}`, "{\"device_number\":\"\xff\"}",
 		`{"template_secret":"s","device_number":"a\u0000"}`,
+		`{"template_id":"t","device_number":"d","timestamp":1764000000000,"nonce":"abcdefgh","sign_method":"hmac-sha256","sign":"` + strings.Repeat("ab", 32) + `"}`,
+		`{"product_key":"p","device_number":"d","timestamp":"17","nonce":"abcdefgh","sign_method":"hmac-sha256","sign":"00"}`,
 	} {
 		f.Add([]byte(seed))
 	}
@@ -81,8 +83,32 @@ func FuzzDecodeAuthRequest(f *testing.F) {
 				t.Fatalf("accepted an invalid field %q", v)
 			}
 		}
-		if req.TemplateSecret == "" || req.DeviceNumber == "" || utf8.RuneCountInString(req.DeviceNumber) > otos.MaxDeviceNumberLen {
+		proof := req.TemplateSecret != "" || req.Signed() && req.Sign != "" && req.Nonce != "" && req.Timestamp != "" &&
+			(req.TemplateID != "" || req.ProductKey != "")
+		if !proof || req.DeviceNumber == "" || utf8.RuneCountInString(req.DeviceNumber) > otos.MaxDeviceNumberLen {
 			t.Fatalf("accepted %+v", req)
+		}
+	})
+}
+
+// FuzzParseNumberCSV feeds arbitrary bodies to the allow-list CSV reader: it
+// must never panic, and every number it returns is non-empty and trimmed.
+func FuzzParseNumberCSV(f *testing.F) {
+	for _, seed := range []string{"device_number\na\nb\n", "a,b,c\n\"q\"\"x\",y\n", "\"unterminated\n", "\xff\xfe\n", ""} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		numbers, err := parseNumberCSV(body)
+		if err != nil {
+			if otos.ErrorCode(err) != otos.EINVALID {
+				t.Fatalf("error %v is not EINVALID", err)
+			}
+			return
+		}
+		for _, n := range numbers {
+			if n == "" || strings.TrimSpace(n) != n {
+				t.Fatalf("returned %q", n)
+			}
 		}
 	})
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/otos-iot/otos"
 )
 
 // ServerKey returns the server's master key; ENOTFOUND until one is stored.
@@ -23,6 +24,9 @@ func (d *DB) ServerKey(ctx context.Context) ([]byte, error) {
 // stored key. The insert waits for a concurrent one to commit and then does
 // nothing; the read after it, a statement of its own, sees the winner.
 func (d *DB) InitServerKey(ctx context.Context, key []byte) ([]byte, error) {
+	if len(key) == 0 {
+		return nil, otos.FieldError("key", otos.ReasonRequired, "the server key must not be empty")
+	}
 	ctx, cancel := d.timeout(ctx)
 	defer cancel()
 	if _, err := d.pool.Exec(ctx, `INSERT INTO server_key (id, key) VALUES (1, $1) ON CONFLICT (id) DO NOTHING`,

@@ -43,6 +43,9 @@ type Config struct {
 	// revoked service account, so that the broker drops its live sessions.
 	// It must not block.
 	Revoked func(id string)
+	// Notifier, when set, carries these changes to the other nodes that
+	// share the store (see cluster.go).
+	Notifier Notifier
 }
 
 // Service carries out registrations and operator changes.
@@ -53,6 +56,9 @@ type Service struct {
 	rand    io.Reader
 	log     *slog.Logger
 	revoked func(id string)
+	// dropLocal is Config.Revoked; notifier is Config.Notifier.
+	dropLocal func(id string)
+	notifier  Notifier
 	// creds caches voucher look-ups for the broker; templates caches the
 	// device type of each template.
 	creds     *credCache
@@ -89,6 +95,7 @@ func New(cfg Config) *Service {
 	if s.revoked == nil {
 		s.revoked = func(string) {}
 	}
+	s.join(cfg.Notifier)
 	return s
 }
 
@@ -98,6 +105,8 @@ func (s *Service) changed(d *otos.Device, drop bool) {
 	s.creds.invalidate(d.ID)
 	if drop {
 		s.revoked(d.ID)
+	} else {
+		s.publish(msgForget, d.ID)
 	}
 }
 

@@ -72,6 +72,11 @@ func adminRole(r otos.Role) bool {
 // not know it) and otherwise generates a token, stores its hash, and writes
 // it to path with mode 0600. It reports whether it wrote the file.
 func (s *Service) EnsureBootstrapToken(ctx context.Context, path string) (bool, error) {
+	return s.ensureBootstrap(ctx, path, otos.BootstrapTokenName)
+}
+
+// ensureBootstrap is EnsureBootstrapToken for a token stored under name.
+func (s *Service) ensureBootstrap(ctx context.Context, path, name string) (bool, error) {
 	b, err := os.ReadFile(path)
 	switch {
 	case err == nil:
@@ -83,7 +88,7 @@ func (s *Service) EnsureBootstrapToken(ctx context.Context, path string) (bool, 
 		if otos.ErrorCode(err) != otos.ENOTFOUND {
 			return false, err
 		}
-		return false, s.replaceBootstrap(ctx, token)
+		return false, s.replaceBootstrap(ctx, token, name)
 	case !errors.Is(err, os.ErrNotExist):
 		return false, fmt.Errorf("read admin token: %w", err)
 	}
@@ -91,7 +96,7 @@ func (s *Service) EnsureBootstrapToken(ctx context.Context, path string) (bool, 
 	if err != nil {
 		return false, err
 	}
-	if err := s.replaceBootstrap(ctx, token); err != nil {
+	if err := s.replaceBootstrap(ctx, token, name); err != nil {
 		return false, err
 	}
 	if err := WriteFileAtomic(path, []byte(string(token)+"\n"), 0o600); err != nil {
@@ -113,17 +118,17 @@ func (s *Service) newAdminToken() (otos.Secret, error) {
 	return AdminTokenPrefix + token, nil
 }
 
-// replaceBootstrap revokes earlier bootstrap tokens and stores token's hash.
-func (s *Service) replaceBootstrap(ctx context.Context, token otos.Secret) error {
+// replaceBootstrap revokes earlier tokens named name and stores token's hash.
+func (s *Service) replaceBootstrap(ctx context.Context, token otos.Secret, name string) error {
 	now := s.timestamp()
-	if err := s.store.RevokeTokensByName(ctx, otos.BootstrapTokenName, now); err != nil {
+	if err := s.store.RevokeTokensByName(ctx, name, now); err != nil {
 		return fmt.Errorf("revoke bootstrap token: %w", err)
 	}
 	id, err := s.newID()
 	if err != nil {
 		return err
 	}
-	t := &otos.Token{ID: id, Role: otos.RoleAdmin, Name: otos.BootstrapTokenName, Hash: otos.TokenHash(token), CreatedAt: now}
+	t := &otos.Token{ID: id, Role: otos.RoleAdmin, Name: name, Hash: otos.TokenHash(token), CreatedAt: now}
 	if err := s.store.CreateToken(ctx, t); err != nil {
 		return fmt.Errorf("store bootstrap token: %w", err)
 	}

@@ -15,7 +15,7 @@ import (
 
 // newService returns a Service on SQLite in a temporary directory, and its
 // store.
-func newService(t *testing.T) (*provision.Service, otos.Store) {
+func newService(t testing.TB) (*provision.Service, otos.Store) {
 	t.Helper()
 	dir := t.TempDir()
 	store, err := sqlite.Open(filepath.Join(dir, "otos.db"))

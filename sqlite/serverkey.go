@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"time"
+
+	"github.com/otos-iot/otos"
 )
 
 // ServerKey returns the server's master key; ENOTFOUND until one is stored.
@@ -20,6 +22,9 @@ func (d *DB) ServerKey(ctx context.Context) ([]byte, error) {
 // InitServerKey stores key unless a key is stored already, and returns the
 // stored key, in one write transaction.
 func (d *DB) InitServerKey(ctx context.Context, key []byte) ([]byte, error) {
+	if len(key) == 0 {
+		return nil, otos.FieldError("key", otos.ReasonRequired, "the server key must not be empty")
+	}
 	var stored []byte
 	err := d.tx(ctx, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO server_key (id, key, created_at) VALUES (1, ?, ?)

@@ -41,6 +41,7 @@ func Run(t *testing.T, open func(t *testing.T) otos.Store) {
 		{"Nonces", testNonces},
 		{"Audit", testAudit},
 		{"TenantList", testTenantList},
+		{"ServerKey", testServerKey},
 		{"Concurrency", testConcurrency},
 		{"Close", testClose},
 	}

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/otos-iot/otos"
 )
 
 func TestReregistrationUntilConnected(t *testing.T) {
@@ -231,6 +233,37 @@ func TestSecretsStayOutOfLogs(t *testing.T) {
 	secrets = append(secrets, rot.Secret)
 	s.auth(t, map[string]string{"template_secret": tp.Secret + "x", "device_number": "log-bad"})
 	do(t, "GET", s.URL+"/api/v1/templates", "", "Authorization", "Bearer "+s.Token+"x")
+
+	// Signed requests, admin tokens, service accounts: their secrets too.
+	signedTp := s.createTemplate(t, map[string]any{"auth_mode": "signed"})
+	secrets = append(secrets, signedTp.Secret)
+	if status, _ := s.auth(t, signed(signedTp, signedTp.Secret, "log-signed", time.Now(), "log-nonce-1", nil)); status != 200 {
+		t.Fatalf("signed registration: %d", status)
+	}
+	s.auth(t, map[string]string{"template_secret": signedTp.Secret, "device_number": "log-plain-on-signed"})
+	var tok struct {
+		Token string `json:"token"`
+	}
+	s.admin(t, "POST", "/api/v1/tokens", map[string]string{"role": "viewer", "name": "log"}, 201, &tok)
+	var acct struct {
+		Password string `json:"password"`
+	}
+	s.admin(t, "POST", "/api/v1/service-accounts", map[string]string{"name": "log"}, 201, &acct)
+	secrets = append(secrets, tok.Token, acct.Password)
+	do(t, "GET", s.URL+"/api/v1/templates", "", "Authorization", "Bearer "+tok.Token)
+	do(t, "GET", s.URL+"/api/v1/templates", "", "Authorization", "Bearer "+acct.Password)
+	s.Service.FlushAudit(t.Context())
+	audit, _, err := s.Store.Audit(t.Context(), otos.AuditFilter{Page: otos.Page{Limit: otos.MaxPageLimit}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range audit {
+		for _, secret := range secrets {
+			if secret != "" && strings.Contains(fmt.Sprintf("%+v", *r), secret) {
+				t.Errorf("secret %.6s… found in audit record %s", secret, r.Action)
+			}
+		}
+	}
 
 	logs := s.Logs.String()
 	if !strings.Contains(logs, "device registered") {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/tls"
 	"errors"
 	"flag"
@@ -172,29 +171,26 @@ func (m *Main) Open(ctx context.Context) error {
 	if err := os.MkdirAll(m.Config.Data, 0o700); err != nil {
 		return fmt.Errorf("create data directory: %w", err)
 	}
-	key, err := provision.LoadOrCreateKey(filepath.Join(m.Config.Data, "server.key"), rand.Reader)
-	if err != nil {
-		return err
-	}
-	keys, err := provision.NewKeyring(key)
-	if err != nil {
-		return err
-	}
+	var err error
 	if m.Store, err = m.openStore(); err != nil {
+		return err
+	}
+	keys, err := m.keyring(ctx)
+	if err != nil {
 		return err
 	}
 	// The service tells the broker which sessions to drop; the broker asks
 	// the service who may connect. The broker is set before anything runs.
 	var broker *mqtt.Broker
 	m.Service = provision.New(provision.Config{Store: m.Store, Keys: keys, Logger: m.Logger, Now: m.Config.Now,
-		AdminToken: m.Config.AdminToken, Revoked: func(id string) {
+		AdminToken: m.Config.AdminToken, Notifier: m.notifier(), Revoked: func(id string) {
 			if broker != nil {
 				broker.Drop(id)
 			}
 		}})
 	if m.Config.AdminToken == "" {
 		path := filepath.Join(m.Config.Data, "admin.token")
-		created, err := m.Service.EnsureBootstrapToken(ctx, path)
+		created, err := m.ensureAdminToken(ctx, path)
 		if err != nil {
 			return err
 		}
@@ -212,6 +208,7 @@ func (m *Main) Open(ctx context.Context) error {
 	if broker, err = m.openBroker(registry); err != nil {
 		return err
 	}
+	m.subscribe()
 	lockout, proxies, err := m.Config.limits()
 	if err != nil {
 		return err
