@@ -120,6 +120,7 @@ type Store interface {
 	ServerKey(ctx context.Context) ([]byte, error)
 	// InitServerKey stores key as the server's master key unless one is
 	// stored already, and returns the stored key: of nodes starting at once
-	// on one database, the first wins and all get its key.
+	// on one database, the first wins and all get its key. EINVALID for an
+	// empty key.
 	InitServerKey(ctx context.Context, key []byte) ([]byte, error)
 }

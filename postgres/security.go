@@ -86,26 +86,24 @@ func (d *DB) UseNonce(ctx context.Context, templateID, nonce string, expires, no
 	return nil
 }
 
-// AppendAudit stores records in one transaction.
+// AppendAudit stores records in one transaction. Text that PostgreSQL
+// cannot hold (NUL, invalid UTF-8) is stored with U+FFFD in its place.
 func (d *DB) AppendAudit(ctx context.Context, rs []*otos.AuditRecord) error {
 	if len(rs) == 0 {
 		return nil
-	}
-	for _, r := range rs {
-		if err := checkText("id", r.ID, "kind", string(r.Kind), "tenant_id", r.TenantID, "actor", r.Actor,
-			"action", r.Action, "template_id", r.TemplateID, "device_number", r.DeviceNumber, "target", r.Target,
-			"client_addr", r.ClientAddr, "detail", r.Detail); err != nil {
-			return err
-		}
 	}
 	ctx, cancel := d.timeout(ctx)
 	defer cancel()
 	err := d.tx(ctx, func(tx pgx.Tx) error {
 		var b pgx.Batch
 		for _, r := range rs {
+			// An audit record tells what was sent, even what PostgreSQL
+			// cannot hold: such text is kept with U+FFFD in place of the
+			// bytes, rather than the whole batch refused.
 			b.Queue(`INSERT INTO audit (`+auditColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
-				r.ID, r.At, r.Kind, nullString(r.TenantID), r.Actor, r.Action, r.Code, nullString(r.TemplateID),
-				nullString(r.DeviceNumber), nullString(r.Target), nullString(r.ClientAddr), r.Detail)
+				storable(r.ID), r.At, storable(string(r.Kind)), nullString(storable(r.TenantID)), storable(r.Actor),
+				storable(r.Action), r.Code, nullString(storable(r.TemplateID)), nullString(storable(r.DeviceNumber)),
+				nullString(storable(r.Target)), nullString(storable(r.ClientAddr)), storable(r.Detail))
 		}
 		return tx.SendBatch(ctx, &b).Close()
 	})

@@ -24,3 +24,12 @@ func checkText(fv ...string) error {
 	}
 	return nil
 }
+
+// storable returns s with each NUL byte and each invalid UTF-8 sequence
+// replaced by U+FFFD, for text that is kept as a record of what was sent.
+func storable(s string) string {
+	if utf8.ValidString(s) && strings.IndexByte(s, 0) < 0 {
+		return s
+	}
+	return strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "\uFFFD")
+}

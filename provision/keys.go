@@ -84,6 +84,9 @@ func (k *Keyring) Open(sealed []byte) (otos.Secret, error) {
 // LoadOrCreateKey returns the master key kept in the file at path (hex, mode
 // 0600), creating it from rand on first use. The key must survive restarts:
 // without it no stored template secret can be recognised.
+//
+// Deprecated: the key lives in the store, so that the nodes sharing it
+// share the key; see ServerKey, which reads such a file once.
 func LoadOrCreateKey(path string, rand io.Reader) ([]byte, error) {
 	b, err := os.ReadFile(path)
 	if err == nil {

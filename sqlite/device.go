@@ -19,7 +19,7 @@ import (
 // are); ENOTFOUND naming the tenant, template, product or parent device that
 // does not exist.
 func (d *DB) CreateDevice(ctx context.Context, dev *otos.Device) error {
-	_, err := d.write.ExecContext(ctx, `INSERT INTO devices (`+deviceColumns+`)
+	_, err := d.exec(ctx, `INSERT INTO devices (`+deviceColumns+`)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		dev.ID, dev.TenantID, dev.TemplateID, nullString(dev.ProductID), nullString(dev.ParentID),
 		dev.DeviceNumber, dev.Name, nullString(dev.SubDeviceAddr), dev.Status,
@@ -55,7 +55,7 @@ func (d *DB) DeviceByCredential(ctx context.Context, lookup []byte) (*otos.Devic
 
 // device returns the device whose column col (a constant) equals value.
 func (d *DB) device(ctx context.Context, col string, value any) (*otos.Device, error) {
-	dev, err := scanDevice(d.read.QueryRowContext(ctx,
+	dev, err := scanDevice(d.queryRow(ctx,
 		`SELECT `+deviceColumns+` FROM devices WHERE `+col+` = ?`, value))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound("device")
@@ -129,7 +129,11 @@ func (d *DB) ResetDevice(ctx context.Context, id string, now time.Time) (*otos.D
 // updateDevice runs "UPDATE devices <set> RETURNING ..." and returns the
 // updated device, or ENOTFOUND if no row matched.
 func (d *DB) updateDevice(ctx context.Context, op, set string, args ...any) (*otos.Device, error) {
-	dev, err := scanDevice(d.write.QueryRowContext(ctx, `UPDATE devices `+set+` RETURNING `+deviceColumns, args...))
+	var dev *otos.Device
+	err := d.writeRow(ctx, func(row scanner) (err error) {
+		dev, err = scanDevice(row)
+		return err
+	}, `UPDATE devices `+set+` RETURNING `+deviceColumns, args...)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound("device")
 	}
@@ -142,7 +146,7 @@ func (d *DB) updateDevice(ctx context.Context, op, set string, args ...any) (*ot
 // DeleteDevice deletes device id. ECONFLICT while it has sub-devices,
 // ENOTFOUND for an unknown id.
 func (d *DB) DeleteDevice(ctx context.Context, id string) error {
-	res, err := d.write.ExecContext(ctx, `DELETE FROM devices WHERE id = ?`, id)
+	res, err := d.exec(ctx, `DELETE FROM devices WHERE id = ?`, id)
 	// The only constraint a delete can break is the sub-devices' foreign key,
 	// which ON DELETE RESTRICT reports as SQLITE_CONSTRAINT_TRIGGER.
 	var se *msqlite.Error
@@ -156,7 +160,7 @@ func (d *DB) DeleteDevice(ctx context.Context, id string) error {
 // Online always, FirstConnectedAt only the first time, which closes
 // re-registration. ENOTFOUND for an unknown id.
 func (d *DB) MarkConnected(ctx context.Context, id string, at time.Time) error {
-	res, err := d.write.ExecContext(ctx, `UPDATE devices
+	res, err := d.exec(ctx, `UPDATE devices
 		SET first_connected_at = COALESCE(first_connected_at, ?), last_seen_at = ?, online = 1 WHERE id = ?`,
 		micros(at), micros(at), id)
 	return d.fail(ctx, "mark device connected", affected(res, err, "device"))

@@ -123,7 +123,7 @@ func (d *DB) missingRef(ctx context.Context, refs []ref) error {
 			continue
 		}
 		var one int
-		err := d.read.QueryRowContext(ctx, `SELECT 1 FROM `+r.table+` WHERE id = ?`, r.id).Scan(&one)
+		err := d.queryRow(ctx, `SELECT 1 FROM `+r.table+` WHERE id = ?`, r.id).Scan(&one)
 		if errors.Is(err, sql.ErrNoRows) {
 			return &otos.Error{Code: otos.ENOTFOUND, Field: r.field, Message: r.name + " not found"}
 		}

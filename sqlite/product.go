@@ -11,7 +11,7 @@ import (
 // CreateProduct inserts p. ECONFLICT if its id or product key is taken,
 // ENOTFOUND if its tenant or template does not exist.
 func (d *DB) CreateProduct(ctx context.Context, p *otos.Product) error {
-	_, err := d.write.ExecContext(ctx, `INSERT INTO products (`+productColumns+`) VALUES (?, ?, ?, ?, ?, ?)`,
+	_, err := d.exec(ctx, `INSERT INTO products (`+productColumns+`) VALUES (?, ?, ?, ?, ?, ?)`,
 		p.ID, p.TenantID, p.TemplateID, p.Name, p.ProductKey, micros(p.CreatedAt))
 	return d.fail(ctx, "create product", err,
 		ref{table: "tenants", id: p.TenantID, field: "tenant_id", name: "tenant"},
@@ -31,7 +31,7 @@ func (d *DB) ProductByKey(ctx context.Context, key string) (*otos.Product, error
 
 // product returns the product whose column col (a constant) equals value.
 func (d *DB) product(ctx context.Context, col, value string) (*otos.Product, error) {
-	p, err := scanProduct(d.read.QueryRowContext(ctx,
+	p, err := scanProduct(d.queryRow(ctx,
 		`SELECT `+productColumns+` FROM products WHERE `+col+` = ?`, value))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound("product")

@@ -167,7 +167,7 @@ func list[T any](ctx context.Context, d *DB, op, cols, table string, w where, p 
 		w.args = append(w.args, after)
 	}
 	q := `SELECT ` + cols + ` FROM ` + table + w.String() + ` ORDER BY id LIMIT ?`
-	rows, err := d.read.QueryContext(ctx, q, append(w.args, p.Limit+1)...)
+	rows, err := d.query(ctx, q, append(w.args, p.Limit+1)...)
 	if err != nil {
 		return nil, "", d.fail(ctx, op, err)
 	}

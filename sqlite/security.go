@@ -46,7 +46,7 @@ func (d *DB) AllowDevices(ctx context.Context, templateID string, numbers []stri
 // Allowed reports whether number is on the template's allow-list.
 func (d *DB) Allowed(ctx context.Context, templateID, number string) (bool, error) {
 	var one int
-	err := d.read.QueryRowContext(ctx, `SELECT 1 FROM allowlist WHERE template_id = ? AND device_number = ?`,
+	err := d.queryRow(ctx, `SELECT 1 FROM allowlist WHERE template_id = ? AND device_number = ?`,
 		templateID, number).Scan(&one)
 	if errors.Is(err, sql.ErrNoRows) {
 		return false, nil
@@ -58,7 +58,7 @@ func (d *DB) Allowed(ctx context.Context, templateID, number string) (bool, erro
 // recorded and not expired at now. Expired nonces of the template are
 // dropped on the way, so the table holds about one window of requests.
 func (d *DB) UseNonce(ctx context.Context, templateID, nonce string, expires, now time.Time) error {
-	res, err := d.write.ExecContext(ctx, `INSERT INTO nonces (template_id, nonce, expires_at) VALUES (?, ?, ?)
+	res, err := d.exec(ctx, `INSERT INTO nonces (template_id, nonce, expires_at) VALUES (?, ?, ?)
 		ON CONFLICT (template_id, nonce) DO UPDATE SET expires_at = excluded.expires_at
 		WHERE nonces.expires_at <= ?`, templateID, nonce, micros(expires), micros(now))
 	if err != nil {
@@ -67,7 +67,7 @@ func (d *DB) UseNonce(ctx context.Context, templateID, nonce string, expires, no
 	if n, _ := res.RowsAffected(); n == 0 {
 		return otos.Errorf(otos.ECONFLICT, "nonce already used")
 	}
-	if _, err := d.write.ExecContext(ctx, `DELETE FROM nonces WHERE expires_at <= ?`, micros(now)); err != nil {
+	if _, err := d.exec(ctx, `DELETE FROM nonces WHERE expires_at <= ?`, micros(now)); err != nil {
 		return d.fail(ctx, "drop expired nonces", err)
 	}
 	return nil
@@ -131,7 +131,7 @@ func scanAudit(s scanner) (*otos.AuditRecord, error) {
 
 // PruneAudit deletes the records from before and returns how many.
 func (d *DB) PruneAudit(ctx context.Context, before time.Time) (int64, error) {
-	res, err := d.write.ExecContext(ctx, `DELETE FROM audit WHERE at < ?`, micros(before))
+	res, err := d.exec(ctx, `DELETE FROM audit WHERE at < ?`, micros(before))
 	if err != nil {
 		return 0, d.fail(ctx, "prune audit", err)
 	}

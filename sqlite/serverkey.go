@@ -12,7 +12,7 @@ import (
 // ServerKey returns the server's master key; ENOTFOUND until one is stored.
 func (d *DB) ServerKey(ctx context.Context) ([]byte, error) {
 	var key []byte
-	err := d.read.QueryRowContext(ctx, `SELECT key FROM server_key WHERE id = 1`).Scan(&key)
+	err := d.queryRow(ctx, `SELECT key FROM server_key WHERE id = 1`).Scan(&key)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound("server key")
 	}

@@ -42,16 +42,22 @@ const pragmas = "_pragma=busy_timeout(10000)" +
 //
 // SQLite lets one connection write at a time; a second writer waits for the
 // file lock and fails with SQLITE_BUSY when busy_timeout runs out. So every
-// write goes through write, a pool of a single connection, and concurrent
-// writers queue in Go instead of on the file lock. Its transactions begin
+// write goes through one goroutine, the group committer, which runs the
+// writes of concurrent callers one after another in shared transactions on
+// the write pool: they queue in Go instead of on the file lock, and a batch
+// costs one commit. Its transactions begin
 // IMMEDIATE, taking the write lock up front, so that a transaction that reads
 // and then writes never fails to upgrade its lock. Reads go through read, a
 // pool of several query-only connections: in WAL mode readers neither block
 // the writer nor each other, and see every write committed before they start.
 type DB struct {
-	write  *sql.DB
-	read   *sql.DB
-	closed atomic.Bool
+	// commits batches every write after Open (migrations run before it).
+	commits *committer
+	// readStmts and writeStmts cache prepared statements of each pool.
+	readStmts, writeStmts *stmts
+	write                 *sql.DB
+	read                  *sql.DB
+	closed                atomic.Bool
 }
 
 var _ otos.Store = (*DB)(nil)
@@ -71,8 +77,11 @@ func Open(path string) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
-	write.SetMaxOpenConns(1)
-	write.SetMaxIdleConns(1)
+	// Writes run one at a time on the committer's goroutine; the second
+	// connection lets a statement be prepared while a transaction holds the
+	// first (it never writes at the same time).
+	write.SetMaxOpenConns(2)
+	write.SetMaxIdleConns(2)
 	d := &DB{write: write}
 
 	// Migrate before the readers connect: the first connection converts the
@@ -97,7 +106,41 @@ func Open(path string) (*DB, error) {
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
 	d.read = read
+	d.readStmts, d.writeStmts = &stmts{db: read}, &stmts{db: write}
+	d.commits = newCommitter(write)
 	return d, nil
+}
+
+// CommitStats returns how many transactions the group commit has made and
+// how many writes they carried.
+func (d *DB) CommitStats() (batches, writes int64) {
+	return d.commits.batches.Load(), d.commits.writes.Load()
+}
+
+// exec runs one write statement through the group commit.
+func (d *DB) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	var res sql.Result
+	err := d.tx(ctx, func(tx *sql.Tx) error {
+		st, err := d.txStmt(ctx, tx, query)
+		if err != nil {
+			return err
+		}
+		res, err = st.ExecContext(ctx, args...)
+		return err
+	})
+	return res, err
+}
+
+// writeRow runs a write statement with a RETURNING clause through the group
+// commit and scans its one row with scan.
+func (d *DB) writeRow(ctx context.Context, scan func(scanner) error, query string, args ...any) error {
+	return d.tx(ctx, func(tx *sql.Tx) error {
+		st, err := d.txStmt(ctx, tx, query)
+		if err != nil {
+			return err
+		}
+		return scan(st.QueryRowContext(ctx, args...))
+	})
 }
 
 // dsn returns the driver's data source name for the file at path. Characters
@@ -113,20 +156,27 @@ func (d *DB) Close() error {
 	if d.closed.Swap(true) {
 		return nil
 	}
+	d.commits.close()
+	d.readStmts.close()
+	d.writeStmts.close()
 	return errors.Join(d.read.Close(), d.write.Close())
 }
 
 // Ping returns nil when the database answers a query.
 func (d *DB) Ping(ctx context.Context) error {
 	var one int
-	if err := d.read.QueryRowContext(ctx, `SELECT 1`).Scan(&one); err != nil {
+	if err := d.queryRow(ctx, `SELECT 1`).Scan(&one); err != nil {
 		return d.fail(ctx, "ping", err)
 	}
 	return nil
 }
 
 // tx runs fn in a transaction on the writer, and commits if fn returns nil.
+// Once the store is open, writes share transactions (see committer).
 func (d *DB) tx(ctx context.Context, fn func(*sql.Tx) error) error {
+	if d.commits != nil {
+		return d.commits.do(ctx, fn)
+	}
 	tx, err := d.write.BeginTx(ctx, nil)
 	if err != nil {
 		return err

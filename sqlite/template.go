@@ -39,7 +39,7 @@ func insertSecret(ctx context.Context, tx *sql.Tx, templateID string, s otos.Tem
 
 // Template returns the template with this id; ENOTFOUND if there is none.
 func (d *DB) Template(ctx context.Context, id string) (*otos.Template, error) {
-	t, err := scanTemplate(d.read.QueryRowContext(ctx,
+	t, err := scanTemplate(d.queryRow(ctx,
 		`SELECT `+templateColumns+` FROM templates WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound("template")
@@ -62,7 +62,7 @@ func (d *DB) Templates(ctx context.Context, f otos.TemplateFilter) ([]*otos.Temp
 // UpdateTemplate stores t's name, registration, reregistration, auth mode,
 // limits and UpdatedAt.
 func (d *DB) UpdateTemplate(ctx context.Context, t *otos.Template) error {
-	res, err := d.write.ExecContext(ctx, `UPDATE templates
+	res, err := d.exec(ctx, `UPDATE templates
 		SET name = ?, registration = ?, reregistration = ?, auth_mode = ?, max_devices = ?, rate_limit = ?,
 		updated_at = ? WHERE id = ?`,
 		t.Name, t.Registration, t.Reregistration, t.AuthMode, t.MaxDevices, t.RateLimit, micros(t.UpdatedAt), t.ID)
@@ -88,7 +88,7 @@ func affected(res sql.Result, err error, object string) error {
 // TemplateBySecret returns the template that has a secret with this hash,
 // current or within its grace period at now; ENOTFOUND if there is none.
 func (d *DB) TemplateBySecret(ctx context.Context, hash []byte, now time.Time) (*otos.Template, error) {
-	t, err := scanTemplate(d.read.QueryRowContext(ctx, `SELECT `+templateColumns+` FROM templates
+	t, err := scanTemplate(d.queryRow(ctx, `SELECT `+templateColumns+` FROM templates
 		WHERE id = (SELECT template_id FROM template_secrets
 			WHERE hash = ? AND (expires_at IS NULL OR expires_at > ?))`, hash, micros(now)))
 	if errors.Is(err, sql.ErrNoRows) {
@@ -100,7 +100,7 @@ func (d *DB) TemplateBySecret(ctx context.Context, hash []byte, now time.Time) (
 // TemplateSecrets returns the template's secrets valid at now, the current
 // one first; ENOTFOUND if the template does not exist.
 func (d *DB) TemplateSecrets(ctx context.Context, templateID string, now time.Time) ([]otos.TemplateSecret, error) {
-	rows, err := d.read.QueryContext(ctx, `SELECT s.hash, s.sealed, s.expires_at FROM templates t
+	rows, err := d.query(ctx, `SELECT s.hash, s.sealed, s.expires_at FROM templates t
 		LEFT JOIN template_secrets s ON s.template_id = t.id AND (s.expires_at IS NULL OR s.expires_at > ?)
 		WHERE t.id = ? ORDER BY s.expires_at IS NOT NULL, s.expires_at DESC`, micros(now), templateID)
 	if err != nil {

@@ -10,14 +10,14 @@ import (
 
 // CreateTenant inserts t; ECONFLICT if its id is taken.
 func (d *DB) CreateTenant(ctx context.Context, t *otos.Tenant) error {
-	_, err := d.write.ExecContext(ctx, `INSERT INTO tenants (`+tenantColumns+`) VALUES (?, ?, ?)`,
+	_, err := d.exec(ctx, `INSERT INTO tenants (`+tenantColumns+`) VALUES (?, ?, ?)`,
 		t.ID, t.Name, micros(t.CreatedAt))
 	return d.fail(ctx, "create tenant", err)
 }
 
 // Tenant returns the tenant with this id; ENOTFOUND if there is none.
 func (d *DB) Tenant(ctx context.Context, id string) (*otos.Tenant, error) {
-	t, err := scanTenant(d.read.QueryRowContext(ctx, `SELECT `+tenantColumns+` FROM tenants WHERE id = ?`, id))
+	t, err := scanTenant(d.queryRow(ctx, `SELECT `+tenantColumns+` FROM tenants WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound("tenant")
 	}

@@ -35,7 +35,7 @@ func (m *Main) notifier() provision.Notifier {
 // runs once the broker is set, which the service's Revoked callback uses.
 func (m *Main) subscribe() {
 	if n := m.notifier(); n != nil {
-		_ = n
+		n.Subscribe(m.Service.Receive)
 	}
 }
 

@@ -185,14 +185,60 @@ func TestClusterSharedAdminToken(t *testing.T) {
 	}
 }
 
-// eventually fails the test unless cond holds within 2 seconds.
-func eventually(t *testing.T, cond func() bool) {
+// eventually fails the test unless cond holds within limit (2 s by
+// default).
+func eventually(t *testing.T, cond func() bool, limit ...time.Duration) {
 	t.Helper()
-	deadline := time.Now().Add(2 * time.Second)
+	d := 2 * time.Second
+	if len(limit) > 0 {
+		d = limit[0]
+	}
+	deadline := time.Now().Add(d)
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatal("condition not met within 2s")
+			t.Fatalf("condition not met within %v", d)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func TestClusterOutage(t *testing.T) {
+	// A node whose database goes away answers 503 quickly, reports not
+	// ready, and recovers by itself; nothing acknowledged is lost.
+	dsn := pgtest.Schema(t)
+	p := pgtest.NewProxy(t, pgtest.Addr(t, dsn))
+	s := startNodes(t, pgtest.WithHostPort(t, dsn, p.Addr()), 1, func(c *Config) { c.DBTimeout = time.Second })[0]
+	tp := s.createTemplate(t, nil)
+	before, _ := s.register(t, tp.Secret, "outage-before")
+
+	ready := func() int {
+		res, _ := do(t, "GET", s.URL+"/readyz", "")
+		return res.StatusCode
+	}
+	for _, mode := range []string{"down", "stalled"} {
+		t.Run(mode, func(t *testing.T) {
+			if mode == "down" {
+				p.Down()
+			} else {
+				p.Stall()
+			}
+			start := time.Now()
+			status, env := s.auth(t, map[string]string{"template_secret": tp.Secret, "device_number": "outage-" + mode})
+			if took := time.Since(start); took > 3*time.Second {
+				t.Errorf("the answer took %v", took)
+			}
+			if status != http.StatusServiceUnavailable || env.Code != 100003 || env.Message == "" {
+				t.Errorf("during the outage: %d %+v, want 503 with code 100003 and a message", status, env)
+			}
+			if got := ready(); got != http.StatusServiceUnavailable {
+				t.Errorf("/readyz during the outage: %d, want 503", got)
+			}
+			p.Up()
+			eventually(t, func() bool { return ready() == http.StatusOK }, 10*time.Second)
+			s.register(t, tp.Secret, "outage-after-"+mode)
+		})
+	}
+	if _, err := s.Store.Device(t.Context(), before); err != nil {
+		t.Errorf("the device registered before the outage: %v", err)
 	}
 }

@@ -26,6 +26,8 @@ Usage:
   otos tenant create|list|show
   otos token create|list|revoke
   otos audit list
+  otos bench --secret S [flags]      load-test a server: register N devices, optionally connect them over MQTT
+  otos migrate --from sqlite:PATH --to postgres://…   copy a SQLite deployment into PostgreSQL
   otos version
 
 Run "otos <command> -h" for the flags of a command.
@@ -67,6 +69,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, env func(
 		return m.Serve(ctx)
 	case "template", "product", "device", "service-account", "tenant", "token", "audit":
 		return runAdmin(ctx, args[0], args[1:], stdout, stderr, env)
+	case "bench":
+		return runBench(ctx, args[1:], stdout, stderr, env)
+	case "migrate":
+		return runMigrate(ctx, args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "otos", version)
 		return nil

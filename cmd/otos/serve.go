@@ -26,7 +26,7 @@ import (
 // Config is the configuration of "otos serve". Each flag --name may also be
 // given as the environment variable OTOS_NAME; a flag wins over the variable.
 type Config struct {
-	Data     string // data directory: SQLite database, server key, admin token
+	Data     string // data directory: SQLite database, admin token
 	HTTP     string // HTTP listen address
 	MQTT     string // MQTT listen address; empty disables the broker
 	MQTTTLS  string // MQTT over TLS listen address; empty for none
@@ -39,6 +39,8 @@ type Config struct {
 	AdminToken otos.Secret
 	// ShutdownTimeout bounds how long in-flight requests may take at exit.
 	ShutdownTimeout time.Duration
+	// DBTimeout bounds each PostgreSQL call (serve_db.go); 0 is the default.
+	DBTimeout time.Duration
 	// TrustedProxies lists the proxies (IPs, CIDRs, comma-separated) whose
 	// X-Forwarded-For names the client; see serve_limits.go for these four.
 	TrustedProxies   string
@@ -107,6 +109,9 @@ func (m *Main) ParseFlags(args []string, stderr io.Writer, env func(string) stri
 	if err := c.limitFlags(fs, env); err != nil {
 		return err
 	}
+	if err := c.dbFlags(fs, env); err != nil {
+		return err
+	}
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -130,7 +135,7 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("%s %q is not a host:port address", name, addr)
 		}
 	}
-	if err := validateDB(c.DB); err != nil {
+	if err := c.validateDB(); err != nil {
 		return err
 	}
 	if (c.MQTTTLS != "") != (c.TLSCert != "" && c.TLSKey != "") {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -20,10 +21,29 @@ func isPostgres(dsn string) bool {
 	return strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://")
 }
 
+// maxDBTimeout bounds --db-timeout.
+const maxDBTimeout = time.Minute
+
+// dbFlags defines --db-timeout on fs, over OTOS_DB_TIMEOUT.
+func (c *Config) dbFlags(fs *flag.FlagSet, env func(string) string) error {
+	fs.DurationVar(&c.DBTimeout, "db-timeout", c.DBTimeout, "how long a call may wait for PostgreSQL before "+
+		"the request fails with 503 (default "+postgres.DefaultQueryTimeout.String()+") (env OTOS_DB_TIMEOUT)")
+	if v, ok := lookup(env, "db-timeout"); ok {
+		if err := fs.Set("db-timeout", v); err != nil {
+			return fmt.Errorf("OTOS_DB_TIMEOUT: %w", err)
+		}
+	}
+	return nil
+}
+
 // validateDB checks --db: empty (SQLite in the data directory), sqlite:PATH
-// (or file:PATH), or a postgres:// URL. The DSN is never echoed, for it may
-// hold a password.
-func validateDB(dsn string) error {
+// (or file:PATH), or a postgres:// URL, and --db-timeout. The DSN is never
+// echoed, for it may hold a password.
+func (c *Config) validateDB() error {
+	if c.DBTimeout < 0 || c.DBTimeout > maxDBTimeout {
+		return fmt.Errorf("--db-timeout %v: want up to %v", c.DBTimeout, maxDBTimeout)
+	}
+	dsn := c.DB
 	switch {
 	case dsn == "", isPostgres(dsn):
 		return nil
@@ -46,7 +66,8 @@ func (m *Main) openStore() (otos.Store, error) {
 	if isPostgres(m.Config.DB) {
 		ctx, cancel := context.WithTimeout(context.Background(), openTimeout)
 		defer cancel()
-		db, err := postgres.OpenConfig(ctx, postgres.Config{DSN: m.Config.DB, Logger: m.Logger})
+		db, err := postgres.OpenConfig(ctx, postgres.Config{DSN: m.Config.DB, Logger: m.Logger,
+			QueryTimeout: m.Config.DBTimeout})
 		if err != nil {
 			return nil, fmt.Errorf("open database: %w", err)
 		}

@@ -121,6 +121,12 @@ func TestServeFlags(t *testing.T) {
 			}
 		}},
 		{"postgres-env", nil, map[string]string{"OTOS_DB": "postgresql://db.example/otos"}, "", nil},
+		{"db-timeout", nil, map[string]string{"OTOS_DB_TIMEOUT": "2s"}, "", func(t *testing.T, c *Config) {
+			if c.DBTimeout != 2*time.Second {
+				t.Errorf("db timeout %v", c.DBTimeout)
+			}
+		}},
+		{"db-timeout-too-long", []string{"--db-timeout", "2h"}, nil, "--db-timeout", nil},
 		{"unknown-db", []string{"--db", "mysql://root:hunter2@x/db"}, nil, `unknown database "mysql"`, func(t *testing.T, c *Config) {
 			if err := c.Validate(); err == nil || strings.Contains(err.Error(), "hunter2") {
 				t.Errorf("the error shows the DSN's password: %v", err)

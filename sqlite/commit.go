@@ -1,0 +1,182 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"sync"
+	"sync/atomic"
+)
+
+// maxBatch bounds how many writes share one transaction.
+const maxBatch = 256
+
+// errClosed answers writes that arrive after Close.
+var errClosed = errors.New("sqlite: closed")
+
+// committer is group commit: writes from concurrent callers run one after
+// another on the single write connection, inside one shared transaction per
+// batch, each in a savepoint of its own so that a failing write (a unique
+// violation, say) rolls back only itself. The batch commits once, with one
+// fsync, and only then does each caller learn its own result: a write is
+// acknowledged only once it is durable. Under load a batch holds every write
+// that arrived while the previous one was committing, so throughput grows
+// with concurrency instead of being one fsync per request.
+type committer struct {
+	db      *sql.DB
+	reqs    chan *writeReq
+	done    chan struct{} // closed by close
+	stopped chan struct{} // closed when run has returned
+	once    sync.Once
+	// mu orders enqueuing against closing: after close, nothing is queued
+	// that run would never answer.
+	mu     sync.RWMutex
+	closed bool
+	// batches and writes count what was committed, for metrics.
+	batches, writes atomic.Int64
+}
+
+// writeReq is one caller's write and the channel for its result.
+type writeReq struct {
+	ctx    context.Context
+	fn     func(*sql.Tx) error
+	result chan error
+}
+
+func newCommitter(db *sql.DB) *committer {
+	c := &committer{db: db, reqs: make(chan *writeReq, maxBatch), done: make(chan struct{}), stopped: make(chan struct{})}
+	go c.run()
+	return c
+}
+
+// do runs fn in a shared transaction and returns its result once the
+// transaction has committed (or fn's own error, its changes undone).
+func (c *committer) do(ctx context.Context, fn func(*sql.Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	r := &writeReq{ctx: ctx, fn: fn, result: make(chan error, 1)}
+	c.mu.RLock()
+	if c.closed {
+		c.mu.RUnlock()
+		return errClosed
+	}
+	select {
+	case c.reqs <- r:
+		c.mu.RUnlock()
+	case <-c.done:
+		c.mu.RUnlock()
+		return errClosed
+	}
+	// Wait even if ctx ends: once queued, the write may commit, and the
+	// caller must not believe otherwise.
+	return <-r.result
+}
+
+// close stops the committer and waits until it no longer uses the
+// connection; writes still queued are answered with errClosed.
+func (c *committer) close() {
+	c.once.Do(func() {
+		// Senders blocked on a full queue get in while run still consumes;
+		// once closed is set no one else can, and run then answers them all.
+		c.mu.Lock()
+		c.closed = true
+		c.mu.Unlock()
+		close(c.done)
+	})
+	<-c.stopped
+}
+
+func (c *committer) run() {
+	defer close(c.stopped)
+	batch := make([]*writeReq, 0, maxBatch)
+	for {
+		select {
+		case r := <-c.reqs:
+			batch = append(batch[:0], r)
+		case <-c.done:
+			c.drain()
+			return
+		}
+	more:
+		for len(batch) < maxBatch {
+			select {
+			case r := <-c.reqs:
+				batch = append(batch, r)
+			default:
+				break more
+			}
+		}
+		c.commit(batch)
+	}
+}
+
+// drain answers the writes still queued at close.
+func (c *committer) drain() {
+	for {
+		select {
+		case r := <-c.reqs:
+			r.result <- errClosed
+		default:
+			return
+		}
+	}
+}
+
+// commit runs a batch in one transaction and answers each write.
+func (c *committer) commit(batch []*writeReq) {
+	c.batches.Add(1)
+	c.writes.Add(int64(len(batch)))
+	results := make([]error, len(batch))
+	tx, err := c.db.BeginTx(context.Background(), nil)
+	if err != nil {
+		answer(batch, results, err)
+		return
+	}
+	alone := len(batch) == 1
+	for i, r := range batch {
+		if err := r.ctx.Err(); err != nil {
+			results[i] = err
+			continue
+		}
+		results[i] = runOne(tx, r, alone)
+	}
+	if alone && results[0] != nil {
+		_ = tx.Rollback()
+		answer(batch, results, nil)
+		return
+	}
+	answer(batch, results, tx.Commit())
+}
+
+// runOne runs one write of a batch. With others in the batch it runs inside
+// a savepoint, so that its failure leaves theirs intact.
+func runOne(tx *sql.Tx, r *writeReq, alone bool) error {
+	if alone {
+		return r.fn(tx)
+	}
+	if _, err := tx.Exec(`SAVEPOINT w`); err != nil {
+		return err
+	}
+	err := r.fn(tx)
+	if err != nil {
+		if _, rerr := tx.Exec(`ROLLBACK TO w`); rerr != nil {
+			return errors.Join(err, rerr)
+		}
+	}
+	if _, rerr := tx.Exec(`RELEASE w`); rerr != nil && err == nil {
+		return rerr
+	}
+	return err
+}
+
+// answer sends each write its result; a failed commit fails every write
+// that had succeeded inside the transaction.
+func answer(batch []*writeReq, results []error, commitErr error) {
+	for i, r := range batch {
+		if results[i] == nil {
+			results[i] = commitErr
+		}
+		r.result <- results[i]
+	}
+}
