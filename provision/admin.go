@@ -124,6 +124,7 @@ func (s *Service) UpdateTemplate(ctx context.Context, sc Scope, id string, u oto
 	if err := s.store.UpdateTemplate(ctx, t); err != nil {
 		return nil, err
 	}
+	s.tplCache.forget(t.ID)
 	s.log.Info("template updated", "template_id", t.ID)
 	return t, nil
 }
@@ -149,6 +150,7 @@ func (s *Service) RotateSecret(ctx context.Context, sc Scope, id string, grace t
 		return "", time.Time{}, fmt.Errorf("rotate secret: %w", err)
 	}
 	s.forgetSecrets(id)
+	s.tplCache.forget(id)
 	s.log.Info("template secret rotated", "template_id", id, "grace", grace.String())
 	return secret, until, nil
 }

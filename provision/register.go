@@ -98,11 +98,19 @@ func (s *Service) admit(ctx context.Context, t *otos.Template, number string) er
 
 // templateBySecret finds the template by the keyed hash of secret.
 func (s *Service) templateBySecret(ctx context.Context, secret otos.Secret) (*otos.Template, error) {
-	t, err := s.store.TemplateBySecret(ctx, s.keys.Hash(secret), s.now())
+	hash, now := s.keys.Hash(secret), s.now()
+	if t := s.tplCache.get(hash, now); t != nil {
+		return t, nil
+	}
+	t, err := s.store.TemplateBySecret(ctx, hash, now)
 	if otos.ErrorCode(err) == otos.ENOTFOUND {
 		return nil, otos.Errorf(otos.ESECRETUNKNOWN, "Template secret does not exist")
 	}
-	return t, err
+	if err != nil {
+		return nil, err
+	}
+	s.tplCache.put(hash, t, now)
+	return t, nil
 }
 
 // repeatable returns nil for a new device number, the known device when it

@@ -66,6 +66,7 @@ type Service struct {
 	presence  presence
 	rates     *limit.Rate // per-template registrations a second
 	opened    openedSecrets
+	tplCache  templateCache
 	audit     auditLog
 	retention time.Duration
 	// adminToken is the hash of Config.AdminToken, or nil.

@@ -35,6 +35,7 @@ type Config struct {
 	DB       string // database DSN; empty selects SQLite in Data
 	Compat   bool   // ThingsPanel compatibility: device API always HTTP 200
 	LogLevel string // debug, info, warn, error
+	Pprof    string // pprof listen address; empty: off
 	// AdminToken comes from OTOS_ADMIN_TOKEN only: a flag would show it in ps.
 	AdminToken otos.Secret
 	// ShutdownTimeout bounds how long in-flight requests may take at exit.
@@ -67,6 +68,7 @@ type Main struct {
 
 	// stopBackground ends the service's background writer (presence, audit);
 	// backgroundDone closes once it has written what it held.
+	pprof          net.Listener
 	stopBackground context.CancelFunc
 	backgroundDone chan struct{}
 }
@@ -102,6 +104,7 @@ func (m *Main) ParseFlags(args []string, stderr io.Writer, env func(string) stri
 	str(&c.TLSKey, "tls-key", "PEM private key file for --mqtt-tls")
 	str(&c.DB, "db", "database DSN (default: SQLite in the data directory)")
 	str(&c.LogLevel, "log-level", "log level: debug, info, warn, error")
+	str(&c.Pprof, "pprof", "serve Go's pprof profiles on this address (e.g. 127.0.0.1:6060); off when empty")
 	if v, ok := lookup(env, "compat-thingspanel"); ok {
 		c.Compat = v == "1" || strings.EqualFold(v, "true")
 	}
@@ -229,6 +232,11 @@ func (m *Main) Open(ctx context.Context) error {
 		}
 		return fmt.Errorf("listen on %s: %w", m.Config.HTTP, err)
 	}
+	if m.Config.Pprof != "" {
+		if m.pprof, err = m.servePprof(m.Config.Pprof); err != nil {
+			return fmt.Errorf("pprof listen on %s: %w", m.Config.Pprof, err)
+		}
+	}
 	m.Logger.Info("otos serving", "http", m.HTTP.URL(), "mqtt", m.MQTTAddr(), "mqtt_tls", m.MQTTTLSAddr(),
 		"data", m.Config.Data, "compat_thingspanel", m.Config.Compat)
 	return nil
@@ -287,6 +295,9 @@ func (m *Main) Close() error {
 	}
 	if m.Broker != nil {
 		errs = append(errs, m.Broker.Close())
+	}
+	if m.pprof != nil {
+		m.pprof.Close()
 	}
 	if m.stopBackground != nil {
 		m.stopBackground()
