@@ -24,10 +24,7 @@ func TestBinaryServeAndGracefulShutdown(t *testing.T) {
 		t.Skip("builds the binary")
 	}
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "otos")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := buildOtos(t)
 	cmd := exec.Command(bin, "serve", "--data", filepath.Join(dir, "data"), "--http", "127.0.0.1:0", "--mqtt", "127.0.0.1:0")
 	cmd.Env = append(os.Environ(), "OTOS_ADMIN_TOKEN=")
 	stderr, err := cmd.StderrPipe()
@@ -92,6 +89,16 @@ func TestBinaryServeAndGracefulShutdown(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("otos did not exit within 10s of SIGTERM")
 	}
+}
+
+// buildOtos builds the otos binary into a temporary directory.
+func buildOtos(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "otos")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
 }
 
 // waitServing reads the JSON log until the "otos serving" line and returns

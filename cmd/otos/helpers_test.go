@@ -8,6 +8,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/otos-iot/otos"
 )
@@ -145,3 +146,10 @@ func writeFile(t *testing.T, path, content string) {
 		t.Fatal(err)
 	}
 }
+
+// httpClient is the tests' client, with a timeout so a dying server cannot
+// hang them.
+var httpClient = &http.Client{Timeout: 5 * time.Second}
+
+// readAll reads r to the end.
+func readAll(r io.Reader) ([]byte, error) { return io.ReadAll(r) }
