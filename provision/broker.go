@@ -118,6 +118,7 @@ func (s *Service) DeviceConnected(ctx context.Context, sess *Session) error {
 			return fmt.Errorf("mark connected: %w", err)
 		}
 		s.creds.markConnected(sess.DeviceID)
+		s.known.forget(sess.DeviceID) // re-registration has just closed
 		return nil
 	}
 	s.presence.add(otos.Presence{DeviceID: sess.DeviceID, Online: true, At: now})

@@ -65,11 +65,15 @@ func (s *Service) Receive(msg string) {
 	switch {
 	case msg == "":
 		s.creds.flush()
+		s.known.flush()
 	case strings.HasPrefix(msg, msgForget):
-		s.creds.invalidate(strings.TrimPrefix(msg, msgForget))
+		id := strings.TrimPrefix(msg, msgForget)
+		s.creds.invalidate(id)
+		s.known.forget(id)
 	case strings.HasPrefix(msg, msgDrop):
 		id := strings.TrimPrefix(msg, msgDrop)
 		s.creds.invalidate(id)
+		s.known.forget(id)
 		s.dropLocal(id)
 	default:
 		s.log.Warn("cluster: unknown message from another node", "len", len(msg))

@@ -118,11 +118,8 @@ func (s *Service) templateBySecret(ctx context.Context, secret otos.Secret) (*ot
 // again while enabled, under the same template, never connected, and either
 // reset by an operator (it holds no voucher) or under until_connected.
 func (s *Service) repeatable(ctx context.Context, t *otos.Template, number string) (*otos.Device, error) {
-	d, err := s.store.DeviceByNumber(ctx, number)
-	if otos.ErrorCode(err) == otos.ENOTFOUND {
-		return nil, nil
-	}
-	if err != nil {
+	d, err := s.deviceByNumber(ctx, number)
+	if d == nil || err != nil {
 		return nil, err
 	}
 	if d.TemplateID != t.ID || d.Status != otos.StatusEnabled || d.FirstConnectedAt != nil ||

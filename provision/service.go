@@ -67,6 +67,7 @@ type Service struct {
 	rates     *limit.Rate // per-template registrations a second
 	opened    openedSecrets
 	tplCache  templateCache
+	known     knownDevices
 	audit     auditLog
 	retention time.Duration
 	// adminToken is the hash of Config.AdminToken, or nil.
@@ -104,6 +105,7 @@ func New(cfg Config) *Service {
 // of it must follow; with drop, its live sessions end too.
 func (s *Service) changed(d *otos.Device, drop bool) {
 	s.creds.invalidate(d.ID)
+	s.known.forget(d.ID)
 	if drop {
 		s.revoked(d.ID)
 	} else {
