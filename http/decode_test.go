@@ -112,3 +112,14 @@ func FuzzParseNumberCSV(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkDecodeAuthRequest measures decoding and validating one auth body.
+func BenchmarkDecodeAuthRequest(b *testing.B) {
+	body := []byte(`{"template_secret":"oad4OrLxZ-ZB6scHaiIFc9TAr6aZlbS_","device_number":"AA:BB:CC:DD:EE:01","device_name":"Kitchen"}`)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := DecodeAuthRequest(body); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
