@@ -48,6 +48,7 @@ type Config struct {
 	LockoutThreshold int           // failed attempts in LockoutWindow that lock an address out; 0: off
 	LockoutWindow    time.Duration // span over which failed attempts are counted
 	LockoutDuration  time.Duration // how long a locked-out address is refused
+	AuditRetention   time.Duration // how long audit records are kept
 	// Now is the clock of the service and its limits; nil is time.Now. It
 	// has no flag: tests set it.
 	Now func() time.Time
@@ -80,6 +81,7 @@ func NewMain() *Main {
 			Data: "./otos-data", HTTP: ":8080", MQTT: ":1883", LogLevel: "info",
 			ShutdownTimeout:  15 * time.Second,
 			LockoutThreshold: limit.DefaultThreshold, LockoutWindow: limit.DefaultWindow, LockoutDuration: limit.DefaultDuration,
+			AuditRetention: provision.DefaultAuditRetention,
 		},
 		LogOutput: os.Stderr,
 	}
@@ -191,7 +193,8 @@ func (m *Main) Open(ctx context.Context) error {
 	// the service who may connect. The broker is set before anything runs.
 	var broker *mqtt.Broker
 	m.Service = provision.New(provision.Config{Store: m.Store, Keys: keys, Logger: m.Logger, Now: m.Config.Now,
-		AdminToken: m.Config.AdminToken, Notifier: m.notifier(), Revoked: func(id string) {
+		AuditRetention: m.Config.AuditRetention,
+		AdminToken:     m.Config.AdminToken, Notifier: m.notifier(), Revoked: func(id string) {
 			if broker != nil {
 				broker.Drop(id)
 			}

@@ -41,6 +41,9 @@ func (c *Config) limitFlags(fs *flag.FlagSet, env func(string) string) error {
 	fs.DurationVar(&c.LockoutDuration, "lockout-duration", c.LockoutDuration,
 		help("lockout-duration", "how long a locked-out address is refused (HTTP 429)"))
 	fromEnv("lockout-duration")
+	fs.DurationVar(&c.AuditRetention, "audit-retention", c.AuditRetention,
+		help("audit-retention", "how long audit records are kept, e.g. 2160h (90 days)"))
+	fromEnv("audit-retention")
 	return errors.Join(errs...)
 }
 
@@ -51,6 +54,9 @@ func (c *Config) validateLimits() error {
 	}
 	if c.LockoutThreshold < 0 || c.LockoutThreshold > maxLockoutThreshold {
 		return fmt.Errorf("--lockout-threshold %d: want 0 (off) to %d", c.LockoutThreshold, maxLockoutThreshold)
+	}
+	if c.AuditRetention < time.Hour {
+		return fmt.Errorf("--audit-retention %v: want at least 1h", c.AuditRetention)
 	}
 	for name, d := range map[string]time.Duration{"--lockout-window": c.LockoutWindow, "--lockout-duration": c.LockoutDuration} {
 		if d < time.Second || d > maxLockoutSpan {

@@ -115,6 +115,12 @@ func TestServeFlags(t *testing.T) {
 		{"tls-without-cert", []string{"--mqtt-tls", ":8883"}, nil, "--tls-cert", nil},
 		{"short-admin-token", nil, map[string]string{"OTOS_ADMIN_TOKEN": "short"}, "OTOS_ADMIN_TOKEN", nil},
 		{"bad-log-level", []string{"--log-level", "loud"}, nil, "--log-level", nil},
+		{"short-audit-retention", []string{"--audit-retention", "30m"}, nil, "--audit-retention", nil},
+		{"audit-retention-env", nil, map[string]string{"OTOS_AUDIT_RETENTION": "720h"}, "", func(t *testing.T, c *Config) {
+			if c.AuditRetention != 720*time.Hour {
+				t.Errorf("audit retention %v", c.AuditRetention)
+			}
+		}},
 		{"postgres", []string{"--db", "postgres://otos@db.example/otos"}, nil, "", func(t *testing.T, c *Config) {
 			if c.DB != "postgres://otos@db.example/otos" {
 				t.Errorf("db %q", c.DB)
