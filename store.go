@@ -94,8 +94,11 @@ type Store interface {
 	// DeleteDevice deletes device id; ECONFLICT while it has sub-devices.
 	DeleteDevice(ctx context.Context, id string) error
 	// MarkConnected records a connection of device id at at: the first one
-	// sets FirstConnectedAt, which closes re-registration.
-	MarkConnected(ctx context.Context, id string, at time.Time) error
+	// sets FirstConnectedAt, which closes re-registration. ENOTFOUND unless
+	// the device is enabled and still holds the voucher whose look-up key is
+	// lookup: a connection that raced with a disable, reset or re-issue must
+	// not close registration again.
+	MarkConnected(ctx context.Context, id string, lookup []byte, at time.Time) error
 	// RecordPresence stores, in one transaction, whether each device is
 	// online and when it was last seen. An entry older than what the store
 	// holds for the device is skipped; unknown devices are ignored.

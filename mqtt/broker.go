@@ -11,6 +11,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
+	"time"
 
 	mochi "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/listeners"
@@ -26,6 +28,9 @@ type Authenticator interface {
 	DeviceDisconnected(s *provision.Session)
 	DeviceTenant(ctx context.Context, number string) (string, error)
 }
+
+// MaxPacketSize is the largest MQTT packet the broker reads.
+const MaxPacketSize = 256 << 10
 
 // Config holds the broker's dependencies and listeners.
 type Config struct {
@@ -44,6 +49,8 @@ type Broker struct {
 	hook   *hook
 	tcp    *listeners.TCP
 	tls    *listeners.TCP
+	stop   chan struct{} // closed by Close: ends the sweeper
+	once   sync.Once
 }
 
 // New returns a broker; Open starts it.
@@ -57,13 +64,20 @@ func New(cfg Config) *Broker {
 	caps := mochi.NewDefaultServerCapabilities()
 	// Sessions of devices that never come back must not live forever.
 	caps.MaximumSessionExpiryInterval = 7 * 24 * 3600
+	// mochi sizes its read buffer from a packet's header before reading it:
+	// without a bound, 5 bytes claiming 256 MB allocate 256 MB, before any
+	// authentication.
+	caps.MaximumPacketSize = MaxPacketSize
+	// The ACL sees a publish's topic before an alias is resolved; offering
+	// no aliases keeps every topic visible to it.
+	caps.TopicAliasMaximum = 0
 	server := mochi.New(&mochi.Options{
 		Capabilities: caps,
 		// mochi logs every refused CONNECT as a warning without context; the
 		// hook logs refusals itself.
 		Logger: slog.New(levelFilter{cfg.Logger.Handler(), slog.LevelError}),
 	})
-	b := &Broker{cfg: cfg, server: server}
+	b := &Broker{cfg: cfg, server: server, stop: make(chan struct{})}
 	b.hook = &hook{auth: cfg.Auth, server: server, log: cfg.Logger, metrics: newMetrics(cfg.Registry),
 		byKey: map[string]map[*mochi.Client]struct{}{}}
 	return b
@@ -90,7 +104,28 @@ func (b *Broker) Open() error {
 			return fmt.Errorf("mqtt TLS listen on %s: %w", b.cfg.TLSAddr, err)
 		}
 	}
-	return b.server.Serve()
+	if err := b.server.Serve(); err != nil {
+		return err
+	}
+	go b.sweep()
+	return nil
+}
+
+// sweepEvery is how often clients that vanished without a disconnect event
+// are forgotten.
+const sweepEvery = 5 * time.Second
+
+func (b *Broker) sweep() {
+	t := time.NewTicker(sweepEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-b.stop:
+			return
+		case <-t.C:
+			b.hook.sweep()
+		}
+	}
 }
 
 // Addr returns the plain listener's address, "" when there is none.
@@ -113,6 +148,7 @@ func (b *Broker) TLSAddr() string {
 // reason "not authorized". It returns without waiting for the sockets.
 func (b *Broker) Drop(id string) {
 	for _, cl := range b.hook.clients(id) {
+		b.hook.revoked.Store(cl, struct{}{})
 		b.cfg.Logger.Info("mqtt session dropped", "key", id, "client", cl.ID)
 		_ = b.server.DisconnectClient(cl, packets.ErrNotAuthorized)
 	}
@@ -120,6 +156,7 @@ func (b *Broker) Drop(id string) {
 
 // Close stops the listeners and disconnects every client.
 func (b *Broker) Close() error {
+	b.once.Do(func() { close(b.stop) })
 	return b.server.Close()
 }
 

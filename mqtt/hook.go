@@ -32,8 +32,11 @@ type hook struct {
 	metrics *metrics
 
 	mu       sync.Mutex
-	sessions sync.Map                              // *mochi.Client → *provision.Session
-	byKey    map[string]map[*mochi.Client]struct{} // session key → live clients
+	sessions sync.Map // *mochi.Client → *provision.Session
+	// established marks clients whose CONNACK went out; revoked marks
+	// clients dropped because their voucher or account was voided.
+	established, revoked sync.Map                              // *mochi.Client → struct{}
+	byKey                map[string]map[*mochi.Client]struct{} // session key → live clients
 }
 
 // ID implements mochi.Hook.
@@ -42,7 +45,7 @@ func (h *hook) ID() string { return "otos" }
 // Provides implements mochi.Hook.
 func (h *hook) Provides(b byte) bool {
 	return bytes.Contains([]byte{mochi.OnConnect, mochi.OnConnectAuthenticate, mochi.OnACLCheck,
-		mochi.OnDisconnect, mochi.OnPublish, mochi.OnWill}, []byte{b})
+		mochi.OnDisconnect, mochi.OnPublish, mochi.OnWill, mochi.OnSessionEstablished}, []byte{b})
 }
 
 // OnConnect authenticates the client. It runs before mochi's own
@@ -52,12 +55,23 @@ func (h *hook) Provides(b byte) bool {
 func (h *hook) OnConnect(cl *mochi.Client, pk packets.Packet) error {
 	ctx, cancel := context.WithTimeout(context.Background(), authTimeout)
 	defer cancel()
-	sess, err := h.auth.AuthenticateMQTT(ctx, string(pk.Connect.Username), string(pk.Connect.Password))
+	user, pass := string(pk.Connect.Username), string(pk.Connect.Password)
+	sess, err := h.auth.AuthenticateMQTT(ctx, user, pass)
 	if err == nil && pk.Connect.WillFlag && !h.allowed(sess, pk.Connect.WillTopic, true) {
 		err = otos.Errorf(otos.EFORBIDDEN, "will topic not allowed")
 	}
 	if err == nil {
+		// Tracked first, so that a disable or reset from now on finds and
+		// drops this client; one that came before the tracking voided the
+		// cache, and the second check below sees it.
+		h.track(cl, sess)
 		err = h.auth.DeviceConnected(ctx, sess)
+		if err == nil {
+			_, err = h.auth.AuthenticateMQTT(ctx, user, pass)
+		}
+		if err != nil {
+			h.forget(cl)
+		}
 	}
 	if err != nil {
 		code := refusal(err, cl.Properties.ProtocolVersion)
@@ -69,7 +83,6 @@ func (h *hook) OnConnect(cl *mochi.Client, pk packets.Packet) error {
 	// Client ids live in the device's own namespace: another device that
 	// sends the same id must not take over this session and its downlinks.
 	cl.ID = sess.Key() + "/" + cl.ID
-	h.track(cl, sess)
 	h.metrics.connects.WithLabelValues("accepted").Inc()
 	return nil
 }
@@ -103,25 +116,60 @@ func (h *hook) OnConnectAuthenticate(cl *mochi.Client, _ packets.Packet) bool {
 	return ok
 }
 
+// OnSessionEstablished records that the client's CONNACK went out.
+func (h *hook) OnSessionEstablished(cl *mochi.Client, _ packets.Packet) {
+	h.established.Store(cl, struct{}{})
+}
+
 // OnDisconnect forgets the client and records the device offline once its
 // last session has ended.
 func (h *hook) OnDisconnect(cl *mochi.Client, _ error, _ bool) {
+	if sess, last := h.forget(cl); last {
+		h.auth.DeviceDisconnected(sess)
+	}
+}
+
+// forget stops tracking cl; last reports whether it was its key's last live
+// client.
+func (h *hook) forget(cl *mochi.Client) (sess *provision.Session, last bool) {
+	h.established.Delete(cl)
+	h.revoked.Delete(cl)
 	v, ok := h.sessions.LoadAndDelete(cl)
 	if !ok {
-		return
+		return nil, false
 	}
-	sess := v.(*provision.Session)
+	sess = v.(*provision.Session)
 	h.mu.Lock()
 	set := h.byKey[sess.Key()]
 	delete(set, cl)
-	last := len(set) == 0
+	last = len(set) == 0
 	if last {
 		delete(h.byKey, sess.Key())
 	}
 	h.mu.Unlock()
 	h.metrics.sessions.Dec()
-	if last {
-		h.auth.DeviceDisconnected(sess)
+	return sess, last
+}
+
+// sweep forgets clients whose connection ended without a disconnect event:
+// mochi skips OnDisconnect when the CONNACK cannot be sent (a client that
+// asked for a tiny maximum packet size, or one dropped as it connected).
+func (h *hook) sweep() {
+	var closed []*mochi.Client
+	h.sessions.Range(func(k, _ any) bool {
+		cl := k.(*mochi.Client)
+		if _, ok := h.established.Load(cl); !ok && cl.Closed() {
+			closed = append(closed, cl)
+		}
+		return true
+	})
+	for _, cl := range closed {
+		if sess, last := h.forget(cl); last {
+			h.auth.DeviceDisconnected(sess)
+		}
+		if cur, ok := h.server.Clients.Get(cl.ID); ok && cur == cl {
+			h.server.Clients.Delete(cl.ID)
+		}
 	}
 }
 
@@ -191,7 +239,13 @@ func (h *hook) allowed(sess *provision.Session, topic string, write bool) bool {
 // names the sender in user properties, replacing any the device set itself.
 func (h *hook) OnPublish(cl *mochi.Client, pk packets.Packet) (packets.Packet, error) {
 	sess := h.session(cl)
-	if sess == nil || sess.IsService() {
+	if sess == nil {
+		return pk, nil
+	}
+	if sess.IsService() {
+		// A retained downlink would outlive the device and reach the next
+		// device given its number, in any tenant: downlinks are not kept.
+		pk.FixedHeader.Retain = false
 		return pk, nil
 	}
 	if !isUplink(sess, pk.TopicName) {
@@ -210,6 +264,10 @@ func (h *hook) OnWill(cl *mochi.Client, will mochi.Will) (mochi.Will, error) {
 	sess := h.session(cl)
 	if sess == nil || sess.IsService() {
 		return will, nil
+	}
+	if _, ok := h.revoked.Load(cl); ok {
+		// Its voucher was voided: nothing more is published in its name.
+		return mochi.Will{}, nil
 	}
 	will.TopicName = consumerTopic(sess, will.TopicName)
 	will.User = sender(sess, will.User)

@@ -186,15 +186,16 @@ func (d *DB) DeleteDevice(ctx context.Context, id string) error {
 // MarkConnected records a connection of device id at at: LastSeenAt and
 // Online always, FirstConnectedAt only the first time, which closes
 // re-registration. ENOTFOUND for an unknown id.
-func (d *DB) MarkConnected(ctx context.Context, id string, at time.Time) error {
+func (d *DB) MarkConnected(ctx context.Context, id string, lookup []byte, at time.Time) error {
 	if err := checkText("id", id); err != nil {
 		return err
 	}
 	ctx, cancel := d.timeout(ctx)
 	defer cancel()
 	tag, err := d.pool.Exec(ctx, `UPDATE devices
-		SET first_connected_at = COALESCE(first_connected_at, $1), last_seen_at = $1, online = true WHERE id = $2`,
-		at, id)
+		SET first_connected_at = COALESCE(first_connected_at, $1), last_seen_at = $1, online = true
+		WHERE id = $2 AND credential_lookup = $3 AND status = 'enabled'`,
+		at, id, lookup)
 	if err == nil && tag.RowsAffected() == 0 {
 		return notFound("device")
 	}

@@ -23,6 +23,9 @@ type Session struct {
 	DeviceType   otos.DeviceType
 	// AccountID is the service account's id, empty for a device.
 	AccountID string
+	// lookup is the voucher's look-up key, which a first connection checks
+	// is still the device's.
+	lookup []byte
 }
 
 // IsService reports whether the session is a service account's.
@@ -68,7 +71,8 @@ func (s *Service) AuthenticateMQTT(ctx context.Context, username, password strin
 // cachedDevice returns the broker's view of the device holding the voucher
 // with this look-up key, from the cache or the store.
 func (s *Service) cachedDevice(ctx context.Context, lookup []byte) (*cachedDevice, error) {
-	e, epoch := s.creds.get(lookup)
+	now := s.now()
+	e, epoch := s.creds.get(lookup, now)
 	if e != nil {
 		return e, nil
 	}
@@ -82,10 +86,11 @@ func (s *Service) cachedDevice(ctx context.Context, lookup []byte) (*cachedDevic
 	}
 	e = &cachedDevice{
 		session: Session{TenantID: d.TenantID, DeviceID: d.ID, DeviceNumber: d.DeviceNumber,
-			TemplateID: d.TemplateID, DeviceType: typ},
+			TemplateID: d.TemplateID, DeviceType: typ, lookup: lookup},
 		credential: d.Credential,
 		enabled:    d.Status == otos.StatusEnabled,
 		connected:  d.FirstConnectedAt != nil,
+		until:      now.Add(credTTL),
 	}
 	s.creds.put(lookup, e, epoch)
 	return e, nil
@@ -114,7 +119,11 @@ func (s *Service) DeviceConnected(ctx context.Context, sess *Session) error {
 	}
 	now := s.timestamp()
 	if !s.creds.hasConnected(sess.DeviceID) {
-		if err := s.store.MarkConnected(ctx, sess.DeviceID, now); err != nil {
+		err := s.store.MarkConnected(ctx, sess.DeviceID, sess.lookup, now)
+		if otos.ErrorCode(err) == otos.ENOTFOUND {
+			return badCredentials() // disabled, reset or re-issued since it was checked
+		}
+		if err != nil {
 			return fmt.Errorf("mark connected: %w", err)
 		}
 		s.creds.markConnected(sess.DeviceID)

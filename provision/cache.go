@@ -2,12 +2,17 @@ package provision
 
 import (
 	"sync"
+	"time"
 
 	"github.com/otos-iot/otos"
 )
 
 // credCacheSize bounds the voucher cache; past it, arbitrary entries go.
 const credCacheSize = 200_000
+
+// credTTL bounds how long an entry is trusted: the backstop should a
+// message from another node about a voided voucher be lost.
+const credTTL = time.Minute
 
 // cachedDevice is what the broker needs to know of a device, cached under
 // its voucher look-up key.
@@ -16,6 +21,7 @@ type cachedDevice struct {
 	credential otos.Credential
 	enabled    bool
 	connected  bool // has connected before: first_connected_at is set
+	until      time.Time
 }
 
 // credCache caches voucher look-ups so that a hot device costs no database
@@ -34,11 +40,16 @@ func newCredCache(max int) *credCache {
 	return &credCache{byLookup: map[string]*cachedDevice{}, byDevice: map[string]string{}, max: max}
 }
 
-// get returns the entry for lookup, if any, and the current epoch.
-func (c *credCache) get(lookup []byte) (*cachedDevice, uint64) {
+// get returns the entry for lookup if it is fresh at now, and the current
+// epoch.
+func (c *credCache) get(lookup []byte, now time.Time) (*cachedDevice, uint64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.byLookup[string(lookup)], c.epoch
+	e := c.byLookup[string(lookup)]
+	if e != nil && !now.Before(e.until) {
+		e = nil
+	}
+	return e, c.epoch
 }
 
 // put stores e unless an invalidation happened since epoch.
@@ -54,6 +65,10 @@ func (c *credCache) put(lookup []byte, e *cachedDevice, epoch uint64) {
 		}
 		delete(c.byDevice, c.byLookup[k].session.DeviceID)
 		delete(c.byLookup, k)
+	}
+	// One entry per device: an older voucher's entry goes with the new one.
+	if old, ok := c.byDevice[e.session.DeviceID]; ok && old != string(lookup) {
+		delete(c.byLookup, old)
 	}
 	c.byLookup[string(lookup)] = e
 	c.byDevice[e.session.DeviceID] = string(lookup)

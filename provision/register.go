@@ -171,7 +171,7 @@ func (s *Service) bindParent(ctx context.Context, t *otos.Template, req *otos.Au
 	if err != nil {
 		return ifNotFound(err, unknown)
 	}
-	if p.TenantID != t.TenantID {
+	if p.TenantID != t.TenantID || p.Status != otos.StatusEnabled {
 		return unknown
 	}
 	pt, err := s.store.Template(ctx, p.TemplateID)

@@ -159,10 +159,11 @@ func (d *DB) DeleteDevice(ctx context.Context, id string) error {
 // MarkConnected records a connection of device id at at: LastSeenAt and
 // Online always, FirstConnectedAt only the first time, which closes
 // re-registration. ENOTFOUND for an unknown id.
-func (d *DB) MarkConnected(ctx context.Context, id string, at time.Time) error {
+func (d *DB) MarkConnected(ctx context.Context, id string, lookup []byte, at time.Time) error {
 	res, err := d.exec(ctx, `UPDATE devices
-		SET first_connected_at = COALESCE(first_connected_at, ?), last_seen_at = ?, online = 1 WHERE id = ?`,
-		micros(at), micros(at), id)
+		SET first_connected_at = COALESCE(first_connected_at, ?), last_seen_at = ?, online = 1
+		WHERE id = ? AND credential_lookup = ? AND status = 'enabled'`,
+		micros(at), micros(at), id, lookup)
 	return d.fail(ctx, "mark device connected", affected(res, err, "device"))
 }
 

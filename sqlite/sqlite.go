@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"path"
 	"sort"
 	"strconv"
@@ -72,6 +73,9 @@ func Open(path string) (*DB, error) {
 	case path == ":memory:":
 		// Each connection of the two pools would see its own database.
 		return nil, errors.New("sqlite: open: in-memory databases are not supported; use a file")
+	}
+	if err := restrictFiles(path); err != nil {
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
 	write, err := sql.Open("sqlite", dsn(path, "&_txlock=immediate"))
 	if err != nil {
@@ -141,6 +145,23 @@ func (d *DB) writeRow(ctx context.Context, scan func(scanner) error, query strin
 		}
 		return scan(st.QueryRowContext(ctx, args...))
 	})
+}
+
+// restrictFiles makes the database file, and its WAL and shared-memory
+// files if they exist, readable by the owner only: the database holds the
+// server key. SQLite creates the WAL files with the database file's mode.
+func restrictFiles(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return err
+	}
+	f.Close()
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		if err := os.Chmod(p, 0o600); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+	}
+	return nil
 }
 
 // dsn returns the driver's data source name for the file at path. Characters

@@ -288,3 +288,30 @@ func TestErrorMessages(t *testing.T) {
 		})
 	}
 }
+
+// TestFilesOwnerOnly: the database holds the server key, so its files are
+// readable by the owner only, even in a directory that others can read.
+func TestFilesOwnerOnly(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "otos.db")
+	d, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.CreateTenant(t.Context(), &otos.Tenant{ID: "perm", Name: "p"}); err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		fi, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode().Perm()&0o077 != 0 {
+			t.Errorf("%s has mode %v, want owner-only", filepath.Base(p), fi.Mode().Perm())
+		}
+	}
+}

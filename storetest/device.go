@@ -117,7 +117,7 @@ func testDevices(t *testing.T, s otos.Store) {
 		_, err = s.ResetDevice(ctx, id, t0)
 		wantCode(t, err, otos.ENOTFOUND)
 		wantCode(t, s.DeleteDevice(ctx, id), otos.ENOTFOUND)
-		wantCode(t, s.MarkConnected(ctx, id, t0), otos.ENOTFOUND)
+		wantCode(t, s.MarkConnected(ctx, id, randomBytes(), t0), otos.ENOTFOUND)
 		must(t, s.RecordPresence(ctx, []otos.Presence{{DeviceID: id, Online: true, At: t0}})) // ignored
 	})
 	t.Run("delete", func(t *testing.T) {

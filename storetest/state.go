@@ -40,7 +40,7 @@ func testDeviceCredential(t *testing.T, s otos.Store) {
 	})
 	t.Run("reissue/after-reset", func(t *testing.T) {
 		d := newDevice(t, s, tpl, nil)
-		must(t, s.MarkConnected(t.Context(), d.ID, at(time.Minute)))
+		must(t, s.MarkConnected(t.Context(), d.ID, d.Credential.Lookup, at(time.Minute)))
 		_, err := s.ResetDevice(t.Context(), d.ID, at(time.Hour))
 		must(t, err)
 		c := newCredential()
@@ -61,10 +61,10 @@ func testDeviceCredential(t *testing.T, s otos.Store) {
 			must(t, err)
 		}},
 		{"connected", tpl, false, func(t *testing.T, d *otos.Device) {
-			must(t, s.MarkConnected(t.Context(), d.ID, t0))
+			must(t, s.MarkConnected(t.Context(), d.ID, d.Credential.Lookup, t0))
 		}},
 		{"connected-then-offline", tpl, false, func(t *testing.T, d *otos.Device) {
-			must(t, s.MarkConnected(t.Context(), d.ID, t0))
+			must(t, s.MarkConnected(t.Context(), d.ID, d.Credential.Lookup, t0))
 			must(t, s.RecordPresence(t.Context(), []otos.Presence{{DeviceID: d.ID, At: at(time.Minute)}}))
 		}},
 	}
@@ -105,7 +105,7 @@ func testDeviceState(t *testing.T, s otos.Store) {
 	})
 	t.Run("connect", func(t *testing.T) {
 		d := newDevice(t, s, tpl, nil)
-		must(t, s.MarkConnected(t.Context(), d.ID, at(time.Minute)))
+		must(t, s.MarkConnected(t.Context(), d.ID, d.Credential.Lookup, at(time.Minute)))
 		want := *d
 		want.FirstConnectedAt, want.LastSeenAt, want.Online = ptr(at(time.Minute)), ptr(at(time.Minute)), true
 		sameDevice(t, getDevice(t, s, d.ID), &want)
@@ -115,9 +115,21 @@ func testDeviceState(t *testing.T, s otos.Store) {
 		sameDevice(t, getDevice(t, s, d.ID), &want)
 
 		// A later connection keeps the first FirstConnectedAt.
-		must(t, s.MarkConnected(t.Context(), d.ID, at(2*time.Hour)))
+		must(t, s.MarkConnected(t.Context(), d.ID, d.Credential.Lookup, at(2*time.Hour)))
 		want.LastSeenAt, want.Online = ptr(at(2*time.Hour)), true
 		sameDevice(t, getDevice(t, s, d.ID), &want)
+	})
+	t.Run("connect/fail/voided", func(t *testing.T) {
+		// A connection checked against a voucher that was then voided, or a
+		// device that was then disabled, records nothing.
+		d := newDevice(t, s, tpl, nil)
+		wantCode(t, s.MarkConnected(t.Context(), d.ID, randomBytes(), at(time.Minute)), otos.ENOTFOUND)
+		_, err := s.SetDeviceStatus(t.Context(), d.ID, otos.StatusDisabled, t0)
+		must(t, err)
+		wantCode(t, s.MarkConnected(t.Context(), d.ID, d.Credential.Lookup, at(time.Minute)), otos.ENOTFOUND)
+		if got := getDevice(t, s, d.ID); got.FirstConnectedAt != nil || got.Online {
+			t.Errorf("after refused connections: first connected %v, online %v", got.FirstConnectedAt, got.Online)
+		}
 	})
 	t.Run("presence", func(t *testing.T) {
 		a, b := newDevice(t, s, tpl, nil), newDevice(t, s, tpl, nil)
@@ -141,7 +153,7 @@ func testDeviceState(t *testing.T, s otos.Store) {
 	})
 	t.Run("reset", func(t *testing.T) {
 		d := newDevice(t, s, tpl, nil)
-		must(t, s.MarkConnected(t.Context(), d.ID, at(time.Minute)))
+		must(t, s.MarkConnected(t.Context(), d.ID, d.Credential.Lookup, at(time.Minute)))
 		got, err := s.ResetDevice(t.Context(), d.ID, at(time.Hour))
 		must(t, err)
 		want := *d

@@ -266,7 +266,7 @@ func testClose(t *testing.T, s otos.Store) {
 	wantCode(t, s.Ping(t.Context()), otos.EUNAVAILABLE)
 	_, err := s.Device(t.Context(), newID())
 	wantCode(t, err, otos.EUNAVAILABLE)
-	wantCode(t, s.MarkConnected(t.Context(), newID(), t0), otos.EUNAVAILABLE)
+	wantCode(t, s.MarkConnected(t.Context(), newID(), randomBytes(), t0), otos.EUNAVAILABLE)
 }
 
 func testTimes(t *testing.T, s otos.Store) {

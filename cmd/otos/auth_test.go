@@ -242,7 +242,11 @@ func TestMetricsCountResultCodes(t *testing.T) {
 // markConnected records a broker connection, as the broker will.
 func (s *testServer) markConnected(t *testing.T, id string) {
 	t.Helper()
-	if err := s.Store.MarkConnected(context.Background(), id, time.Now()); err != nil {
+	d, err := s.Store.Device(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Store.MarkConnected(context.Background(), id, d.Credential.Lookup, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 }
