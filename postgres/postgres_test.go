@@ -48,7 +48,7 @@ func TestConcurrentOpen(t *testing.T) {
 		}
 		defer dbs[i].Close()
 	}
-	ms, err := migrations()
+	ms, err := loadMigrations()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -124,7 +124,7 @@ func TestReopen(t *testing.T) {
 // appliedMigrations returns the schema_migrations rows as text.
 func appliedMigrations(t *testing.T, d *DB) string {
 	t.Helper()
-	ms, err := migrations()
+	ms, err := loadMigrations()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,7 +140,7 @@ func appliedMigrations(t *testing.T, d *DB) string {
 		if err := rows.Scan(&version, &appliedAt); err != nil {
 			t.Fatal(err)
 		}
-		if n >= len(ms) || version != int64(ms[n].version) {
+		if n >= len(ms) || version != int64(ms[n].Version) {
 			t.Errorf("schema_migrations row %d has version %d", n, version)
 		}
 		b.WriteString(time.UnixMicro(appliedAt).String() + "; ")
