@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"sync"
 	"time"
 
@@ -47,8 +48,8 @@ type Broker struct {
 	cfg    Config
 	server *mochi.Server
 	hook   *hook
-	tcp    *listeners.TCP
-	tls    *listeners.TCP
+	tcp    *listeners.Net
+	tls    *listeners.Net
 	stop   chan struct{} // closed by Close: ends the sweeper
 	once   sync.Once
 }
@@ -90,18 +91,26 @@ func (b *Broker) Open() error {
 		return err
 	}
 	if b.cfg.Addr != "" {
-		b.tcp = listeners.NewTCP(listeners.Config{ID: "tcp", Address: b.cfg.Addr})
-		if err := b.server.AddListener(b.tcp); err != nil {
+		ln, err := net.Listen("tcp", b.cfg.Addr)
+		if err != nil {
 			return fmt.Errorf("mqtt listen on %s: %w", b.cfg.Addr, err)
+		}
+		b.tcp = listeners.NewNet("tcp", retryListener{ln, b.cfg.Logger})
+		if err := b.server.AddListener(b.tcp); err != nil {
+			return err
 		}
 	}
 	if b.cfg.TLSAddr != "" {
 		if b.cfg.TLS == nil {
 			return errors.New("mqtt: a TLS listener needs a certificate and key")
 		}
-		b.tls = listeners.NewTCP(listeners.Config{ID: "tls", Address: b.cfg.TLSAddr, TLSConfig: b.cfg.TLS})
-		if err := b.server.AddListener(b.tls); err != nil {
+		ln, err := net.Listen("tcp", b.cfg.TLSAddr)
+		if err != nil {
 			return fmt.Errorf("mqtt TLS listen on %s: %w", b.cfg.TLSAddr, err)
+		}
+		b.tls = listeners.NewNet("tls", tls.NewListener(retryListener{ln, b.cfg.Logger}, b.cfg.TLS))
+		if err := b.server.AddListener(b.tls); err != nil {
+			return err
 		}
 	}
 	if err := b.server.Serve(); err != nil {
