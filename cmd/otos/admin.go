@@ -102,6 +102,9 @@ func groupUsage(w io.Writer, group string, cmds []command) {
 	for _, cmd := range cmds {
 		fmt.Fprintf(w, "  %-28s %s\n", strings.TrimSpace(cmd.name+" "+cmd.args), cmd.help)
 	}
+	if group == "device" { // served by connect.go, not the admin API
+		fmt.Fprintf(w, "  %-28s %s\n", "connect [flags]", "Be a device: register once, keep the voucher, connect over MQTT")
+	}
 	fmt.Fprintf(w, "\nRun \"otos %s <subcommand> -h\" for its flags.\n", group)
 }
 

@@ -18,7 +18,7 @@ const usage = `otos: One Type One Secret device provisioning.
 
 Usage:
   otos serve [flags]                 run the server (embedded SQLite by default)
-  otos template create|list|show|update|rotate-secret
+  otos template create|list|show|update|rotate-secret|allowlist add
   otos product create|list|show
   otos device list|show|disable|enable|reset|delete
   otos device connect [flags]        be a device: register once, keep the voucher, use MQTT
