@@ -75,3 +75,6 @@ func (p *Page) Validate() error {
 	}
 	return nil
 }
+
+// AuditTenant names the device's tenant in the audit trail.
+func (d *Device) AuditTenant() string { return d.TenantID }

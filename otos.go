@@ -49,3 +49,6 @@ const (
 	DefaultPageLimit = 100
 	MaxPageLimit     = 1000
 )
+
+// AuditTenant names the tenant itself in the audit trail.
+func (t *Tenant) AuditTenant() string { return t.ID }

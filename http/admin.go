@@ -18,7 +18,7 @@ const MaxAdminBody = 1 << 20
 // Admin is what the admin API needs of the service.
 type Admin interface {
 	Authenticate(ctx context.Context, token otos.Secret) (*provision.Principal, error)
-	RecordAdmin(p *provision.Principal, action string, status int, target, detail string)
+	RecordAdmin(p *provision.Principal, action string, status int, target, tenantID, detail string)
 	CreateTemplate(ctx context.Context, sc provision.Scope, t *otos.Template) (otos.Secret, error)
 	Template(ctx context.Context, sc provision.Scope, id string) (*otos.Template, error)
 	Templates(ctx context.Context, sc provision.Scope, f otos.TemplateFilter) ([]*otos.Template, string, error)
@@ -182,7 +182,8 @@ func (s *Server) authorize(r *http.Request, write bool, h adminHandler) (*provis
 // object).
 func (s *Server) auditAdmin(r *http.Request, p *provision.Principal, status int, v any, err error) {
 	if err != nil {
-		status = errorStatus(err)
+		// Handlers return a typed nil with an error: nothing to read from it.
+		status, v = errorStatus(err), nil
 	}
 	target := r.PathValue("id")
 	if target == "" {
@@ -190,7 +191,11 @@ func (s *Server) auditAdmin(r *http.Request, p *provision.Principal, status int,
 			target = o.AuditID()
 		}
 	}
-	s.cfg.Service.RecordAdmin(p, r.Pattern, status, target, "")
+	tenant := ""
+	if o, ok := v.(interface{ AuditTenant() string }); ok {
+		tenant = o.AuditTenant()
+	}
+	s.cfg.Service.RecordAdmin(p, r.Pattern, status, target, tenant, "")
 }
 
 // pathID returns the {id} of the route; ENOTFOUND when it cannot be one.

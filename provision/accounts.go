@@ -101,3 +101,6 @@ func (s *Service) authenticateAccount(ctx context.Context, id, password string) 
 
 // AuditID names the account in the audit trail.
 func (a *ServiceAccount) AuditID() string { return a.ID }
+
+// AuditTenant names the account's tenant in the audit trail.
+func (a *ServiceAccount) AuditTenant() string { return a.TenantID }

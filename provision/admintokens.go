@@ -3,6 +3,7 @@ package provision
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/otos-iot/otos"
@@ -51,7 +52,7 @@ func (sp *TokenSpec) validate() error {
 	if !adminRole(sp.Role) {
 		return otos.FieldError("role", otos.ReasonValue, "role must be admin or viewer")
 	}
-	if sp.Name == otos.BootstrapTokenName {
+	if sp.Name == otos.BootstrapTokenName || strings.HasPrefix(sp.Name, BootstrapTokenPrefix) {
 		// otos serve revokes every token of this name when it replaces its own.
 		return otos.FieldError("name", otos.ReasonValue, "name %q is reserved for the token that otos serve writes", sp.Name)
 	}
@@ -151,3 +152,6 @@ func (s *Service) RevokeToken(ctx context.Context, sc Scope, id string) (*AdminT
 	s.log.Info("admin token revoked", "token_id", id)
 	return adminTokenOf(t), nil
 }
+
+// AuditTenant names the token's tenant in the audit trail.
+func (t *AdminToken) AuditTenant() string { return t.TenantID }

@@ -70,11 +70,17 @@ func (s *Service) RecordRefusal(req *otos.AuthRequest, clientAddr string, code o
 }
 
 // RecordAdmin records an admin API change (or an attempt at one): who,
-// which route, the HTTP status, and the object it named.
-func (s *Service) RecordAdmin(p *Principal, action string, status int, target, detail string) {
-	r := &otos.AuditRecord{Kind: otos.AuditAdmin, Action: action, Code: status, Target: target, Detail: detail}
+// which route, the HTTP status, and the object it named. tenantID is the
+// object's tenant when known, so that a system administrator's change in a
+// tenant shows in that tenant's audit; else the caller's.
+func (s *Service) RecordAdmin(p *Principal, action string, status int, target, tenantID, detail string) {
+	r := &otos.AuditRecord{Kind: otos.AuditAdmin, Action: action, Code: status, Target: target, Detail: detail,
+		TenantID: tenantID}
 	if p != nil {
-		r.Actor, r.TenantID = p.Actor(), string(p.Scope)
+		r.Actor = p.Actor()
+		if r.TenantID == "" {
+			r.TenantID = string(p.Scope)
+		}
 	}
 	s.record(r)
 }
