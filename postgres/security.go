@@ -100,7 +100,10 @@ func (d *DB) AppendAudit(ctx context.Context, rs []*otos.AuditRecord) error {
 			// An audit record tells what was sent, even what PostgreSQL
 			// cannot hold: such text is kept with U+FFFD in place of the
 			// bytes, rather than the whole batch refused.
-			b.Queue(`INSERT INTO audit (`+auditColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+			// A retried batch whose first commit succeeded unseen must not
+			// fail on its own rows: a record's id is its identity.
+			b.Queue(`INSERT INTO audit (`+auditColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+				ON CONFLICT (id) DO NOTHING`,
 				storable(r.ID), r.At, storable(string(r.Kind)), nullString(storable(r.TenantID)), storable(r.Actor),
 				storable(r.Action), r.Code, nullString(storable(r.TemplateID)), nullString(storable(r.DeviceNumber)),
 				nullString(storable(r.Target)), nullString(storable(r.ClientAddr)), storable(r.Detail))

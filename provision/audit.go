@@ -106,7 +106,11 @@ func (s *Service) FlushAudit(ctx context.Context) {
 	}
 	if err := s.store.AppendAudit(ctx, rs); err != nil {
 		s.log.Error("write audit records", "records", len(rs), "err", err)
-		s.requeue(rs)
+		// Only a store that could not be reached is worth retrying; a batch
+		// refused for what it holds would block every later record.
+		if otos.ErrorCode(err) == otos.EUNAVAILABLE {
+			s.requeue(rs)
+		}
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -37,6 +38,10 @@ func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	if *keyFile == "" {
 		*keyFile = filepath.Join(filepath.Dir(path), "server.key")
+	}
+	// sqlite.Open would create a missing file: a mistyped path must fail.
+	if _, err := os.Stat(path); err != nil {
+		return fmt.Errorf("--from %s: %w", path, err)
 	}
 	src, err := sqlite.Open(path)
 	if err != nil {
