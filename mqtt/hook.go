@@ -65,12 +65,12 @@ func (h *hook) OnConnect(cl *mochi.Client, pk packets.Packet) error {
 		// drops this client; one that came before the tracking voided the
 		// cache, and the second check below sees it.
 		h.track(cl, sess)
-		err = h.auth.DeviceConnected(ctx, sess)
-		if err == nil {
-			_, err = h.auth.AuthenticateMQTT(ctx, user, pass)
-		}
-		if err != nil {
+		if err = h.auth.DeviceConnected(ctx, sess); err != nil {
 			h.forget(cl)
+		} else if _, err = h.auth.AuthenticateMQTT(ctx, user, pass); err != nil {
+			if _, last := h.forget(cl); last {
+				h.auth.DeviceDisconnected(sess) // undo what DeviceConnected recorded
+			}
 		}
 	}
 	if err != nil {

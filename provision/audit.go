@@ -136,14 +136,17 @@ func (s *Service) pruneAudit(ctx context.Context) {
 	}
 }
 
-// Run does the service's background writes until ctx ends: presence every
-// second, audit records four times a second, the audit retention hourly.
+// Run does the service's background work until ctx ends: presence every
+// second, audit records four times a second, the audit retention hourly,
+// and on a node that shares its store, a check of its live sessions.
 // Then it writes what is left.
 func (s *Service) Run(ctx context.Context) {
 	presence, audit, prune := time.NewTicker(time.Second), time.NewTicker(250*time.Millisecond), time.NewTicker(time.Hour)
+	revalidate := time.NewTicker(revalidateEvery)
 	defer presence.Stop()
 	defer audit.Stop()
 	defer prune.Stop()
+	defer revalidate.Stop()
 	s.pruneAudit(ctx)
 	for {
 		select {
@@ -157,6 +160,10 @@ func (s *Service) Run(ctx context.Context) {
 			s.FlushAudit(ctx)
 		case <-prune.C:
 			s.pruneAudit(ctx)
+		case <-revalidate.C:
+			if s.notifier != nil { // alone on its store, a node misses no message
+				s.Revalidate(ctx)
+			}
 		}
 	}
 }

@@ -115,6 +115,7 @@ func (s *Service) deviceType(ctx context.Context, templateID string) (otos.Devic
 // ones only refresh presence, which is written in batches.
 func (s *Service) DeviceConnected(ctx context.Context, sess *Session) error {
 	if sess.IsService() {
+		s.live.add(sess)
 		return nil
 	}
 	now := s.timestamp()
@@ -128,14 +129,17 @@ func (s *Service) DeviceConnected(ctx context.Context, sess *Session) error {
 		}
 		s.creds.markConnected(sess.DeviceID)
 		s.known.forget(sess.DeviceID) // re-registration has just closed
+		s.live.add(sess)
 		return nil
 	}
 	s.presence.add(otos.Presence{DeviceID: sess.DeviceID, Online: true, At: now})
+	s.live.add(sess)
 	return nil
 }
 
 // DeviceDisconnected records that a device's session ended.
 func (s *Service) DeviceDisconnected(sess *Session) {
+	s.live.remove(sess.Key())
 	if !sess.IsService() {
 		s.presence.add(otos.Presence{DeviceID: sess.DeviceID, At: s.timestamp()})
 	}

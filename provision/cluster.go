@@ -64,8 +64,15 @@ func (s *Service) publish(kind, id string) {
 func (s *Service) Receive(msg string) {
 	switch {
 	case msg == "":
+		// Messages may have been lost: forget what was cached, and check
+		// again the sessions that a lost "drop" would have ended.
 		s.creds.flush()
 		s.known.flush()
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			s.Revalidate(ctx)
+		}()
 	case strings.HasPrefix(msg, msgForget):
 		id := strings.TrimPrefix(msg, msgForget)
 		s.creds.invalidate(id)

@@ -68,6 +68,7 @@ type Service struct {
 	opened    openedSecrets
 	tplCache  templateCache
 	known     knownDevices
+	live      liveSessions
 	audit     auditLog
 	retention time.Duration
 	// adminToken is the hash of Config.AdminToken, or nil.
