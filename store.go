@@ -50,6 +50,9 @@ type Store interface {
 	AllowDevices(ctx context.Context, templateID string, numbers []string, now time.Time) (int, error)
 	// Allowed reports whether number is on the template's allow-list.
 	Allowed(ctx context.Context, templateID, number string) (bool, error)
+	// Allowlist lists the device numbers on the template's allow-list in
+	// byte order, with the next cursor.
+	Allowlist(ctx context.Context, templateID string, p Page) ([]string, string, error)
 	// UseNonce records that a signed request of the template used nonce,
 	// until expires. ECONFLICT if it was recorded before and has not expired
 	// at now: a replay.

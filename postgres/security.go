@@ -46,6 +46,35 @@ func (d *DB) AllowDevices(ctx context.Context, templateID string, numbers []stri
 }
 
 // Allowed reports whether number is on the template's allow-list.
+// Allowlist lists the template's allow-listed device numbers in byte order.
+func (d *DB) Allowlist(ctx context.Context, templateID string, p otos.Page) ([]string, string, error) {
+	if err := p.Validate(); err != nil {
+		return nil, "", err
+	}
+	after, err := otos.DecodeCursor(p.Cursor)
+	if err != nil {
+		return nil, "", err
+	}
+	if err := checkText("template_id", templateID, "cursor", after); err != nil {
+		return nil, "", err
+	}
+	ctx, cancel := d.timeout(ctx)
+	defer cancel()
+	rows, err := d.pool.Query(ctx, `SELECT device_number FROM allowlist WHERE template_id = $1 AND device_number COLLATE "C" > $2
+		ORDER BY device_number COLLATE "C" LIMIT $3`, templateID, after, p.Limit+1)
+	if err != nil {
+		return nil, "", d.fail("list allow-list", err)
+	}
+	out, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, "", d.fail("list allow-list", err)
+	}
+	if len(out) > p.Limit {
+		return out[:p.Limit], otos.EncodeCursor(out[p.Limit-1]), nil
+	}
+	return out, "", nil
+}
+
 func (d *DB) Allowed(ctx context.Context, templateID, number string) (bool, error) {
 	if err := checkText("template_id", templateID, "device_number", number); err != nil {
 		return false, err

@@ -54,6 +54,44 @@ func (d *DB) Allowed(ctx context.Context, templateID, number string) (bool, erro
 	return err == nil, d.fail(ctx, "check allow-list", err)
 }
 
+// Allowlist lists the template's allow-listed device numbers in byte order.
+func (d *DB) Allowlist(ctx context.Context, templateID string, p otos.Page) ([]string, string, error) {
+	if err := p.Validate(); err != nil {
+		return nil, "", err
+	}
+	after, err := otos.DecodeCursor(p.Cursor)
+	if err != nil {
+		return nil, "", err
+	}
+	rows, err := d.query(ctx, `SELECT device_number FROM allowlist WHERE template_id = ? AND device_number > ?
+		ORDER BY device_number LIMIT ?`, templateID, after, p.Limit+1)
+	if err != nil {
+		return nil, "", d.fail(ctx, "list allow-list", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			return nil, "", d.fail(ctx, "list allow-list", err)
+		}
+		out = append(out, n)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, "", d.fail(ctx, "list allow-list", err)
+	}
+	return pageOf(out, p.Limit)
+}
+
+// pageOf cuts a page of limit items from out (which holds up to limit+1)
+// and returns the cursor of the next page.
+func pageOf(out []string, limit int) ([]string, string, error) {
+	if len(out) > limit {
+		return out[:limit], otos.EncodeCursor(out[limit-1]), nil
+	}
+	return out, "", nil
+}
+
 // UseNonce records nonce for the template until expires; ECONFLICT if it is
 // recorded and not expired at now. Expired nonces of the template are
 // dropped on the way, so the table holds about one window of requests.

@@ -92,6 +92,10 @@ func testAllowlist(t *testing.T, s otos.Store) {
 	if got, _ := s.Allowed(t.Context(), other.ID, "a-1"); got {
 		t.Error("an allow-list leaks to another template")
 	}
+	listed := pages(t, 3, func(p otos.Page) ([]string, string, error) {
+		return s.Allowlist(t.Context(), tpl.ID, p)
+	}, func(n string) string { return n })
+	sameIDs(t, listed, []string{"a-1", "a-2", "a-3", "a-4"})
 	_, err = s.AllowDevices(t.Context(), newID(), []string{"x"}, t0)
 	wantCode(t, err, otos.ENOTFOUND)
 	n, err = s.AllowDevices(t.Context(), tpl.ID, nil, t0)

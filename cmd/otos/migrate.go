@@ -57,10 +57,10 @@ func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err := c.run(*keyFile); err != nil {
 		return err
 	}
-	for _, kind := range []string{"tenants", "templates", "products", "devices", "tokens", "audit records"} {
-		fmt.Fprintf(stdout, "%-14s %d copied, counts match\n", kind, c.counts[kind])
+	for _, kind := range []string{"tenants", "templates", "products", "devices", "tokens", "audit records", "allow-list entries"} {
+		fmt.Fprintf(stdout, "%-18s %d copied, counts match\n", kind, c.counts[kind])
 	}
-	fmt.Fprintln(stdout, "server key     copied; template secrets verified. Allow-lists are not copied: import them again.")
+	fmt.Fprintln(stdout, "server key         copied; template secrets verified.")
 	return nil
 }
 
@@ -113,6 +113,7 @@ func (c *copier) run(keyFile string) error {
 		{"products", c.products},
 		{"devices", c.devices},
 		{"caps", c.caps},
+		{"allow-lists", c.allowlists},
 		{"tokens", c.tokens},
 		{"audit records", c.audit},
 		{"verify", c.verify},
@@ -259,6 +260,39 @@ func (c *copier) caps() error {
 	})
 }
 
+// allowlists copies every template's allow-list.
+func (c *copier) allowlists() error {
+	return c.eachAllowlist(c.src, func(templateID string, numbers []string) error {
+		c.counts["allow-list entries"] += len(numbers)
+		_, err := c.dst.AllowDevices(c.ctx, templateID, numbers, c.now)
+		return err
+	})
+}
+
+// eachAllowlist calls fn with every page of every template's allow-list in s.
+func (c *copier) eachAllowlist(s otos.Store, fn func(templateID string, numbers []string) error) error {
+	return each(func(p otos.Page) ([]*otos.Template, string, error) {
+		return c.src.Templates(c.ctx, otos.TemplateFilter{Page: p})
+	}, func(t *otos.Template) error {
+		p := otos.Page{Limit: otos.MaxPageLimit}
+		for {
+			numbers, next, err := s.Allowlist(c.ctx, t.ID, p)
+			if err != nil {
+				return err
+			}
+			if len(numbers) > 0 {
+				if err := fn(t.ID, numbers); err != nil {
+					return err
+				}
+			}
+			if next == "" {
+				return nil
+			}
+			p.Cursor = next
+		}
+	})
+}
+
 func (c *copier) tokens() error {
 	return each(func(p otos.Page) ([]*otos.Token, string, error) {
 		return c.src.Tokens(c.ctx, otos.TokenFilter{Page: p})
@@ -323,6 +357,11 @@ func (c *copier) verify() error {
 			return count(func(p otos.Page) ([]*otos.AuditRecord, string, error) {
 				return c.dst.Audit(c.ctx, otos.AuditFilter{Page: p})
 			})
+		}},
+		{"allow-list entries", func() (int, error) {
+			n := 0
+			err := c.eachAllowlist(c.dst, func(_ string, numbers []string) error { n += len(numbers); return nil })
+			return n, err
 		}},
 	}
 	for _, k := range counts {

@@ -32,6 +32,8 @@ func TestMigrateSQLiteToPostgres(t *testing.T) {
 	old := startServer(t, dir, nil)
 	gw := old.createTemplate(t, map[string]any{"device_type": "gateway", "max_devices": 2})
 	subs := old.createTemplate(t, map[string]any{"device_type": "sub_device"})
+	listed := old.createTemplate(t, map[string]any{"registration": "allowlist"})
+	old.admin(t, "POST", "/api/v1/templates/"+listed.ID+"/allowlist", map[string][]string{"device_numbers": {"al-1", "al-2"}}, 200, nil)
 	var rot struct {
 		Secret string `json:"template_secret"`
 	}
@@ -56,8 +58,8 @@ func TestMigrateSQLiteToPostgres(t *testing.T) {
 	if err != nil {
 		t.Fatalf("migrate: %v\n%s", err, out)
 	}
-	for _, want := range []string{"tenants        2 copied", "templates      2 copied", "products       1 copied",
-		"devices        4 copied", "counts match"} {
+	for _, want := range []string{"tenants            2 copied", "templates          3 copied", "products           1 copied",
+		"devices            4 copied", "allow-list entries 2 copied", "counts match"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
@@ -84,6 +86,8 @@ func TestMigrateSQLiteToPostgres(t *testing.T) {
 	if status, env := s.auth(t, map[string]string{"template_secret": gw.Secret, "device_number": "mig-gw-3"}); env.Code != 200091 {
 		t.Errorf("a third gateway under max_devices 2: %d %+v, want the cap", status, env)
 	}
+	// The allow-list came over: a listed device not yet registered registers.
+	s.register(t, listed.Secret, "al-2")
 	// A voucher issued by SQLite opens the new node's broker.
 	if _, err := connect3(t, "tcp://"+s.MQTTAddr(), "mig", gwVoucher.Username, gwVoucher.Password, nil); err != nil {
 		t.Errorf("the gateway's voucher (%s): %v", gwID, err)
