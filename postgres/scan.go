@@ -12,8 +12,14 @@ import (
 // The column lists of each entity, in the order its scan function reads them.
 const (
 	tenantColumns   = `id, name, created_at`
+	// templateColumns computes device_count from the counting rows (see the
+	// schema); templateInsertColumns are the stored columns.
 	templateColumns = `id, tenant_id, name, device_type, voucher_type, registration, reregistration,
-		auth_mode, max_devices, rate_limit, device_count, created_at, updated_at`
+		auth_mode, max_devices, rate_limit,
+		(SELECT coalesce(sum(n), 0)::bigint FROM template_counts c WHERE c.template_id = templates.id) AS device_count,
+		created_at, updated_at`
+	templateInsertColumns = `id, tenant_id, name, device_type, voucher_type, registration, reregistration,
+		auth_mode, max_devices, rate_limit, created_at, updated_at`
 	productColumns = `id, tenant_id, template_id, name, product_key, created_at`
 	deviceColumns  = `id, tenant_id, template_id, product_id, parent_id, device_number, name, sub_device_addr, status,
 		credential_lookup, password_hash, created_at, updated_at, first_connected_at, last_seen_at, online`

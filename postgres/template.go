@@ -26,8 +26,8 @@ func (d *DB) CreateTemplate(ctx context.Context, t *otos.Template, s otos.Templa
 	ctx, cancel := d.timeout(ctx)
 	defer cancel()
 	err := d.tx(ctx, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `INSERT INTO templates (`+templateColumns+`)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 0, $11, $12)`,
+		if _, err := tx.Exec(ctx, `INSERT INTO templates (`+templateInsertColumns+`)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
 			t.ID, t.TenantID, t.Name, t.DeviceType, t.VoucherType, t.Registration, t.Reregistration,
 			t.AuthMode, t.MaxDevices, t.RateLimit, t.CreatedAt, t.UpdatedAt); err != nil {
 			return err

@@ -31,7 +31,6 @@ CREATE TABLE templates (
         CONSTRAINT max_devices CHECK (max_devices >= 0),
     rate_limit     integer          NOT NULL DEFAULT 0 -- registrations a second; 0: none
         CONSTRAINT rate_limit CHECK (rate_limit >= 0),
-    device_count   integer          NOT NULL DEFAULT 0, -- kept by the triggers on devices
     created_at     timestamptz      NOT NULL,
     updated_at     timestamptz      NOT NULL
 );
@@ -96,18 +95,37 @@ CREATE INDEX devices_tenant_id ON devices (tenant_id, id);
 CREATE INDEX devices_template_id ON devices (template_id, id);
 CREATE INDEX devices_product_id ON devices (product_id, id);
 
--- The count and the cap of a template's devices, kept in the insert's
--- transaction. The UPDATE locks the template's row and re-reads the count
--- once it holds the lock, so concurrent inserts on several nodes cannot
--- overshoot the cap. It runs after the insert, so a taken device number or
--- address is reported before the cap; a missing template is left to the
--- foreign key.
+-- The count of a template's devices, in 16 rows per template chosen by the
+-- device's id, so that concurrent registrations of one template do not all
+-- queue on one row. A template with a cap (max_devices > 0) serialises its
+-- inserts on its own row instead and counts exactly, so that inserts on
+-- several nodes cannot overshoot the cap. The trigger runs after the insert,
+-- so a taken device number or address is reported before the cap; a
+-- missing template is left to the foreign key.
+CREATE TABLE template_counts (
+    template_id text COLLATE "C" NOT NULL REFERENCES templates (id) ON DELETE CASCADE,
+    shard       smallint         NOT NULL,
+    n           bigint           NOT NULL,
+    PRIMARY KEY (template_id, shard)
+);
+
 CREATE FUNCTION devices_count_insert() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    cap   integer;
+    total bigint;
 BEGIN
-    UPDATE templates SET device_count = device_count + 1
-    WHERE id = NEW.template_id AND (max_devices = 0 OR device_count < max_devices);
-    IF NOT FOUND AND EXISTS (SELECT 1 FROM templates WHERE id = NEW.template_id) THEN
-        RAISE EXCEPTION 'the template has reached max_devices' USING CONSTRAINT = 'max_devices';
+    SELECT max_devices INTO cap FROM templates WHERE id = NEW.template_id;
+    IF cap > 0 THEN
+        PERFORM 1 FROM templates WHERE id = NEW.template_id FOR NO KEY UPDATE; -- not FOR UPDATE: the foreign key holds KEY SHARE
+        SELECT max_devices INTO cap FROM templates WHERE id = NEW.template_id;
+        SELECT coalesce(sum(n), 0) INTO total FROM template_counts WHERE template_id = NEW.template_id;
+        IF cap > 0 AND total >= cap THEN
+            RAISE EXCEPTION 'the template has reached max_devices' USING CONSTRAINT = 'max_devices';
+        END IF;
+    END IF;
+    IF cap IS NOT NULL THEN
+        INSERT INTO template_counts (template_id, shard, n) VALUES (NEW.template_id, hashtext(NEW.id) & 15, 1)
+        ON CONFLICT (template_id, shard) DO UPDATE SET n = template_counts.n + 1;
     END IF;
     RETURN NULL;
 END $$;
@@ -117,7 +135,7 @@ CREATE TRIGGER devices_count_insert AFTER INSERT ON devices
 
 CREATE FUNCTION devices_count_delete() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    UPDATE templates SET device_count = device_count - 1 WHERE id = OLD.template_id;
+    UPDATE template_counts SET n = n - 1 WHERE template_id = OLD.template_id AND shard = hashtext(OLD.id) & 15;
     RETURN NULL;
 END $$;
 
