@@ -11,7 +11,7 @@ import (
 
 // The column lists of each entity, in the order its scan function reads them.
 const (
-	tenantColumns   = `id, name, created_at`
+	tenantColumns = `id, name, created_at`
 	// templateColumns computes device_count from the counting rows (see the
 	// schema); templateInsertColumns are the stored columns.
 	templateColumns = `id, tenant_id, name, device_type, voucher_type, registration, reregistration,
