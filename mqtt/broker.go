@@ -16,7 +16,6 @@ import (
 	"time"
 
 	mochi "github.com/mochi-mqtt/server/v2"
-	"github.com/mochi-mqtt/server/v2/listeners"
 	"github.com/mochi-mqtt/server/v2/packets"
 	"github.com/otos-iot/otos/provision"
 	"github.com/prometheus/client_golang/prometheus"
@@ -48,8 +47,8 @@ type Broker struct {
 	cfg    Config
 	server *mochi.Server
 	hook   *hook
-	tcp    *listeners.Net
-	tls    *listeners.Net
+	tcp    *listener
+	tls    *listener
 	stop   chan struct{} // closed by Close: ends the sweeper
 	once   sync.Once
 }
@@ -95,7 +94,7 @@ func (b *Broker) Open() error {
 		if err != nil {
 			return fmt.Errorf("mqtt listen on %s: %w", b.cfg.Addr, err)
 		}
-		b.tcp = listeners.NewNet("tcp", retryListener{ln, b.cfg.Logger})
+		b.tcp = newListener("tcp", retryListener{ln, b.cfg.Logger}, b.cfg.Logger)
 		if err := b.server.AddListener(b.tcp); err != nil {
 			return err
 		}
@@ -108,7 +107,7 @@ func (b *Broker) Open() error {
 		if err != nil {
 			return fmt.Errorf("mqtt TLS listen on %s: %w", b.cfg.TLSAddr, err)
 		}
-		b.tls = listeners.NewNet("tls", tls.NewListener(retryListener{ln, b.cfg.Logger}, b.cfg.TLS))
+		b.tls = newListener("tls", tls.NewListener(retryListener{ln, b.cfg.Logger}, b.cfg.TLS), b.cfg.Logger)
 		if err := b.server.AddListener(b.tls); err != nil {
 			return err
 		}
