@@ -10,28 +10,23 @@ import (
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/otos-iot/otos"
+	"github.com/otos-iot/otos/internal/storeerr"
 )
 
-// conflict is how a violated unique constraint is reported.
-type conflict struct {
-	field   string
-	message string
-}
-
-// conflicts maps the names of the unique constraints (PostgreSQL's default
-// names, see the migrations) to the client's view of the conflict.
-var conflicts = map[string]conflict{
-	"tenants_pkey":                          {"id", "tenant id is already taken"},
-	"templates_pkey":                        {"id", "template id is already taken"},
-	"template_secrets_pkey":                 {"template_secret", "template secret is already in use"},
-	"products_pkey":                         {"id", "product id is already taken"},
-	"products_product_key_key":              {"product_key", "product_key is already taken"},
-	"devices_pkey":                          {"id", "device id is already taken"},
-	"devices_device_number_key":             {"device_number", "device_number is already registered"},
-	"devices_parent_id_sub_device_addr_key": {"sub_device_addr", "sub_device_addr is already taken under this parent device"},
-	"devices_credential_lookup_key":         {"voucher", "voucher is already in use"},
-	"tokens_pkey":                           {"id", "token id is already taken"},
-	"tokens_hash_key":                       {"token", "token is already in use"},
+// uniqueKeys maps the names of the unique constraints (PostgreSQL's default
+// names, see the migrations) to the keys that storeerr.Conflict knows.
+var uniqueKeys = map[string]string{
+	"tenants_pkey":                          "tenants.id",
+	"templates_pkey":                        "templates.id",
+	"template_secrets_pkey":                 "template_secrets.hash",
+	"products_pkey":                         "products.id",
+	"products_product_key_key":              "products.product_key",
+	"devices_pkey":                          "devices.id",
+	"devices_device_number_key":             "devices.device_number",
+	"devices_parent_id_sub_device_addr_key": "devices.parent_id, devices.sub_device_addr",
+	"devices_credential_lookup_key":         "devices.credential_lookup",
+	"tokens_pkey":                           "tokens.id",
+	"tokens_hash_key":                       "tokens.hash",
 }
 
 // reference is the object that a foreign key refers to.
@@ -87,10 +82,7 @@ func (d *DB) fail(op string, err error) error {
 	}
 	switch pe.Code {
 	case "23505": // unique_violation
-		if c, ok := conflicts[pe.ConstraintName]; ok {
-			return &otos.Error{Code: otos.ECONFLICT, Field: c.field, Message: c.message}
-		}
-		return &otos.Error{Code: otos.ECONFLICT, Message: "the object already exists"}
+		return storeerr.Conflict(uniqueKeys[pe.ConstraintName])
 	case "23503": // foreign_key_violation
 		if r, ok := references[pe.ConstraintName]; ok {
 			return &otos.Error{Code: otos.ENOTFOUND, Field: r.field, Message: r.name + " not found"}

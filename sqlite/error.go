@@ -8,32 +8,11 @@ import (
 	"strings"
 
 	"github.com/otos-iot/otos"
+	"github.com/otos-iot/otos/internal/storeerr"
 
 	msqlite "modernc.org/sqlite"
 	lib "modernc.org/sqlite/lib"
 )
-
-// conflict is how a violated UNIQUE constraint is reported.
-type conflict struct {
-	field   string
-	message string
-}
-
-// conflicts maps the columns that SQLite names in "UNIQUE constraint failed:
-// <columns>" to the client's view of the conflict.
-var conflicts = map[string]conflict{
-	"tenants.id":            {"id", "tenant id is already taken"},
-	"templates.id":          {"id", "template id is already taken"},
-	"template_secrets.hash": {"template_secret", "template secret is already in use"},
-	"products.id":           {"id", "product id is already taken"},
-	"products.product_key":  {"product_key", "product_key is already taken"},
-	"devices.id":            {"id", "device id is already taken"},
-	"devices.device_number": {"device_number", "device_number is already registered"},
-	"devices.parent_id, devices.sub_device_addr": {"sub_device_addr", "sub_device_addr is already taken under this parent device"},
-	"devices.credential_lookup":                  {"voucher", "voucher is already in use"},
-	"tokens.id":                                  {"id", "token id is already taken"},
-	"tokens.hash":                                {"token", "token is already in use"},
-}
 
 // ref is an object that an inserted row refers to by a foreign key.
 type ref struct {
@@ -95,10 +74,7 @@ func (d *DB) fail(ctx context.Context, op string, err error, refs ...ref) error 
 func uniqueError(se *msqlite.Error) error {
 	_, cols, _ := strings.Cut(se.Error(), "UNIQUE constraint failed: ")
 	cols, _, _ = strings.Cut(cols, " (")
-	if c, ok := conflicts[cols]; ok {
-		return &otos.Error{Code: otos.ECONFLICT, Field: c.field, Message: c.message}
-	}
-	return &otos.Error{Code: otos.ECONFLICT, Message: "the object already exists"}
+	return storeerr.Conflict(cols)
 }
 
 // checkError returns the EINVALID error for a violated CHECK constraint. The
