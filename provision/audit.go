@@ -129,6 +129,9 @@ func (s *Service) requeue(rs []*otos.AuditRecord) {
 // pruneAudit deletes audit records older than the retention.
 func (s *Service) pruneAudit(ctx context.Context) {
 	n, err := s.store.PruneAudit(ctx, s.now().Add(-s.retention))
+	if ctx.Err() != nil {
+		return // stopping
+	}
 	if err != nil {
 		s.log.Warn("prune audit", "err", err)
 	} else if n > 0 {

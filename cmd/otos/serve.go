@@ -100,7 +100,7 @@ func (m *Main) ParseFlags(args []string, stderr io.Writer, env func(string) stri
 	}
 	str(&c.Data, "data", "data directory")
 	str(&c.HTTP, "http", "HTTP listen address")
-	str(&c.MQTT, "mqtt", `MQTT listen address, "" to disable the broker`)
+	str(&c.MQTT, "mqtt", `MQTT listen address; "" or off disables the plain listener`)
 	str(&c.MQTTTLS, "mqtt-tls", "MQTT over TLS listen address (needs --tls-cert and --tls-key)")
 	str(&c.TLSCert, "tls-cert", "PEM certificate file for --mqtt-tls")
 	str(&c.TLSKey, "tls-key", "PEM private key file for --mqtt-tls")
@@ -131,6 +131,9 @@ func (m *Main) ParseFlags(args []string, stderr io.Writer, env func(string) stri
 func (c *Config) Validate() error {
 	if c.Data == "" {
 		return errors.New("--data must not be empty")
+	}
+	if c.MQTT == "off" { // an empty OTOS_MQTT reads as unset: "off" says it in the environment too
+		c.MQTT = ""
 	}
 	for name, addr := range map[string]string{"--http": c.HTTP, "--mqtt": c.MQTT, "--mqtt-tls": c.MQTTTLS} {
 		if addr == "" && name != "--http" {

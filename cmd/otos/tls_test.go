@@ -111,6 +111,11 @@ func TestServeFlags(t *testing.T) {
 				t.Errorf("mqtt %q", c.MQTT)
 			}
 		}},
+		{"mqtt-off-env", nil, map[string]string{"OTOS_MQTT": "off"}, "", func(t *testing.T, c *Config) {
+			if c.MQTT != "" {
+				t.Errorf("OTOS_MQTT=off left mqtt %q", c.MQTT)
+			}
+		}},
 		{"bad-http", []string{"--http", "8080"}, nil, "--http", nil},
 		{"tls-without-cert", []string{"--mqtt-tls", ":8883"}, nil, "--tls-cert", nil},
 		{"short-admin-token", nil, map[string]string{"OTOS_ADMIN_TOKEN": "short"}, "OTOS_ADMIN_TOKEN", nil},
