@@ -169,12 +169,27 @@ func scanAudit(s scanner) (*otos.AuditRecord, error) {
 }
 
 // PruneAudit deletes the records from before and returns how many.
+// Records are appended in time order, so the oldest come first in rowid
+// order: it deletes them in chunks from the start, each chunk a short write
+// between registrations, instead of scanning the table under one lock.
 func (d *DB) PruneAudit(ctx context.Context, before time.Time) (int64, error) {
-	res, err := d.exec(ctx, `DELETE FROM audit WHERE at < ?`, micros(before))
-	if err != nil {
-		return 0, d.fail(ctx, "prune audit", err)
+	const chunk = 5000
+	var total int64
+	for {
+		res, err := d.exec(ctx, `DELETE FROM audit WHERE rowid IN (SELECT rowid FROM audit ORDER BY rowid LIMIT ?)
+			AND at < ?`, chunk, micros(before))
+		if err != nil {
+			return total, d.fail(ctx, "prune audit", err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return total, err
+		}
+		total += n
+		if n < chunk {
+			return total, nil
+		}
 	}
-	return res.RowsAffected()
 }
 
 // Tenants lists tenants in creation order.

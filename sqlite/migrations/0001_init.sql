@@ -149,9 +149,11 @@ CREATE TABLE audit (
     detail        TEXT    NOT NULL DEFAULT ''
 ) STRICT;
 
-CREATE INDEX audit_at ON audit (at);
+-- Every registration writes an audit row, so the table keeps few indexes:
+-- by tenant (every tenant's list) and by device number (investigations).
+-- Rows are appended in time order, so pruning walks rowid order, and a
+-- "since" or template filter scans what those indexes select.
 CREATE INDEX audit_device_number ON audit (device_number, id);
-CREATE INDEX audit_template_id ON audit (template_id, id);
 CREATE INDEX audit_tenant_id ON audit (tenant_id, id);
 
 CREATE TABLE tokens (
