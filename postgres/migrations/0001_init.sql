@@ -95,9 +95,12 @@ CREATE INDEX devices_tenant_id ON devices (tenant_id, id);
 CREATE INDEX devices_template_id ON devices (template_id, id);
 CREATE INDEX devices_product_id ON devices (product_id, id);
 
--- The count of a template's devices, in 16 rows per template chosen by the
--- device's id, so that concurrent registrations of one template do not all
--- queue on one row. A template with a cap (max_devices > 0) serialises its
+-- The count of a template's devices, in up to 16 rows per template chosen by
+-- the database session (its backend pid), so that concurrent registrations
+-- of one template do not all queue on one row, and a transaction that
+-- inserts many devices touches one counting row only (no deadlocks between
+-- batches). The count is the sum of the rows; a row may go negative when a
+-- device is deleted from another session. A template with a cap (max_devices > 0) serialises its
 -- inserts on its own row instead and counts exactly, so that inserts on
 -- several nodes cannot overshoot the cap. The trigger runs after the insert,
 -- so a taken device number or address is reported before the cap; a
@@ -124,7 +127,7 @@ BEGIN
         END IF;
     END IF;
     IF cap IS NOT NULL THEN
-        INSERT INTO template_counts (template_id, shard, n) VALUES (NEW.template_id, hashtext(NEW.id) & 15, 1)
+        INSERT INTO template_counts (template_id, shard, n) VALUES (NEW.template_id, pg_backend_pid() % 16, 1)
         ON CONFLICT (template_id, shard) DO UPDATE SET n = template_counts.n + 1;
     END IF;
     RETURN NULL;
@@ -135,7 +138,8 @@ CREATE TRIGGER devices_count_insert AFTER INSERT ON devices
 
 CREATE FUNCTION devices_count_delete() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    UPDATE template_counts SET n = n - 1 WHERE template_id = OLD.template_id AND shard = hashtext(OLD.id) & 15;
+    INSERT INTO template_counts (template_id, shard, n) VALUES (OLD.template_id, pg_backend_pid() % 16, -1)
+    ON CONFLICT (template_id, shard) DO UPDATE SET n = template_counts.n - 1;
     RETURN NULL;
 END $$;
 
