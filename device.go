@@ -78,3 +78,18 @@ func (p *Page) Validate() error {
 
 // AuditTenant names the device's tenant in the audit trail.
 func (d *Device) AuditTenant() string { return d.TenantID }
+
+// ReissueRefusal says why a voucher could not be re-issued to cur for
+// templateID (see Store.ReissueCredential): an ECONFLICT naming the rule.
+func ReissueRefusal(cur *Device, templateID string) error {
+	switch {
+	case cur.TemplateID != templateID:
+		return Errorf(ECONFLICT, "device belongs to another template")
+	case cur.Status != StatusEnabled:
+		return Errorf(ECONFLICT, "device is disabled")
+	case cur.FirstConnectedAt == nil:
+		return Errorf(ECONFLICT, "device already holds a voucher")
+	default:
+		return Errorf(ECONFLICT, "device has already connected")
+	}
+}

@@ -96,18 +96,10 @@ func (d *DB) ReissueCredential(ctx context.Context, id, templateID string, c oto
 	}
 	// Say why: the update matched no row.
 	cur, err := d.Device(ctx, id)
-	switch {
-	case err != nil:
+	if err != nil {
 		return nil, err
-	case cur.TemplateID != templateID:
-		return nil, otos.Errorf(otos.ECONFLICT, "device belongs to another template")
-	case cur.Status != otos.StatusEnabled:
-		return nil, otos.Errorf(otos.ECONFLICT, "device is disabled")
-	case cur.FirstConnectedAt == nil:
-		return nil, otos.Errorf(otos.ECONFLICT, "device already holds a voucher")
-	default:
-		return nil, otos.Errorf(otos.ECONFLICT, "device has already connected")
 	}
+	return nil, otos.ReissueRefusal(cur, templateID)
 }
 
 // SetDeviceStatus enables or disables device id. ENOTFOUND for an unknown
