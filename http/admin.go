@@ -94,28 +94,28 @@ func (s *Server) adminTable() []adminRoute {
 	return []adminRoute{
 		{"POST /api/v1/templates", write, s.createTemplate},
 		{"GET /api/v1/templates", read, s.listTemplates},
-		{"GET /api/v1/templates/{id}", read, s.getTemplate},
+		{"GET /api/v1/templates/{id}", read, byID(s, "template", Admin.Template)},
 		{"PATCH /api/v1/templates/{id}", write, s.updateTemplate},
 		{"POST /api/v1/templates/{id}/rotate-secret", write, s.rotateSecret},
 		{"POST /api/v1/products", write, s.createProduct},
 		{"GET /api/v1/products", read, s.listProducts},
-		{"GET /api/v1/products/{id}", read, s.getProduct},
+		{"GET /api/v1/products/{id}", read, byID(s, "product", Admin.Product)},
 		{"GET /api/v1/devices", read, s.listDevices},
-		{"GET /api/v1/devices/{id}", read, s.getDevice},
+		{"GET /api/v1/devices/{id}", read, byID(s, "device", Admin.Device)},
 		{"POST /api/v1/devices/{id}/disable", write, s.deviceStatus(otos.StatusDisabled)},
 		{"POST /api/v1/devices/{id}/enable", write, s.deviceStatus(otos.StatusEnabled)},
-		{"POST /api/v1/devices/{id}/reset", write, s.resetDevice},
+		{"POST /api/v1/devices/{id}/reset", write, byID(s, "device", Admin.ResetDevice)},
 		{"DELETE /api/v1/devices/{id}", write, s.deleteDevice},
 		{"POST /api/v1/service-accounts", write, s.createServiceAccount},
 		{"GET /api/v1/service-accounts", read, s.listServiceAccounts},
-		{"DELETE /api/v1/service-accounts/{id}", write, s.revokeServiceAccount},
+		{"DELETE /api/v1/service-accounts/{id}", write, byID(s, "service account", Admin.RevokeServiceAccount)},
 		{"POST /api/v1/templates/{id}/allowlist", write, s.importAllowlist},
 		{"POST /api/v1/tenants", write, s.createTenant},
 		{"GET /api/v1/tenants", read, s.listTenants},
-		{"GET /api/v1/tenants/{id}", read, s.getTenant},
+		{"GET /api/v1/tenants/{id}", read, byID(s, "tenant", Admin.Tenant)},
 		{"POST /api/v1/tokens", write, s.createToken},
 		{"GET /api/v1/tokens", read, s.listTokens},
-		{"DELETE /api/v1/tokens/{id}", write, s.revokeToken},
+		{"DELETE /api/v1/tokens/{id}", write, byID(s, "token", Admin.RevokeToken)},
 		{"GET /api/v1/audit", read, s.listAudit},
 	}
 }
@@ -196,6 +196,20 @@ func (s *Server) auditAdmin(r *http.Request, p *provision.Principal, status int,
 		tenant = o.AuditTenant()
 	}
 	s.cfg.Service.RecordAdmin(p, r.Pattern, status, target, tenant, "")
+}
+
+// byID serves a route that acts on the object named by its {id}: fn, an
+// Admin method, gets the caller's scope and the id; what names the object
+// in a not-found answer.
+func byID[T any](s *Server, what string, fn func(Admin, context.Context, provision.Scope, string) (T, error)) adminHandler {
+	return func(r *http.Request, p *provision.Principal) (int, any, error) {
+		id, err := pathID(r, what)
+		if err != nil {
+			return 0, nil, err
+		}
+		v, err := fn(s.cfg.Service, r.Context(), p.Scope, id)
+		return http.StatusOK, v, err
+	}
 }
 
 // pathID returns the {id} of the route; ENOTFOUND when it cannot be one.

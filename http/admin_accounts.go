@@ -33,12 +33,3 @@ func (s *Server) listServiceAccounts(r *http.Request, p *provision.Principal) (i
 	items, next, err := s.cfg.Service.ServiceAccounts(r.Context(), p.Scope, pg)
 	return http.StatusOK, List[*provision.ServiceAccount]{Items: nonNil(items), NextCursor: next}, err
 }
-
-func (s *Server) revokeServiceAccount(r *http.Request, p *provision.Principal) (int, any, error) {
-	id, err := pathID(r, "service account")
-	if err != nil {
-		return 0, nil, err
-	}
-	a, err := s.cfg.Service.RevokeServiceAccount(r.Context(), p.Scope, id)
-	return http.StatusOK, a, err
-}

@@ -26,15 +26,6 @@ func (s *Server) listDevices(r *http.Request, p *provision.Principal) (int, any,
 	return http.StatusOK, List[*otos.Device]{Items: nonNil(items), NextCursor: next}, err
 }
 
-func (s *Server) getDevice(r *http.Request, p *provision.Principal) (int, any, error) {
-	id, err := pathID(r, "device")
-	if err != nil {
-		return 0, nil, err
-	}
-	d, err := s.cfg.Service.Device(r.Context(), p.Scope, id)
-	return http.StatusOK, d, err
-}
-
 func (s *Server) deviceStatus(st otos.DeviceStatus) adminHandler {
 	return func(r *http.Request, p *provision.Principal) (int, any, error) {
 		id, err := pathID(r, "device")
@@ -44,15 +35,6 @@ func (s *Server) deviceStatus(st otos.DeviceStatus) adminHandler {
 		d, err := s.cfg.Service.SetDeviceStatus(r.Context(), p.Scope, id, st)
 		return http.StatusOK, d, err
 	}
-}
-
-func (s *Server) resetDevice(r *http.Request, p *provision.Principal) (int, any, error) {
-	id, err := pathID(r, "device")
-	if err != nil {
-		return 0, nil, err
-	}
-	d, err := s.cfg.Service.ResetDevice(r.Context(), p.Scope, id)
-	return http.StatusOK, d, err
 }
 
 func (s *Server) deleteDevice(r *http.Request, p *provision.Principal) (int, any, error) {

@@ -60,15 +60,6 @@ func (s *Server) listTemplates(r *http.Request, p *provision.Principal) (int, an
 	return http.StatusOK, List[*otos.Template]{Items: nonNil(items), NextCursor: next}, err
 }
 
-func (s *Server) getTemplate(r *http.Request, p *provision.Principal) (int, any, error) {
-	id, err := pathID(r, "template")
-	if err != nil {
-		return 0, nil, err
-	}
-	t, err := s.cfg.Service.Template(r.Context(), p.Scope, id)
-	return http.StatusOK, t, err
-}
-
 func (s *Server) updateTemplate(r *http.Request, p *provision.Principal) (int, any, error) {
 	id, err := pathID(r, "template")
 	if err != nil {
@@ -142,15 +133,6 @@ func (s *Server) listProducts(r *http.Request, p *provision.Principal) (int, any
 	}
 	items, next, err := s.cfg.Service.Products(r.Context(), p.Scope, otos.ProductFilter{TemplateID: tid, Page: pg})
 	return http.StatusOK, List[*otos.Product]{Items: nonNil(items), NextCursor: next}, err
-}
-
-func (s *Server) getProduct(r *http.Request, p *provision.Principal) (int, any, error) {
-	id, err := pathID(r, "product")
-	if err != nil {
-		return 0, nil, err
-	}
-	prod, err := s.cfg.Service.Product(r.Context(), p.Scope, id)
-	return http.StatusOK, prod, err
 }
 
 // nonNil makes an empty list encode as [] rather than null.

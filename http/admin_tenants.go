@@ -29,12 +29,3 @@ func (s *Server) listTenants(r *http.Request, p *provision.Principal) (int, any,
 	items, next, err := s.cfg.Service.Tenants(r.Context(), p.Scope, pg)
 	return http.StatusOK, List[*otos.Tenant]{Items: nonNil(items), NextCursor: next}, err
 }
-
-func (s *Server) getTenant(r *http.Request, p *provision.Principal) (int, any, error) {
-	id, err := pathID(r, "tenant")
-	if err != nil {
-		return 0, nil, err
-	}
-	t, err := s.cfg.Service.Tenant(r.Context(), p.Scope, id)
-	return http.StatusOK, t, err
-}

@@ -47,15 +47,6 @@ func (s *Server) listTokens(r *http.Request, p *provision.Principal) (int, any, 
 	return http.StatusOK, List[*provision.AdminToken]{Items: nonNil(items), NextCursor: next}, err
 }
 
-func (s *Server) revokeToken(r *http.Request, p *provision.Principal) (int, any, error) {
-	id, err := pathID(r, "token")
-	if err != nil {
-		return 0, nil, err
-	}
-	t, err := s.cfg.Service.RevokeToken(r.Context(), p.Scope, id)
-	return http.StatusOK, t, err
-}
-
 // parseTime reads an RFC 3339 time from field.
 func parseTime(field, v string) (time.Time, error) {
 	t, err := time.Parse(time.RFC3339Nano, v)
