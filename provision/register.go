@@ -37,7 +37,9 @@ func (s *Service) Register(ctx context.Context, req *otos.AuthRequest) (reg *Reg
 	if err := s.admit(ctx, t, req.DeviceNumber); err != nil {
 		return nil, err
 	}
-	known, err := s.repeatable(ctx, t, req.DeviceNumber)
+	// A number not in the snapshot cache is taken to be new: the insert
+	// finds out otherwise, which spares a new device a store read.
+	known, err := s.repeatableCached(t, req.DeviceNumber)
 	if err != nil {
 		return nil, err
 	}
@@ -49,10 +51,10 @@ func (s *Service) Register(ctx context.Context, req *otos.AuthRequest) (reg *Reg
 		Status:       otos.StatusEnabled,
 	}
 	if err := s.bindProduct(ctx, t, req.ProductKey, d); err != nil {
-		return nil, err
+		return nil, s.existsFirst(ctx, t, req.DeviceNumber, known, err)
 	}
 	if err := s.bindParent(ctx, t, req, d); err != nil {
-		return nil, err
+		return nil, s.existsFirst(ctx, t, req.DeviceNumber, known, err)
 	}
 	v, err := s.newVoucher(t.VoucherType)
 	if err != nil {
@@ -114,19 +116,48 @@ func (s *Service) templateBySecret(ctx context.Context, secret otos.Secret) (*ot
 }
 
 // repeatable returns nil for a new device number, the known device when it
-// may register again, and EDEVICEEXISTS otherwise. A device may register
-// again while enabled, under the same template, never connected, and either
-// reset by an operator (it holds no voucher) or under until_connected.
+// may register again, and EDEVICEEXISTS otherwise.
 func (s *Service) repeatable(ctx context.Context, t *otos.Template, number string) (*otos.Device, error) {
 	d, err := s.deviceByNumber(ctx, number)
 	if d == nil || err != nil {
 		return nil, err
 	}
+	return mayRepeat(t, d)
+}
+
+// repeatableCached is repeatable from the snapshot cache only: nil when the
+// number is not in it.
+func (s *Service) repeatableCached(t *otos.Template, number string) (*otos.Device, error) {
+	d, _ := s.known.get(number, s.now())
+	if d == nil {
+		return nil, nil
+	}
+	return mayRepeat(t, d)
+}
+
+// mayRepeat returns d if it may register again under t, EDEVICEEXISTS
+// otherwise. A device may register again while enabled, under the same
+// template, never connected, and either reset by an operator (it holds no
+// voucher) or under until_connected.
+func mayRepeat(t *otos.Template, d *otos.Device) (*otos.Device, error) {
 	if d.TemplateID != t.ID || d.Status != otos.StatusEnabled || d.FirstConnectedAt != nil ||
 		t.Reregistration == otos.ReregNever && !d.Credential.IsZero() {
 		return nil, deviceExists()
 	}
 	return d, nil
+}
+
+// existsFirst returns err, the refusal of a later check, unless the device
+// number is taken by a device that may not register again: that refusal
+// comes first in ThingsPanel's order. known is the device from the cache.
+func (s *Service) existsFirst(ctx context.Context, t *otos.Template, number string, known *otos.Device, err error) error {
+	if known != nil {
+		return err
+	}
+	if _, rerr := s.repeatable(ctx, t, number); rerr != nil {
+		return rerr
+	}
+	return err
 }
 
 func deviceExists() error {

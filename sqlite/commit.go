@@ -6,6 +6,9 @@ import (
 	"errors"
 	"sync"
 	"sync/atomic"
+
+	msqlite "modernc.org/sqlite"
+	lib "modernc.org/sqlite/lib"
 )
 
 // maxBatch bounds how many writes share one transaction.
@@ -16,8 +19,9 @@ var errClosed = errors.New("sqlite: closed")
 
 // committer is group commit: writes from concurrent callers run one after
 // another on the single write connection, inside one shared transaction per
-// batch, each in a savepoint of its own so that a failing write (a unique
-// violation, say) rolls back only itself. The batch commits once, with one
+// batch, so that a failing write (a unique violation, say) rolls back only
+// itself: a write of one statement relies on SQLite undoing a failed
+// statement, a write of several runs in a savepoint of its own. The batch commits once, with one
 // fsync, and only then does each caller learn its own result: a write is
 // acknowledged only once it is durable. Under load a batch holds every write
 // that arrived while the previous one was committing, so throughput grows
@@ -36,10 +40,17 @@ type committer struct {
 	batches, writes atomic.Int64
 }
 
+// writeFunc is one write. Its context is the caller's without the
+// cancellation: once a write has started it runs to the end, because
+// interrupting a statement would roll back the whole shared transaction.
+type writeFunc func(context.Context, *sql.Tx) error
+
 // writeReq is one caller's write and the channel for its result.
 type writeReq struct {
-	ctx    context.Context
-	fn     func(*sql.Tx) error
+	ctx context.Context
+	fn  writeFunc
+	// single says fn runs one statement, so needs no savepoint.
+	single bool
 	result chan error
 }
 
@@ -50,12 +61,13 @@ func newCommitter(db *sql.DB) *committer {
 }
 
 // do runs fn in a shared transaction and returns its result once the
-// transaction has committed (or fn's own error, its changes undone).
-func (c *committer) do(ctx context.Context, fn func(*sql.Tx) error) error {
+// transaction has committed (or fn's own error, its changes undone). single
+// says that fn runs one statement.
+func (c *committer) do(ctx context.Context, single bool, fn writeFunc) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	r := &writeReq{ctx: ctx, fn: fn, result: make(chan error, 1)}
+	r := &writeReq{ctx: ctx, fn: fn, single: single, result: make(chan error, 1)}
 	c.mu.RLock()
 	if c.closed {
 		c.mu.RUnlock()
@@ -140,6 +152,13 @@ func (c *committer) commit(batch []*writeReq) {
 			continue
 		}
 		results[i] = runOne(tx, r, alone)
+		if fatal(results[i]) {
+			// SQLite may have rolled the transaction back already; a later
+			// write would then commit on its own, outside the batch.
+			_ = tx.Rollback()
+			answer(batch, results, results[i])
+			return
+		}
 	}
 	if alone && results[0] != nil {
 		_ = tx.Rollback()
@@ -149,16 +168,27 @@ func (c *committer) commit(batch []*writeReq) {
 	answer(batch, results, tx.Commit())
 }
 
-// runOne runs one write of a batch. With others in the batch it runs inside
-// a savepoint, so that its failure leaves theirs intact.
+// fatal reports whether err, from one write of a batch, ends the batch: any
+// error of SQLite's but a constraint violation, which undoes only the
+// failed statement. Errors such as SQLITE_FULL, SQLITE_IOERR or
+// SQLITE_BUSY may roll back the whole transaction.
+func fatal(err error) bool {
+	var se *msqlite.Error
+	return errors.As(err, &se) && se.Code()&0xff != lib.SQLITE_CONSTRAINT
+}
+
+// runOne runs one write of a batch. With others in the batch a write of
+// several statements runs inside a savepoint, so that its failure leaves
+// theirs intact; SQLite undoes a failed statement by itself.
 func runOne(tx *sql.Tx, r *writeReq, alone bool) error {
-	if alone {
-		return r.fn(tx)
+	ctx := context.WithoutCancel(r.ctx)
+	if alone || r.single {
+		return r.fn(ctx, tx)
 	}
 	if _, err := tx.Exec(`SAVEPOINT w`); err != nil {
 		return err
 	}
-	err := r.fn(tx)
+	err := r.fn(ctx, tx)
 	if err != nil {
 		if _, rerr := tx.Exec(`ROLLBACK TO w`); rerr != nil {
 			return errors.Join(err, rerr)

@@ -165,7 +165,7 @@ func (d *DB) RecordPresence(ctx context.Context, ps []otos.Presence) error {
 	if len(ps) == 0 {
 		return nil
 	}
-	err := d.tx(ctx, func(tx *sql.Tx) error {
+	err := d.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		stmt, err := tx.PrepareContext(ctx, `UPDATE devices SET online = ?, last_seen_at = ?
 			WHERE id = ? AND (last_seen_at IS NULL OR last_seen_at <= ?)`)
 		if err != nil {

@@ -13,7 +13,7 @@ import (
 // and returns how many were not on it yet. ENOTFOUND for an unknown template.
 func (d *DB) AllowDevices(ctx context.Context, templateID string, numbers []string, now time.Time) (int, error) {
 	added := 0
-	err := d.tx(ctx, func(tx *sql.Tx) error {
+	err := d.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		var one int
 		if err := tx.QueryRowContext(ctx, `SELECT 1 FROM templates WHERE id = ?`, templateID).Scan(&one); err != nil {
 			if errors.Is(err, sql.ErrNoRows) {
@@ -118,7 +118,7 @@ func (d *DB) AppendAudit(ctx context.Context, rs []*otos.AuditRecord) error {
 	if len(rs) == 0 {
 		return nil
 	}
-	err := d.tx(ctx, func(tx *sql.Tx) error {
+	err := d.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		stmt, err := tx.PrepareContext(ctx, `INSERT INTO audit (`+auditColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (id) DO NOTHING`)
 		if err != nil {

@@ -26,7 +26,7 @@ func (d *DB) InitServerKey(ctx context.Context, key []byte) ([]byte, error) {
 		return nil, otos.FieldError("key", otos.ReasonRequired, "the server key must not be empty")
 	}
 	var stored []byte
-	err := d.tx(ctx, func(tx *sql.Tx) error {
+	err := d.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO server_key (id, key, created_at) VALUES (1, ?, ?)
 			ON CONFLICT (id) DO NOTHING`, key, micros(time.Now())); err != nil {
 			return err

@@ -32,6 +32,8 @@ const readConns = 4
 // crash; busy_timeout makes a connection wait for a lock held by another
 // process instead of failing at once.
 const pragmas = "_pragma=busy_timeout(10000)" +
+	"&_pragma=temp_store(2)" +
+	"&_pragma=wal_autocheckpoint(10000)" +
 	"&_pragma=foreign_keys(1)" +
 	"&_pragma=journal_mode(WAL)" +
 	"&_pragma=synchronous(FULL)"
@@ -121,7 +123,7 @@ func (d *DB) CommitStats() (batches, writes int64) {
 // exec runs one write statement through the group commit.
 func (d *DB) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
 	var res sql.Result
-	err := d.tx(ctx, func(tx *sql.Tx) error {
+	err := d.tx1(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		st, err := d.txStmt(ctx, tx, query)
 		if err != nil {
 			return err
@@ -135,7 +137,7 @@ func (d *DB) exec(ctx context.Context, query string, args ...any) (sql.Result, e
 // writeRow runs a write statement with a RETURNING clause through the group
 // commit and scans its one row with scan.
 func (d *DB) writeRow(ctx context.Context, scan func(scanner) error, query string, args ...any) error {
-	return d.tx(ctx, func(tx *sql.Tx) error {
+	return d.tx1(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		st, err := d.txStmt(ctx, tx, query)
 		if err != nil {
 			return err
@@ -191,15 +193,25 @@ func (d *DB) Ping(ctx context.Context) error {
 
 // tx runs fn in a transaction on the writer, and commits if fn returns nil.
 // Once the store is open, writes share transactions (see committer).
-func (d *DB) tx(ctx context.Context, fn func(*sql.Tx) error) error {
+func (d *DB) tx(ctx context.Context, fn writeFunc) error {
+	return d.runTx(ctx, false, fn)
+}
+
+// tx1 is tx for an fn that runs a single statement, which needs no
+// savepoint of its own in a shared transaction.
+func (d *DB) tx1(ctx context.Context, fn writeFunc) error {
+	return d.runTx(ctx, true, fn)
+}
+
+func (d *DB) runTx(ctx context.Context, single bool, fn writeFunc) error {
 	if d.commits != nil {
-		return d.commits.do(ctx, fn)
+		return d.commits.do(ctx, single, fn)
 	}
 	tx, err := d.write.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
-	if err := fn(tx); err != nil {
+	if err := fn(ctx, tx); err != nil {
 		_ = tx.Rollback()
 		return err
 	}
@@ -235,7 +247,7 @@ func (d *DB) migrate(ctx context.Context) error {
 		return fmt.Errorf("schema version %d is newer than this program's %d", newest.Int64, ms[len(ms)-1].Version)
 	}
 	for _, m := range ms {
-		err := d.tx(ctx, func(tx *sql.Tx) error {
+		err := d.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 			var n int
 			if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations WHERE version = ?`, m.Version).Scan(&n); err != nil || n > 0 {
 				return err

@@ -13,7 +13,7 @@ import (
 // the template id or the secret's hash is taken, ENOTFOUND if the tenant does
 // not exist.
 func (d *DB) CreateTemplate(ctx context.Context, t *otos.Template, s otos.TemplateSecret) error {
-	err := d.tx(ctx, func(tx *sql.Tx) error {
+	err := d.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO templates (`+templateColumns+`)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?)`,
 			t.ID, t.TenantID, t.Name, t.DeviceType, t.VoucherType, t.Registration, t.Reregistration,
@@ -139,7 +139,7 @@ func (d *DB) TemplateSecrets(ctx context.Context, templateID string, now time.Ti
 // graceUntil is not after now. ENOTFOUND if the template does not exist,
 // ECONFLICT if s's hash is taken.
 func (d *DB) RotateSecret(ctx context.Context, templateID string, s otos.TemplateSecret, graceUntil, now time.Time) error {
-	err := d.tx(ctx, func(tx *sql.Tx) error {
+	err := d.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		var one int
 		err := tx.QueryRowContext(ctx, `SELECT 1 FROM templates WHERE id = ?`, templateID).Scan(&one)
 		if errors.Is(err, sql.ErrNoRows) {

@@ -112,6 +112,8 @@ func TestResultCodes(t *testing.T) {
 			// SPEC order: a bad secret wins over a missing sub-device field, and so on.
 			{"order/secret-before-exists", map[string]string{"template_secret": "bad", "device_number": "gw-1"}, 200080, 401, "Template secret", "模板密钥不存在"},
 			{"order/exists-before-product", map[string]string{"template_secret": f.never.Secret, "device_number": "never-1", "product_key": "nope"}, 200082, 409, "Device already exists", "设备已存在"},
+			{"order/exists-before-sub-fields", map[string]string{"template_secret": f.sub.Secret, "device_number": "gw-1"}, 200082, 409, "Device already exists", "设备已存在"},
+			{"order/exists-before-parent", map[string]string{"template_secret": f.sub.Secret, "device_number": "gw-1", "parent_device_number": "nope", "sub_device_addr": "0x09"}, 200082, 409, "Device already exists", "设备已存在"},
 		}
 		for _, c := range cases {
 			for _, lang := range []string{"en", "zh-CN,zh;q=0.9,en;q=0.8"} {
