@@ -123,18 +123,25 @@ func (s *Service) newID() (string, error) {
 	return id.String(), nil
 }
 
-// newVoucher mints a voucher of type t: a random UUIDv4 username, and for
-// BASIC a 192-bit password.
+// newVoucher mints a voucher of type t. A BASIC voucher has a UUIDv7
+// username, which need not be secret and whose time order keeps its lookup
+// key's index append-only (otos.VoucherLookup), and a 192-bit password. An
+// ACCESSTOKEN voucher's username is its secret: a random UUIDv4.
 func (s *Service) newVoucher(t otos.VoucherType) (otos.Voucher, error) {
-	u, err := uuid.NewRandomFromReader(s.rand)
+	if t != otos.VoucherBasic {
+		u, err := uuid.NewRandomFromReader(s.rand)
+		if err != nil {
+			return otos.Voucher{}, err
+		}
+		return otos.Voucher{Username: otos.Secret(u.String())}, nil
+	}
+	u, err := uuid.NewV7FromReader(s.rand)
 	if err != nil {
 		return otos.Voucher{}, err
 	}
 	v := otos.Voucher{Username: otos.Secret(u.String())}
-	if t == otos.VoucherBasic {
-		if v.Password, err = randomString(s.rand, passwordBytes); err != nil {
-			return otos.Voucher{}, err
-		}
+	if v.Password, err = randomString(s.rand, passwordBytes); err != nil {
+		return otos.Voucher{}, err
 	}
 	return v, nil
 }

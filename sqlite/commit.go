@@ -38,6 +38,11 @@ type committer struct {
 	closed bool
 	// batches and writes count what was committed, for metrics.
 	batches, writes atomic.Int64
+	// beforeCommit, if set, runs last in every batch's transaction, for
+	// writes that are cheaper done once per batch; an error fails the batch.
+	// afterBatch, if set, runs after every batch, committed or not.
+	beforeCommit func(context.Context, *sql.Tx) error
+	afterBatch   func()
 }
 
 // writeFunc is one write. Its context is the caller's without the
@@ -54,8 +59,9 @@ type writeReq struct {
 	result chan error
 }
 
-func newCommitter(db *sql.DB) *committer {
-	c := &committer{db: db, reqs: make(chan *writeReq, maxBatch), done: make(chan struct{}), stopped: make(chan struct{})}
+func newCommitter(db *sql.DB, beforeCommit func(context.Context, *sql.Tx) error, afterBatch func()) *committer {
+	c := &committer{db: db, reqs: make(chan *writeReq, maxBatch), done: make(chan struct{}), stopped: make(chan struct{}),
+		beforeCommit: beforeCommit, afterBatch: afterBatch}
 	go c.run()
 	return c
 }
@@ -139,6 +145,9 @@ func (c *committer) drain() {
 func (c *committer) commit(batch []*writeReq) {
 	c.batches.Add(1)
 	c.writes.Add(int64(len(batch)))
+	if c.afterBatch != nil {
+		defer c.afterBatch()
+	}
 	results := make([]error, len(batch))
 	tx, err := c.db.BeginTx(context.Background(), nil)
 	if err != nil {
@@ -164,6 +173,13 @@ func (c *committer) commit(batch []*writeReq) {
 		_ = tx.Rollback()
 		answer(batch, results, nil)
 		return
+	}
+	if c.beforeCommit != nil {
+		if err := c.beforeCommit(context.Background(), tx); err != nil {
+			_ = tx.Rollback()
+			answer(batch, results, err)
+			return
+		}
 	}
 	answer(batch, results, tx.Commit())
 }

@@ -14,18 +14,34 @@ import (
 
 // CreateDevice inserts d with its credential, in a single INSERT so that the
 // UNIQUE constraints decide between concurrent registrations. ECONFLICT with
-// Field "device_number" when the number is taken, "sub_device_addr" when the
-// address is taken under the parent (whichever SQLite finds first when both
-// are); ENOTFOUND naming the tenant, template, product or parent device that
-// does not exist.
+// Field "max_devices" when the template is full, "device_number" when the
+// number is taken, "sub_device_addr" when the address is taken under the
+// parent (whichever SQLite finds first when both are); ENOTFOUND naming the
+// tenant, template, product or parent device that does not exist.
 func (d *DB) CreateDevice(ctx context.Context, dev *otos.Device) error {
-	_, err := d.exec(ctx, `INSERT INTO devices (`+deviceColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		dev.ID, dev.TenantID, dev.TemplateID, nullString(dev.ProductID), nullString(dev.ParentID),
-		dev.DeviceNumber, dev.Name, nullString(dev.SubDeviceAddr), dev.Status,
-		nullBytes(dev.Credential.Lookup), nullBytes(dev.Credential.PasswordHash),
-		micros(dev.CreatedAt), micros(dev.UpdatedAt), nullMicros(dev.FirstConnectedAt),
-		nullMicros(dev.LastSeenAt), dev.Online)
+	err := d.tx1(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		st, err := d.txStmt(ctx, tx, insertDevice)
+		if err != nil {
+			return err
+		}
+		res, err := st.ExecContext(ctx,
+			dev.ID, dev.TenantID, dev.TemplateID, nullString(dev.ProductID), nullString(dev.ParentID),
+			dev.DeviceNumber, dev.Name, nullString(dev.SubDeviceAddr), dev.Status,
+			nullBytes(dev.Credential.Lookup), nullBytes(dev.Credential.PasswordHash),
+			micros(dev.CreatedAt), micros(dev.UpdatedAt), nullMicros(dev.FirstConnectedAt),
+			nullMicros(dev.LastSeenAt), dev.Online,
+			dev.TemplateID, d.counts[dev.TemplateID])
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 0 {
+			return noRoom(ctx, tx, dev.TemplateID)
+		}
+		d.counts[dev.TemplateID]++
+		return nil
+	})
 	return d.fail(ctx, "create device", err,
 		ref{table: "tenants", id: dev.TenantID, field: "tenant_id", name: "tenant"},
 		ref{table: "templates", id: dev.TemplateID, field: "template_id", name: "template"},

@@ -56,10 +56,6 @@ func (d *DB) fail(ctx context.Context, op string, err error, refs ...ref) error 
 		return d.missingRef(ctx, refs)
 	case lib.SQLITE_CONSTRAINT_CHECK:
 		return checkError(se)
-	case lib.SQLITE_CONSTRAINT_TRIGGER:
-		if strings.Contains(se.Error(), "max_devices") { // RAISE in the devices_cap trigger
-			return &otos.Error{Code: otos.ECONFLICT, Field: "max_devices", Message: "the template has reached max_devices"}
-		}
 	}
 	switch se.Code() & 0xff {
 	case lib.SQLITE_BUSY, lib.SQLITE_LOCKED, lib.SQLITE_CANTOPEN:

@@ -58,6 +58,9 @@ type DB struct {
 	write                 *sql.DB
 	read                  *sql.DB
 	closed                atomic.Bool
+	// counts are the devices per template that the batch being written has
+	// inserted (see count.go).
+	counts batchCounts
 }
 
 var _ otos.Store = (*DB)(nil)
@@ -110,7 +113,8 @@ func Open(path string) (*DB, error) {
 	}
 	d.read = read
 	d.readStmts, d.writeStmts = &stmts{db: read}, &stmts{db: write}
-	d.commits = newCommitter(write)
+	d.counts = batchCounts{}
+	d.commits = newCommitter(write, d.flushCounts, d.clearCounts)
 	return d, nil
 }
 

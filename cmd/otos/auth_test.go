@@ -30,6 +30,11 @@ func TestRegisterBasicVoucher(t *testing.T) {
 	if len(m[2])*6 < 128 {
 		t.Errorf("password %d characters: under 128 bits", len(m[2]))
 	}
+	// The username is not the secret: a UUIDv7, whose time order keeps the
+	// credential index append-only.
+	if m[1][14] != '7' {
+		t.Errorf("username %q is not a UUIDv7", m[1])
+	}
 	var d struct {
 		DeviceNumber     string     `json:"device_number"`
 		Name             string     `json:"name"`
@@ -47,8 +52,13 @@ func TestRegisterAccessTokenVoucher(t *testing.T) {
 	s := startServer(t, "", nil)
 	tp := s.createTemplate(t, map[string]any{"voucher_type": "ACCESSTOKEN"})
 	_, env := s.auth(t, map[string]string{"template_secret": tp.Secret, "device_number": "imei-1"})
-	if !regexp.MustCompile(`^\{"username":"[0-9a-f-]{36}"\}$`).MatchString(env.Data.Voucher) {
+	m := regexp.MustCompile(`^\{"username":"([0-9a-f-]{36})"\}$`).FindStringSubmatch(env.Data.Voucher)
+	if m == nil {
 		t.Fatalf("voucher %q is not in the ACCESSTOKEN format", env.Data.Voucher)
+	}
+	// The username is the secret: a random UUIDv4, 122 random bits.
+	if m[1][14] != '4' {
+		t.Errorf("username %q is not a random (v4) UUID", m[1])
 	}
 }
 
