@@ -24,6 +24,14 @@ func (d *DB) CreateDevice(ctx context.Context, dev *otos.Device) error {
 		"name", dev.Name, "sub_device_addr", dev.SubDeviceAddr, "status", string(dev.Status)); err != nil {
 		return err
 	}
+	if d.closed.Load() {
+		return unavailable
+	}
+	return d.inserts.insert(ctx, dev)
+}
+
+// insertOne inserts dev by a statement of its own (see batch.go).
+func (d *DB) insertOne(ctx context.Context, dev *otos.Device) error {
 	ctx, cancel := d.timeout(ctx)
 	defer cancel()
 	_, err := d.pool.Exec(ctx, `INSERT INTO devices (`+deviceColumns+`)

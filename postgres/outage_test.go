@@ -33,6 +33,18 @@ func wantUnavailable(t *testing.T, d *DB, limit time.Duration) {
 		"write": func() error {
 			return d.CreateTenant(t.Context(), &otos.Tenant{ID: "t-" + time.Now().String(), Name: "x", CreatedAt: time.Now()})
 		},
+		// A batch of the group commit fails at once, not one row after another.
+		"device-batch": func() error {
+			tag := time.Now().Format("150405.000000000")
+			errs := runBatch(d, batchDevice("tpl", "a"+tag, "a"+tag), batchDevice("tpl", "b"+tag, "b"+tag),
+				batchDevice("tpl", "c"+tag, "c"+tag))
+			for _, err := range errs[1:] {
+				if otos.ErrorCode(err) != otos.ErrorCode(errs[0]) {
+					return err
+				}
+			}
+			return errs[0]
+		},
 	}
 	for name, call := range calls {
 		start := time.Now()
@@ -63,6 +75,7 @@ func wantBack(t *testing.T, d *DB) {
 
 func TestOutage(t *testing.T) {
 	d, p := openBehind(t, pgtest.Schema(t))
+	batchTemplate(t, d, "tpl", 0)
 	// A write acknowledged before the outage survives it.
 	tn := &otos.Tenant{ID: "before", Name: "before", CreatedAt: time.Now()}
 	if err := d.CreateTenant(t.Context(), tn); err != nil {

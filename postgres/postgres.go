@@ -66,6 +66,8 @@ type DB struct {
 	wg   sync.WaitGroup
 	// listenCtx is the parent context of the listeners.
 	listenCtx context.Context
+	// inserts group-commits device inserts (batch.go).
+	inserts *inserter
 }
 
 var _ otos.Store = (*DB)(nil)
@@ -124,6 +126,7 @@ func OpenConfig(ctx context.Context, cfg Config) (*DB, error) {
 		return nil, fmt.Errorf("postgres: open: %w", err)
 	}
 	d.channel = channelName(schema)
+	d.inserts = newInserter(d)
 	return d, nil
 }
 
@@ -132,6 +135,9 @@ func OpenConfig(ctx context.Context, cfg Config) (*DB, error) {
 func (d *DB) Close() error {
 	if d.closed.Swap(true) {
 		return nil
+	}
+	if d.inserts != nil {
+		d.inserts.close()
 	}
 	d.stop()
 	d.wg.Wait()

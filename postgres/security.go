@@ -123,22 +123,28 @@ func (d *DB) AppendAudit(ctx context.Context, rs []*otos.AuditRecord) error {
 	}
 	ctx, cancel := d.timeout(ctx)
 	defer cancel()
-	err := d.tx(ctx, func(tx pgx.Tx) error {
-		var b pgx.Batch
-		for _, r := range rs {
-			// An audit record tells what was sent, even what PostgreSQL
-			// cannot hold: such text is kept with U+FFFD in place of the
-			// bytes, rather than the whole batch refused.
-			// A retried batch whose first commit succeeded unseen must not
-			// fail on its own rows: a record's id is its identity.
-			b.Queue(`INSERT INTO audit (`+auditColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
-				ON CONFLICT (id) DO NOTHING`,
-				storable(r.ID), r.At, storable(string(r.Kind)), nullString(storable(r.TenantID)), storable(r.Actor),
-				storable(r.Action), r.Code, nullString(storable(r.TemplateID)), nullString(storable(r.DeviceNumber)),
-				nullString(storable(r.Target)), nullString(storable(r.ClientAddr)), storable(r.Detail))
-		}
-		return tx.SendBatch(ctx, &b).Close()
-	})
+	// An audit record tells what was sent, even what PostgreSQL cannot
+	// hold: such text is kept with U+FFFD in place of the bytes, rather than
+	// the whole batch refused. A retried batch whose first commit succeeded
+	// unseen must not fail on its own rows: a record's id is its identity.
+	// One statement for the batch: PostgreSQL plans and runs it once.
+	n := len(rs)
+	ids, kinds, actors, actions, details := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	tenants, templates, numbers, targets, addrs := make([]*string, n), make([]*string, n), make([]*string, n), make([]*string, n), make([]*string, n)
+	ats, codes := make([]time.Time, n), make([]int32, n)
+	for i, r := range rs {
+		ids[i], kinds[i], actors[i], actions[i], details[i] =
+			storable(r.ID), storable(string(r.Kind)), storable(r.Actor), storable(r.Action), storable(r.Detail)
+		tenants[i], templates[i], numbers[i], targets[i], addrs[i] = optional(storable(r.TenantID)),
+			optional(storable(r.TemplateID)), optional(storable(r.DeviceNumber)), optional(storable(r.Target)),
+			optional(storable(r.ClientAddr))
+		ats[i], codes[i] = r.At, int32(r.Code)
+	}
+	_, err := d.pool.Exec(ctx, `INSERT INTO audit (`+auditColumns+`)
+		SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[],
+			$7::integer[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[])
+		ON CONFLICT (id) DO NOTHING`,
+		ids, ats, kinds, tenants, actors, actions, codes, templates, numbers, targets, addrs, details)
 	return d.fail("append audit", err)
 }
 
