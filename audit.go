@@ -32,6 +32,11 @@ type AuditRecord struct {
 	ClientAddr string `json:"client_addr"`
 	// Detail is a short, secret-free note, e.g. which fields changed.
 	Detail string `json:"detail"`
+	// Count is how many attempts the record stands for: 1, or more for a
+	// registration refusal that a flood repeated identically (same code,
+	// device number, address and template) within one write of the audit
+	// trail; At is then the time of the first of them.
+	Count int `json:"count"`
 }
 
 // AuditFilter selects audit records; empty fields match anything.

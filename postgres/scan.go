@@ -24,7 +24,7 @@ const (
 	deviceColumns  = `id, tenant_id, template_id, product_id, parent_id, device_number, name, sub_device_addr, status,
 		credential_lookup, password_hash, created_at, updated_at, first_connected_at, last_seen_at, online`
 	tokenColumns = `id, tenant_id, role, name, hash, created_at, expires_at, revoked_at`
-	auditColumns = `id, at, kind, tenant_id, actor, action, code, template_id, device_number, target, client_addr, detail`
+	auditColumns = `id, at, kind, tenant_id, actor, action, code, template_id, device_number, target, client_addr, detail, count`
 )
 
 // scanner is a pgx.Row or pgx.Rows.
@@ -95,11 +95,12 @@ func scanToken(s scanner) (*otos.Token, error) {
 func scanAudit(s scanner) (*otos.AuditRecord, error) {
 	var r otos.AuditRecord
 	var tenant, tpl, number, target, addr *string
+	var count int32
 	if err := s.Scan(&r.ID, &r.At, &r.Kind, &tenant, &r.Actor, &r.Action, &r.Code, &tpl, &number, &target,
-		&addr, &r.Detail); err != nil {
+		&addr, &r.Detail, &count); err != nil {
 		return nil, err
 	}
-	r.At = r.At.UTC()
+	r.At, r.Count = r.At.UTC(), int(count)
 	r.TenantID, r.TemplateID, r.DeviceNumber, r.Target, r.ClientAddr =
 		deref(tenant), deref(tpl), deref(number), deref(target), deref(addr)
 	return &r, nil

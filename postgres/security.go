@@ -131,20 +131,20 @@ func (d *DB) AppendAudit(ctx context.Context, rs []*otos.AuditRecord) error {
 	n := len(rs)
 	ids, kinds, actors, actions, details := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 	tenants, templates, numbers, targets, addrs := make([]*string, n), make([]*string, n), make([]*string, n), make([]*string, n), make([]*string, n)
-	ats, codes := make([]time.Time, n), make([]int32, n)
+	ats, codes, counts := make([]time.Time, n), make([]int32, n), make([]int32, n)
 	for i, r := range rs {
 		ids[i], kinds[i], actors[i], actions[i], details[i] =
 			storable(r.ID), storable(string(r.Kind)), storable(r.Actor), storable(r.Action), storable(r.Detail)
 		tenants[i], templates[i], numbers[i], targets[i], addrs[i] = optional(storable(r.TenantID)),
 			optional(storable(r.TemplateID)), optional(storable(r.DeviceNumber)), optional(storable(r.Target)),
 			optional(storable(r.ClientAddr))
-		ats[i], codes[i] = r.At, int32(r.Code)
+		ats[i], codes[i], counts[i] = r.At, int32(r.Code), int32(max(r.Count, 1))
 	}
 	_, err := d.pool.Exec(ctx, `INSERT INTO audit (`+auditColumns+`)
 		SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[],
-			$7::integer[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[])
+			$7::integer[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::integer[])
 		ON CONFLICT (id) DO NOTHING`,
-		ids, ats, kinds, tenants, actors, actions, codes, templates, numbers, targets, addrs, details)
+		ids, ats, kinds, tenants, actors, actions, codes, templates, numbers, targets, addrs, details, counts)
 	return d.fail("append audit", err)
 }
 

@@ -16,28 +16,71 @@ const maxPendingAudit = 50_000
 // DefaultAuditRetention is how long audit records are kept by default.
 const DefaultAuditRetention = 90 * 24 * time.Hour
 
+// foldAfter is how many identical registration refusals one write of the
+// audit trail (a quarter of a second) records one by one; the ones after
+// are counted on the last of them (otos.AuditRecord.Count). A device or a
+// script that repeats a refused request thousands of times a second would
+// otherwise write as many rows, and could fill the disk.
+const foldAfter = 10
+
 // auditLog gathers audit records between two writes, so that a storm of
 // registrations costs one transaction per flush, not one per request.
 type auditLog struct {
 	mu      sync.Mutex
 	pending []*otos.AuditRecord
 	dropped int64
+	// same counts the refusals of this flush by what they say, and holds
+	// the last record of each kind.
+	same map[foldKey]*fold
 }
 
-// record queues r, filling in its id and time.
+// foldKey is what makes two registration refusals identical.
+type foldKey struct {
+	code                                          int
+	tenant, template, number, addr, actor, detail string
+}
+
+type fold struct {
+	n      int
+	record *otos.AuditRecord
+}
+
+// record queues r, filling in its id and time, or counts it on an
+// identical refusal queued before (see foldAfter).
 func (s *Service) record(r *otos.AuditRecord) {
-	id, err := s.newID()
-	if err != nil {
-		return
-	}
-	r.ID, r.At = id, s.timestamp()
+	r.At, r.Count = s.timestamp(), 1
 	s.audit.mu.Lock()
 	defer s.audit.mu.Unlock()
+	var key foldKey
+	foldable := r.Kind == otos.AuditRegistration && r.Code != otos.CodeOK
+	if foldable {
+		key = foldKey{r.Code, r.TenantID, r.TemplateID, r.DeviceNumber, r.ClientAddr, r.Actor, r.Detail}
+		if f := s.audit.same[key]; f != nil && f.n >= foldAfter {
+			f.record.Count++
+			return
+		}
+	}
 	if len(s.audit.pending) >= maxPendingAudit {
 		s.audit.dropped++
 		return
 	}
+	id, err := s.newID()
+	if err != nil {
+		return
+	}
+	r.ID = id
 	s.audit.pending = append(s.audit.pending, r)
+	if foldable {
+		if s.audit.same == nil {
+			s.audit.same = map[foldKey]*fold{}
+		}
+		f := s.audit.same[key]
+		if f == nil {
+			f = &fold{}
+			s.audit.same[key] = f
+		}
+		f.n, f.record = f.n+1, r
+	}
 }
 
 // auditRegistration records a registration attempt with its outcome.
@@ -97,6 +140,7 @@ func (s *Service) FlushAudit(ctx context.Context) {
 	s.audit.mu.Lock()
 	rs, dropped := s.audit.pending, s.audit.dropped
 	s.audit.pending, s.audit.dropped = nil, 0
+	clear(s.audit.same) // a written record can count no more
 	s.audit.mu.Unlock()
 	if dropped > 0 {
 		s.log.Error("audit records dropped: the store is not keeping up", "dropped", dropped)

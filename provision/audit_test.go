@@ -38,3 +38,63 @@ func TestAuditRetention(t *testing.T) {
 		t.Fatalf("after pruning: %d records %+v, want only the recent one", len(rs), rs)
 	}
 }
+
+// A flood of identical refusals is recorded one by one up to a point, and
+// then counted on the last record: every attempt is accounted for, in
+// fewer rows. Other refusals and every success keep records of their own.
+func TestAuditFoldsIdenticalRefusals(t *testing.T) {
+	ctx := context.Background()
+	s, store := newService(t)
+	bad := func(number, addr string) {
+		_, err := s.Register(ctx, &otos.AuthRequest{TemplateSecret: "no-such-secret", DeviceNumber: number, ClientAddr: addr})
+		if otos.ErrorCode(err) != otos.ESECRETUNKNOWN {
+			t.Fatalf("Register: %v, want ESECRETUNKNOWN", err)
+		}
+	}
+	for range 25 {
+		bad("flood-1", "10.0.0.1")
+	}
+	for range 3 {
+		bad("flood-1", "10.0.0.2") // another address
+		bad("flood-2", "10.0.0.1") // another device
+	}
+	// Successes are never folded: each re-issue is a voucher of its own.
+	secret, err := s.CreateTemplate(ctx, "", &otos.Template{Name: "t", DeviceType: otos.DeviceDirect})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 12 {
+		if _, err := s.Register(ctx, &otos.AuthRequest{TemplateSecret: secret, DeviceNumber: "ok-1", ClientAddr: "10.0.0.1"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.FlushAudit(ctx)
+	bad("flood-1", "10.0.0.1") // the next write starts counting anew
+	s.FlushAudit(ctx)
+
+	rs, _, err := store.Audit(ctx, otos.AuditFilter{Page: otos.Page{Limit: 100}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	type key struct{ number, addr string }
+	records, attempts := map[key]int{}, map[key]int{}
+	for _, r := range rs {
+		if r.Count < 1 {
+			t.Errorf("record %+v: count %d", r, r.Count)
+		}
+		k := key{r.DeviceNumber, r.ClientAddr}
+		records[k]++
+		attempts[k] += r.Count
+	}
+	want := map[key][2]int{ // records, attempts
+		{"flood-1", "10.0.0.1"}: {11, 26},
+		{"flood-1", "10.0.0.2"}: {3, 3},
+		{"flood-2", "10.0.0.1"}: {3, 3},
+		{"ok-1", "10.0.0.1"}:    {12, 12},
+	}
+	for k, w := range want {
+		if records[k] != w[0] || attempts[k] != w[1] {
+			t.Errorf("%v: %d records for %d attempts, want %d for %d", k, records[k], attempts[k], w[0], w[1])
+		}
+	}
+}

@@ -111,7 +111,7 @@ func (d *DB) UseNonce(ctx context.Context, templateID, nonce string, expires, no
 	return nil
 }
 
-const auditColumns = `id, at, kind, tenant_id, actor, action, code, template_id, device_number, target, client_addr, detail`
+const auditColumns = `id, at, kind, tenant_id, actor, action, code, template_id, device_number, target, client_addr, detail, count`
 
 // AppendAudit stores records in one transaction.
 func (d *DB) AppendAudit(ctx context.Context, rs []*otos.AuditRecord) error {
@@ -119,7 +119,7 @@ func (d *DB) AppendAudit(ctx context.Context, rs []*otos.AuditRecord) error {
 		return nil
 	}
 	err := d.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		stmt, err := tx.PrepareContext(ctx, `INSERT INTO audit (`+auditColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		stmt, err := tx.PrepareContext(ctx, `INSERT INTO audit (`+auditColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (id) DO NOTHING`)
 		if err != nil {
 			return err
@@ -128,7 +128,7 @@ func (d *DB) AppendAudit(ctx context.Context, rs []*otos.AuditRecord) error {
 		for _, r := range rs {
 			if _, err := stmt.ExecContext(ctx, r.ID, micros(r.At), r.Kind, nullString(r.TenantID), r.Actor, r.Action,
 				r.Code, nullString(r.TemplateID), nullString(r.DeviceNumber), nullString(r.Target),
-				nullString(r.ClientAddr), r.Detail); err != nil {
+				nullString(r.ClientAddr), r.Detail, max(r.Count, 1)); err != nil {
 				return err
 			}
 		}
@@ -159,7 +159,7 @@ func scanAudit(s scanner) (*otos.AuditRecord, error) {
 	var at int64
 	var tenant, tpl, number, target, addr sql.NullString
 	if err := s.Scan(&r.ID, &at, &r.Kind, &tenant, &r.Actor, &r.Action, &r.Code, &tpl, &number, &target,
-		&addr, &r.Detail); err != nil {
+		&addr, &r.Detail, &r.Count); err != nil {
 		return nil, err
 	}
 	r.At = fromMicros(at)

@@ -138,7 +138,7 @@ func testAudit(t *testing.T, s otos.Store) {
 		want = append(want, r.ID)
 	}
 	admin := &otos.AuditRecord{ID: newID(), At: at(10 * time.Minute), Kind: otos.AuditAdmin, TenantID: tn.ID,
-		Actor: "bootstrap", Action: "template.create", Code: 201, Target: "x", Detail: "name"}
+		Actor: "bootstrap", Action: "template.create", Code: 201, Target: "x", Detail: "name", Count: 3}
 	must(t, s.AppendAudit(t.Context(), []*otos.AuditRecord{admin}))
 	want = append(want, admin.ID)
 	// A batch written again (its first commit succeeded unseen) is harmless.
@@ -164,8 +164,14 @@ func testAudit(t *testing.T, s otos.Store) {
 	if len(got) != 5 {
 		t.Errorf("by template: %d records, want 5", len(got))
 	}
-	if g := got[0]; g.Kind != otos.AuditRegistration || g.Actor != "127.0.0.1" || g.Code != 200 || !g.At.Equal(t0) || g.ClientAddr != "127.0.0.1" {
+	if g := got[0]; g.Kind != otos.AuditRegistration || g.Actor != "127.0.0.1" || g.Code != 200 || !g.At.Equal(t0) ||
+		g.ClientAddr != "127.0.0.1" || g.Count != 1 { // a record written without a count stands for one attempt
 		t.Errorf("record read back as %+v", g)
+	}
+	got, _, err = s.Audit(t.Context(), otos.AuditFilter{TenantID: tn.ID, Since: at(10 * time.Minute)})
+	must(t, err)
+	if len(got) != 1 || got[0].ID != admin.ID || got[0].Count != 3 {
+		t.Errorf("admin record read back as %+v, want it with count 3", got)
 	}
 	n, err := s.PruneAudit(t.Context(), at(2*time.Minute))
 	must(t, err)

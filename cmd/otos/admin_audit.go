@@ -39,9 +39,9 @@ func sinceTime(v string, now time.Time) string {
 }
 
 var auditColumns = columns[otos.AuditRecord]{
-	header: []string{"AT", "KIND", "ACTION", "CODE", "ACTOR", "TEMPLATE", "DEVICE NUMBER", "TARGET"},
+	header: []string{"AT", "KIND", "ACTION", "CODE", "COUNT", "ACTOR", "TEMPLATE", "DEVICE NUMBER", "TARGET"},
 	row: func(r *otos.AuditRecord) []string {
-		return []string{timestamp(&r.At), string(r.Kind), r.Action, strconv.Itoa(r.Code), r.Actor,
-			r.TemplateID, r.DeviceNumber, r.Target}
+		return []string{timestamp(&r.At), string(r.Kind), r.Action, strconv.Itoa(r.Code), strconv.Itoa(r.Count),
+			r.Actor, r.TemplateID, r.DeviceNumber, r.Target}
 	},
 }
