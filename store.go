@@ -22,7 +22,9 @@ type Store interface {
 	// Tenants lists tenants in creation order, with the next cursor.
 	Tenants(ctx context.Context, p Page) ([]*Tenant, string, error)
 
-	// AppendAudit stores audit records, in one transaction.
+	// AppendAudit stores audit records. A store may write a long list in
+	// several transactions; writing a record again is harmless (its id is
+	// its identity), so a failed call can be retried whole.
 	AppendAudit(ctx context.Context, rs []*AuditRecord) error
 	// Audit lists audit records in time order, with the next cursor.
 	Audit(ctx context.Context, f AuditFilter) ([]*AuditRecord, string, error)

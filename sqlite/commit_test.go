@@ -4,7 +4,12 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 )
 
 // batchOf builds one batch of writes, each inserting its value into table
@@ -117,5 +122,36 @@ func TestWriteRunsToItsEndOnceStarted(t *testing.T) {
 	c.commit(b)
 	if err := <-b[0].result; !errors.Is(err, context.Canceled) {
 		t.Errorf("write after cancel: %v, want context.Canceled", err)
+	}
+}
+
+// The background checkpointer copies the WAL into the database file while
+// the WAL is far below the writer's own checkpoint threshold.
+func TestBackgroundCheckpoint(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "otos.db")
+	d := mustOpen(t, path)
+	before, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 300 {
+		if _, err := d.exec(t.Context(), `INSERT INTO tenants (id, name, created_at) VALUES (?, ?, 0)`,
+			fmt.Sprintf("tenant-%d", i), strings.Repeat("x", 2000)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		after, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if after.Size() > before.Size()+300*2000 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("database file still %d bytes (from %d) 5 s after the writes: not checkpointed", after.Size(), before.Size())
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"slices"
 	"time"
 
 	"github.com/otos-iot/otos"
@@ -113,18 +114,29 @@ func (d *DB) UseNonce(ctx context.Context, templateID, nonce string, expires, no
 
 const auditColumns = `id, at, kind, tenant_id, actor, action, code, template_id, device_number, target, client_addr, detail, count`
 
-// AppendAudit stores records in one transaction.
+// auditChunk is how many audit records one write of the group commit
+// holds. A quarter-second's records of a registration storm (thousands) in
+// one write would hold up the registrations queued behind it for tens of
+// milliseconds; in chunks they share batches with them.
+const auditChunk = 256
+
+// AppendAudit stores records, in writes of up to auditChunk records.
 func (d *DB) AppendAudit(ctx context.Context, rs []*otos.AuditRecord) error {
-	if len(rs) == 0 {
-		return nil
+	for chunk := range slices.Chunk(rs, auditChunk) {
+		if err := d.appendAudit(ctx, chunk); err != nil {
+			return err
+		}
 	}
+	return nil
+}
+
+func (d *DB) appendAudit(ctx context.Context, rs []*otos.AuditRecord) error {
 	err := d.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		stmt, err := tx.PrepareContext(ctx, `INSERT INTO audit (`+auditColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		stmt, err := d.txStmt(ctx, tx, `INSERT INTO audit (`+auditColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (id) DO NOTHING`)
 		if err != nil {
 			return err
 		}
-		defer stmt.Close()
 		for _, r := range rs {
 			if _, err := stmt.ExecContext(ctx, r.ID, micros(r.At), r.Kind, nullString(r.TenantID), r.Actor, r.Action,
 				r.Code, nullString(r.TemplateID), nullString(r.DeviceNumber), nullString(r.Target),
