@@ -9,10 +9,12 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	"github.com/otos-iot/otos"
 )
@@ -26,6 +28,7 @@ const KeySize = 32
 type Keyring struct {
 	lookup []byte
 	aead   cipher.AEAD
+	macs   sync.Pool // of keyed HMACs for Hash
 }
 
 // NewKeyring derives a Keyring from master, which must be KeySize bytes.
@@ -41,7 +44,10 @@ func NewKeyring(master []byte) (*Keyring, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Keyring{lookup: derive(master, "otos/template-secret/lookup/v1"), aead: aead}, nil
+	k := &Keyring{lookup: derive(master, "otos/template-secret/lookup/v1"), aead: aead}
+	// Keying an HMAC costs two hash blocks; every registration needs one.
+	k.macs.New = func() any { return hmac.New(sha256.New, k.lookup) }
+	return k, nil
 }
 
 func derive(master []byte, purpose string) []byte {
@@ -54,7 +60,9 @@ func derive(master []byte, purpose string) []byte {
 // Without the server key, a copy of the database does not reveal which
 // secret belongs to which template, nor allow an offline guess.
 func (k *Keyring) Hash(secret otos.Secret) []byte {
-	m := hmac.New(sha256.New, k.lookup)
+	m := k.macs.Get().(hash.Hash)
+	defer k.macs.Put(m)
+	m.Reset()
 	m.Write([]byte(secret))
 	return m.Sum(nil)
 }
