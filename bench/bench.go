@@ -111,6 +111,10 @@ type MQTTConfig struct {
 	PublishRate float64
 	// ConnectTimeout bounds one CONNECT; DefaultConnectTimeout when 0.
 	ConnectTimeout time.Duration
+	// Reconnect disconnects the sessions after the hold and connects them
+	// all again, measured apart: a device's later CONNECTs, which otos
+	// answers from its cache, where its first also records the connection.
+	Reconnect bool
 }
 
 // tagPattern is what a tag may hold: characters that are safe in a device

@@ -31,7 +31,10 @@ type mqttRun struct {
 	conns    int // CONNECTs or publishes in flight at most
 	progress io.Writer
 	every    time.Duration
-	lat      Histogram
+	// lat is the CONNECT latency of the first round, relat of the second
+	// (Reconnect); rec points to the one being recorded.
+	lat, relat Histogram
+	rec        *Histogram
 
 	connected, connectFailed, lost atomic.Int64
 	published, publishFailed       atomic.Int64
@@ -43,8 +46,10 @@ type mqttRun struct {
 
 // newMQTTRun prepares the MQTT phase of c, a checked Config.
 func newMQTTRun(c Config) *mqttRun {
-	return &mqttRun{cfg: c.MQTT, conns: c.Concurrency, progress: c.Progress, every: c.ProgressEvery,
+	m := &mqttRun{cfg: c.MQTT, conns: c.Concurrency, progress: c.Progress, every: c.ProgressEvery,
 		errors: map[string]int64{}}
+	m.rec = &m.lat
+	return m
 }
 
 // fail counts a problem under reason, keeping the first one's text.
@@ -67,7 +72,7 @@ func (m *mqttRun) run(ctx context.Context, sessions []session) *MQTTReport {
 	clients := m.connectAll(ctx, sessions)
 	connectTime := time.Since(start)
 	after := liveBytes()
-	defer m.disconnectAll(clients)
+	defer func() { m.disconnectAll(clients) }() // the clients of the last round
 
 	rep := &MQTTReport{Broker: m.cfg.Addr, Sessions: len(sessions), Connected: int64(len(clients)),
 		ConnectS: connectTime.Seconds()}
@@ -87,10 +92,30 @@ func (m *mqttRun) run(ctx context.Context, sessions []session) *MQTTReport {
 		}
 	}
 	rep.Lost = m.lost.Load()
+	if m.cfg.Reconnect && len(clients) > 0 && ctx.Err() == nil {
+		m.disconnectAll(clients)
+		rep.Reconnect, clients = m.reconnect(ctx, sessions)
+	}
 	m.mu.Lock()
 	rep.Errors, rep.FirstError = m.errors, m.firstErr
 	m.mu.Unlock()
 	return rep
+}
+
+// reconnect connects the sessions a second time, timed apart from the
+// first, and returns the report with the new clients.
+func (m *mqttRun) reconnect(ctx context.Context, sessions []session) (*ReconnectReport, []paho.Client) {
+	m.rec = &m.relat
+	m.connected.Store(0)
+	start := time.Now()
+	clients := m.connectAll(ctx, sessions)
+	took := time.Since(start)
+	r := &ReconnectReport{Connected: int64(len(clients)), ConnectS: took.Seconds(),
+		P50Ms: ms(m.relat.Quantile(0.50)), P99Ms: ms(m.relat.Quantile(0.99)), MaxMs: ms(m.relat.Max())}
+	if took > 0 {
+		r.ConnectsPerS = float64(len(clients)) / took.Seconds()
+	}
+	return r, clients
 }
 
 // liveBytes returns the heap and goroutine stacks in use after a collection.
@@ -144,7 +169,7 @@ func (m *mqttRun) connect(ctx context.Context, s session) paho.Client {
 		}
 		return nil
 	}
-	m.lat.Record(elapsed)
+	m.rec.Record(elapsed)
 	m.connected.Add(1)
 	return c
 }

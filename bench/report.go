@@ -74,6 +74,18 @@ type MQTTReport struct {
 	// ClientBytesPerSession is the memory (heap and stacks) this process,
 	// the client side, spent per connected session: not the broker's.
 	ClientBytesPerSession int64 `json:"client_bytes_per_session"`
+	// Reconnect is the second round of CONNECTs, with --reconnect.
+	Reconnect *ReconnectReport `json:"reconnect,omitempty"`
+}
+
+// ReconnectReport is the second round of CONNECTs of the same devices.
+type ReconnectReport struct {
+	Connected    int64   `json:"connected"`
+	ConnectS     float64 `json:"connect_s"`
+	ConnectsPerS float64 `json:"connects_per_s"`
+	P50Ms        float64 `json:"p50_ms"`
+	P99Ms        float64 `json:"p99_ms"`
+	MaxMs        float64 `json:"max_ms"`
 }
 
 // setLatency fills in the report's quantiles from h.
@@ -143,6 +155,10 @@ func (m *MQTTReport) writeText(b *strings.Builder) {
 	if m.HoldS > 0 {
 		fmt.Fprintf(b, "  held         %.2fs, %d sessions lost; published %d messages (%.1f/s)\n",
 			m.HoldS, m.Lost, m.Published, m.PublishPerS)
+	}
+	if r := m.Reconnect; r != nil {
+		fmt.Fprintf(b, "  reconnect    %d sessions in %.2fs: %.1f CONNECTs/s, p50 %.2f ms   p99 %.2f ms   max %.2f ms\n",
+			r.Connected, r.ConnectS, r.ConnectsPerS, r.P50Ms, r.P99Ms, r.MaxMs)
 	}
 	writeErrors(b, m.Errors, m.FirstError)
 	fmt.Fprintf(b, "  memory       %.1f KiB per session in this process (the client side, not the broker)\n",

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/otos-iot/otos"
 )
@@ -84,16 +85,21 @@ func (s *Service) cachedDevice(ctx context.Context, lookup []byte) (*cachedDevic
 	if err != nil {
 		return nil, err
 	}
-	e = &cachedDevice{
+	e = brokerView(d, typ, now)
+	s.creds.put(lookup, e, epoch)
+	return e, nil
+}
+
+// brokerView is the cache entry of device d, of a template of type typ.
+func brokerView(d *otos.Device, typ otos.DeviceType, now time.Time) *cachedDevice {
+	return &cachedDevice{
 		session: Session{TenantID: d.TenantID, DeviceID: d.ID, DeviceNumber: d.DeviceNumber,
-			TemplateID: d.TemplateID, DeviceType: typ, lookup: lookup},
+			TemplateID: d.TemplateID, DeviceType: typ, lookup: d.Credential.Lookup},
 		credential: d.Credential,
 		enabled:    d.Status == otos.StatusEnabled,
 		connected:  d.FirstConnectedAt != nil,
 		until:      now.Add(credTTL),
 	}
-	s.creds.put(lookup, e, epoch)
-	return e, nil
 }
 
 // deviceType returns the device type of a template; it never changes, so

@@ -225,8 +225,12 @@ func (s *Service) create(ctx context.Context, t *otos.Template, d *otos.Device, 
 	}
 	now := s.timestamp()
 	d.ID, d.CreatedAt, d.UpdatedAt, d.Credential = id, now, now, v.Credential()
+	// The device connects next, most likely to this node: its voucher goes
+	// into the broker's cache, unless a change voided the cache meanwhile.
+	_, epoch := s.creds.get(d.Credential.Lookup, now)
 	err = s.store.CreateDevice(ctx, d)
 	if err == nil {
+		s.creds.put(d.Credential.Lookup, brokerView(d, t.DeviceType, s.now()), epoch)
 		s.log.Info("device registered", "device_id", d.ID, "device_number", d.DeviceNumber, "template_id", t.ID)
 		return &Registration{Device: d, Voucher: v}, nil
 	}

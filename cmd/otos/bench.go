@@ -66,6 +66,7 @@ func parseBenchFlags(args []string, stderr io.Writer, env func(string) string) (
 	fs.Float64Var(&cfg.MQTT.ConnectRate, "connect-rate", 0, "MQTT CONNECTs a second at most, overall (0: as fast as --concurrency allows)")
 	fs.DurationVar(&cfg.MQTT.Hold, "hold", 0, "keep the MQTT sessions open this long once all have connected")
 	fs.Float64Var(&cfg.MQTT.PublishRate, "publish-rate", 0, "telemetry messages a second, overall, published while the sessions are held")
+	fs.BoolVar(&cfg.MQTT.Reconnect, "reconnect", false, "then disconnect the sessions and connect them all again, measured apart (later CONNECTs of a device)")
 	fs.BoolVar(&asJSON, "json", false, "print the report as JSON")
 	err := fs.Parse(args)
 	if err != nil {

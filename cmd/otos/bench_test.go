@@ -237,6 +237,26 @@ func (c *client3) count(re *regexp.Regexp) int {
 	return n
 }
 
+// With --reconnect every device connects a second time, measured apart;
+// the broker accepts every CONNECT of both rounds.
+func TestBenchReconnect(t *testing.T) {
+	s := startBroker(t, nil)
+	tp := s.createTemplate(t, nil)
+	rep := s.benchJSON(t, "--secret", tp.Secret, "--devices", "40", "--concurrency", "8", "--tag", "br",
+		"--mqtt", s.MQTTAddr(), "--reconnect")
+	m := rep.MQTT
+	if m == nil || m.Connected != 40 || len(m.Errors) != 0 || m.Reconnect == nil {
+		t.Fatalf("mqtt %+v", m)
+	}
+	if r := m.Reconnect; r.Connected != 40 || r.ConnectsPerS <= 0 || r.P50Ms <= 0 {
+		t.Fatalf("reconnect round %+v", r)
+	}
+	_, metrics := do(t, "GET", s.URL+"/metrics", "")
+	if want := `otos_mqtt_connects_total{result="accepted"} 80` + "\n"; !bytes.Contains(metrics, []byte(want)) {
+		t.Errorf("metrics lack %q", want)
+	}
+}
+
 func TestBenchFlags(t *testing.T) {
 	s := startServer(t, "", nil)
 	cases := []struct {
