@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# ratios.sh: the figures of docs/PERFORMANCE.md, as ratios against the baselines of ../shared/bench
+# measured in the same run. Each scenario alternates baseline and otos rounds (ROUNDS, default 3) and
+# prints every round and the median ratio. Needs wrk, Go, and for the PostgreSQL scenario a server at
+# OTOS_PERF_POSTGRES (a DSN of a database it may create and drop other databases from).
+#
+#   bench/ratios.sh                  # sqlite-new repeat bad-secret mqtt
+#   bench/ratios.sh postgres-new     # one scenario
+#
+# Scenarios: sqlite-new, repeat, bad-secret, postgres-new, mqtt.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SHARED=${SHARED:-../shared/bench}
+ROUNDS=${ROUNDS:-3}
+DURATION=${DURATION:-6s}
+WORK=$(mktemp -d /tmp/otos-ratios.XXXXXX)
+HTTP=127.0.0.1:18181 MQTT=127.0.0.1:18183 CEIL=127.0.0.1:18180 MCEIL=127.0.0.1:18182
+PIDS=()
+trap 'kill "${PIDS[@]}" 2>/dev/null || true; rm -rf "$WORK"' EXIT
+
+command -v wrk >/dev/null || { echo "wrk is needed (Debian: apt-get install wrk)"; exit 1; }
+[ -f "$SHARED/auth.lua" ] || { echo "no $SHARED/auth.lua: set SHARED to the shared bench directory"; exit 1; }
+go build -o "$WORK/otos" ./cmd/otos
+(cd "$SHARED/ceiling" && go build -o "$WORK/ceiling" .)
+(cd "$SHARED/mqtt-ceiling" && go build -o "$WORK/mqtt-ceiling" .)
+"$WORK/ceiling" -addr $CEIL >/dev/null 2>&1 & PIDS+=($!)
+"$WORK/mqtt-ceiling" -addr $MCEIL -log error >/dev/null 2>&1 & PIDS+=($!)
+
+# otos_start [serve flags...]: a fresh otos on $HTTP and $MQTT; sets SECRET and OTOS_PID.
+otos_start() {
+	rm -rf "$WORK/data"
+	"$WORK/otos" serve --data "$WORK/data" --http $HTTP --mqtt $MQTT --log-level warn "$@" >"$WORK/otos.log" 2>&1 &
+	OTOS_PID=$!
+	PIDS+=($OTOS_PID)
+	for _ in $(seq 50); do curl -sf http://$HTTP/readyz >/dev/null && break; sleep 0.1; done
+	SECRET=$(OTOS_DATA="$WORK/data" "$WORK/otos" template create --name perf --type direct --server http://$HTTP --json |
+		sed -n 's/.*"template_secret": *"\([^"]*\)".*/\1/p')
+	[ -n "$SECRET" ] || { echo "otos did not start:"; cat "$WORK/otos.log"; exit 1; }
+}
+otos_stop() { kill "$OTOS_PID"; wait "$OTOS_PID" 2>/dev/null || true; }
+
+# wrk_run MODE SECRET URL: wrk's RESULT line (requests a second, answered whatever the code).
+wrk_run() {
+	(cd "$SHARED" && MODE=$1 SECRET=$2 TAG=${TAG_FIXED:-r$RANDOM$RANDOM} wrk -t2 -c32 -d"$DURATION" -s auth.lua "$3" | grep RESULT)
+}
+rps_of() { sed 's/.*rps=\([0-9]*\).*/\1/'; }
+
+# http_scenario NAME MODE: rounds of baseline, then otos, and the median ratio.
+http_scenario() {
+	local name=$1 mode=$2 ratios=()
+	for i in $(seq "$ROUNDS"); do
+		local base otos
+		base=$(TAG_FIXED= wrk_run new x http://$CEIL)
+		otos=$(wrk_run "$mode" "$SECRET" http://$HTTP)
+		local r
+		r=$(echo "scale=3; $(echo "$otos" | rps_of) / $(echo "$base" | rps_of)" | bc)
+		ratios+=("$r")
+		printf '%-13s round %d  ceiling %6s/s  otos %s  ratio %s\n' "$name" "$i" "$(echo "$base" | rps_of)" \
+			"$(echo "$otos" | sed 's/RESULT //')" "$r"
+	done
+	printf '%-13s median ratio %s\n' "$name" "$(printf '%s\n' "${ratios[@]}" | sort -n | sed -n "$(((ROUNDS + 1) / 2))p")"
+}
+
+mqtt_scenario() {
+	local first=() again=()
+	for i in $(seq "$ROUNDS"); do
+		for broker in $MCEIL $MQTT; do
+			"$WORK/otos" bench --server http://$HTTP --secret "$SECRET" --devices 5000 --tag m$i$RANDOM \
+				--mqtt $broker --reconnect --json 2>/dev/null >"$WORK/m.json"
+			local f a
+			f=$(sed -n 's/^    "connects_per_s": *\([0-9.]*\).*/\1/p' "$WORK/m.json" | head -1)
+			a=$(sed -n 's/^      "connects_per_s": *\([0-9.]*\).*/\1/p' "$WORK/m.json" | head -1)
+			printf 'mqtt          round %d  %-16s first CONNECTs %7.0f/s  reconnects %7.0f/s\n' "$i" "$broker" "$f" "$a"
+			if [ "$broker" = $MCEIL ]; then bf=$f ba=$a; else
+				first+=("$(echo "scale=3; $f / $bf" | bc)")
+				again+=("$(echo "scale=3; $a / $ba" | bc)")
+			fi
+		done
+	done
+	local mid=$(((ROUNDS + 1) / 2))
+	echo "mqtt          median ratio, first CONNECTs $(printf '%s\n' "${first[@]}" | sort -n | sed -n "${mid}p"), reconnects $(printf '%s\n' "${again[@]}" | sort -n | sed -n "${mid}p")"
+}
+
+run() {
+	case $1 in
+	sqlite-new) otos_start --lockout-threshold 0; http_scenario sqlite-new new; otos_stop ;;
+	repeat) otos_start; repeat_scenario; otos_stop ;;
+	bad-secret) otos_start; http_scenario bad-secret badsecret; otos_stop ;;
+	postgres-new)
+		[ -n "${OTOS_PERF_POSTGRES:-}" ] || { echo "postgres-new: set OTOS_PERF_POSTGRES"; return; }
+		psql "$OTOS_PERF_POSTGRES" -qAtc "DROP DATABASE IF EXISTS otos_ratios" -qAtc "CREATE DATABASE otos_ratios" >/dev/null
+		otos_start --lockout-threshold 0 --db "$(echo "$OTOS_PERF_POSTGRES" | sed 's#/[^/?]*\(?\|$\)#/otos_ratios\1#')"
+		http_scenario postgres-new new; otos_stop ;;
+	mqtt) otos_start; mqtt_scenario; otos_stop ;;
+	*) echo "unknown scenario $1"; exit 2 ;;
+	esac
+}
+
+# repeat_scenario: wrk's repeat mode sends the number fixed-<TAG>; with TAG=1 that is the device that
+# otos bench registers as <tag>-1 under the tag "fixed", and connects once, so that repeats get 200082.
+repeat_scenario() {
+	"$WORK/otos" bench --server http://$HTTP --secret "$SECRET" --devices 1 --tag fixed --mqtt $MQTT >/dev/null 2>&1
+	TAG_FIXED=1 http_scenario repeat repeat
+}
+
+for s in "${@:-sqlite-new repeat bad-secret mqtt}"; do
+	for one in $s; do run "$one"; done
+done
