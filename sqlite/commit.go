@@ -21,11 +21,12 @@ var errClosed = errors.New("sqlite: closed")
 // another on the single write connection, inside one shared transaction per
 // batch, so that a failing write (a unique violation, say) rolls back only
 // itself: a write of one statement relies on SQLite undoing a failed
-// statement, a write of several runs in a savepoint of its own. The batch commits once, with one
-// fsync, and only then does each caller learn its own result: a write is
-// acknowledged only once it is durable. Under load a batch holds every write
-// that arrived while the previous one was committing, so throughput grows
-// with concurrency instead of being one fsync per request.
+// statement, a write of several runs in a savepoint of its own. The batch
+// commits once, with one fsync, and only then does each caller learn its own
+// result: a write is acknowledged only once it is durable. Under load a
+// batch holds every write that arrived while the previous one was
+// committing, so throughput grows with concurrency instead of being one
+// fsync per request.
 type committer struct {
 	db      *sql.DB
 	reqs    chan *writeReq
