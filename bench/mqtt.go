@@ -74,15 +74,11 @@ func (m *mqttRun) run(ctx context.Context, sessions []session) *MQTTReport {
 	after := liveBytes()
 	defer func() { m.disconnectAll(clients) }() // the clients of the last round
 
-	rep := &MQTTReport{Broker: m.cfg.Addr, Sessions: len(sessions), Connected: int64(len(clients)),
-		ConnectS: connectTime.Seconds()}
-	if connectTime > 0 {
-		rep.ConnectsPerS = float64(len(clients)) / connectTime.Seconds()
-	}
+	rep := &MQTTReport{Broker: m.cfg.Addr, Sessions: len(sessions),
+		ConnectRound: newConnectRound(len(clients), connectTime, &m.lat)}
 	if len(clients) > 0 && after > before {
 		rep.ClientBytesPerSession = int64(after-before) / int64(len(clients))
 	}
-	rep.setLatency(&m.lat)
 	if m.cfg.Hold > 0 && len(clients) > 0 && ctx.Err() == nil {
 		held := m.hold(ctx, clients)
 		rep.HoldS = held.Seconds()
@@ -104,18 +100,13 @@ func (m *mqttRun) run(ctx context.Context, sessions []session) *MQTTReport {
 
 // reconnect connects the sessions a second time, timed apart from the
 // first, and returns the report with the new clients.
-func (m *mqttRun) reconnect(ctx context.Context, sessions []session) (*ReconnectReport, []paho.Client) {
+func (m *mqttRun) reconnect(ctx context.Context, sessions []session) (*ConnectRound, []paho.Client) {
 	m.rec = &m.relat
 	m.connected.Store(0)
 	start := time.Now()
 	clients := m.connectAll(ctx, sessions)
-	took := time.Since(start)
-	r := &ReconnectReport{Connected: int64(len(clients)), ConnectS: took.Seconds(),
-		P50Ms: ms(m.relat.Quantile(0.50)), P99Ms: ms(m.relat.Quantile(0.99)), MaxMs: ms(m.relat.Max())}
-	if took > 0 {
-		r.ConnectsPerS = float64(len(clients)) / took.Seconds()
-	}
-	return r, clients
+	r := newConnectRound(len(clients), time.Since(start), &m.relat)
+	return &r, clients
 }
 
 // liveBytes returns the heap and goroutine stacks in use after a collection.

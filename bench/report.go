@@ -54,14 +54,10 @@ type RepeatSetup struct {
 
 // MQTTReport is what the MQTT phase measured.
 type MQTTReport struct {
-	Broker       string  `json:"broker"`
-	Sessions     int     `json:"sessions"` // devices that tried to connect
-	Connected    int64   `json:"connected"`
-	ConnectS     float64 `json:"connect_s"`
-	ConnectsPerS float64 `json:"connects_per_s"`
-	P50Ms        float64 `json:"p50_ms"`
-	P99Ms        float64 `json:"p99_ms"`
-	MaxMs        float64 `json:"max_ms"`
+	Broker   string `json:"broker"`
+	Sessions int    `json:"sessions"` // devices that tried to connect
+	// ConnectRound is the first CONNECT of every device.
+	ConnectRound
 	// Errors counts failed CONNECTs by reason ("refused_bad_credentials",
 	// "timeout", …) and failed publishes ("publish_failed").
 	Errors     map[string]int64 `json:"errors"`
@@ -75,11 +71,11 @@ type MQTTReport struct {
 	// the client side, spent per connected session: not the broker's.
 	ClientBytesPerSession int64 `json:"client_bytes_per_session"`
 	// Reconnect is the second round of CONNECTs, with --reconnect.
-	Reconnect *ReconnectReport `json:"reconnect,omitempty"`
+	Reconnect *ConnectRound `json:"reconnect,omitempty"`
 }
 
-// ReconnectReport is the second round of CONNECTs of the same devices.
-type ReconnectReport struct {
+// ConnectRound is a round of CONNECTs: one of every device.
+type ConnectRound struct {
 	Connected    int64   `json:"connected"`
 	ConnectS     float64 `json:"connect_s"`
 	ConnectsPerS float64 `json:"connects_per_s"`
@@ -88,13 +84,19 @@ type ReconnectReport struct {
 	MaxMs        float64 `json:"max_ms"`
 }
 
-// setLatency fills in the report's quantiles from h.
-func (r *Report) setLatency(h *Histogram) {
-	r.P50Ms, r.P99Ms, r.MaxMs = ms(h.Quantile(0.50)), ms(h.Quantile(0.99)), ms(h.Max())
+// newConnectRound is the round that connected n devices in took, with the
+// latency of h.
+func newConnectRound(n int, took time.Duration, h *Histogram) ConnectRound {
+	r := ConnectRound{Connected: int64(n), ConnectS: took.Seconds(),
+		P50Ms: ms(h.Quantile(0.50)), P99Ms: ms(h.Quantile(0.99)), MaxMs: ms(h.Max())}
+	if took > 0 {
+		r.ConnectsPerS = float64(n) / took.Seconds()
+	}
+	return r
 }
 
-// setLatency fills in the report's CONNECT quantiles from h.
-func (r *MQTTReport) setLatency(h *Histogram) {
+// setLatency fills in the report's quantiles from h.
+func (r *Report) setLatency(h *Histogram) {
 	r.P50Ms, r.P99Ms, r.MaxMs = ms(h.Quantile(0.50)), ms(h.Quantile(0.99)), ms(h.Max())
 }
 
