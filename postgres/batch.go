@@ -22,6 +22,7 @@ import (
 // whole (a foreign key, a full template), is then inserted alone, so that it
 // gets its own, precise answer. A database that cannot be reached fails the
 // whole batch at once.
+
 // maxInsertBatch bounds the rows of one statement.
 const maxInsertBatch = 64
 

@@ -13,8 +13,9 @@ import (
 // So a goroutine of its own checkpoints in the background, on a connection
 // of its own, every checkpointEvery; a PASSIVE checkpoint blocks neither the
 // writer nor the readers. The writer's automatic checkpoint stays as a
-// backstop, at a size (see pragmas) that the background one keeps the WAL
-// under: a storm writes about 10,000 pages of WAL a second.
+// backstop, at a size (see pragmas) that it reaches only when the
+// background one falls behind: a storm writes tens of thousands of WAL
+// pages a second, mostly the same hot pages again.
 const checkpointEvery = 250 * time.Millisecond
 
 // checkpointer runs background checkpoints until ctx ends.
