@@ -53,6 +53,9 @@ type Broker struct {
 	once   sync.Once
 }
 
+// maxWritesPending bounds the messages queued to one client.
+const maxWritesPending = 1024
+
 // New returns a broker; Open starts it.
 func New(cfg Config) *Broker {
 	if cfg.Logger == nil {
@@ -71,6 +74,11 @@ func New(cfg Config) *Broker {
 	// The ACL sees a publish's topic before an alias is resolved; offering
 	// no aliases keeps every topic visible to it.
 	caps.TopicAliasMaximum = 0
+	// mochi makes each client's outbound queue this long at CONNECT; its
+	// default, 8,192, is a 64 kB buffer allocated and zeroed per CONNECT,
+	// which cost a CONNECT storm half its CPU. A device that falls 1,024
+	// writes behind is stuck, and mochi drops what does not fit.
+	caps.MaximumClientWritesPending = maxWritesPending
 	server := mochi.New(&mochi.Options{
 		Capabilities: caps,
 		// mochi logs every refused CONNECT as a warning without context; the
