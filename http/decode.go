@@ -60,7 +60,17 @@ func (n *numberish) UnmarshalJSON(b []byte) error {
 
 // readBody reads at most limit bytes of r's body: ETOOLARGE beyond.
 func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
-	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	body := http.MaxBytesReader(w, r.Body, limit)
+	var b []byte
+	var err error
+	if n := r.ContentLength; n >= 0 && n <= limit {
+		// The declared length, in one allocation: net/http's body reader
+		// ends at Content-Length, and a shorter body is an error.
+		b = make([]byte, n)
+		_, err = io.ReadFull(body, b)
+	} else {
+		b, err = io.ReadAll(body)
+	}
 	var tooLarge *http.MaxBytesError
 	switch {
 	case errors.As(err, &tooLarge):
@@ -108,13 +118,18 @@ func decodeObject(body []byte, v any, strict bool) error {
 	if !utf8.Valid(body) {
 		return &otos.Error{Code: otos.EINVALID, Reason: otos.ReasonSyntax, Message: "Request body is not valid UTF-8"}
 	}
-	dec := json.NewDecoder(bytes.NewReader(body))
+	var err error
 	if strict {
+		dec := json.NewDecoder(bytes.NewReader(body))
 		dec.DisallowUnknownFields()
-	}
-	err := dec.Decode(v)
-	if err == nil && dec.InputOffset() < int64(len(bytes.TrimRight(body, " \t\r\n"))) {
-		err = errors.New("trailing data")
+		err = dec.Decode(v)
+		if err == nil && dec.InputOffset() < int64(len(bytes.TrimRight(body, " \t\r\n"))) {
+			err = errors.New("trailing data")
+		}
+	} else {
+		// Unmarshal refuses trailing data itself, without the Decoder's copy
+		// of the body.
+		err = json.Unmarshal(body, v)
 	}
 	var typeErr *json.UnmarshalTypeError
 	switch {

@@ -1,6 +1,7 @@
 package http
 
 import (
+	"log/slog"
 	"net/http"
 	"time"
 
@@ -28,7 +29,7 @@ func (s *Server) handleDeviceAuth(w http.ResponseWriter, r *http.Request) {
 		status = errorStatus(err)
 		setRetryAfter(w.Header(), err)
 		env = Envelope{Code: errorCode(err).Number(), Message: message(err, lang)}
-		if req != nil {
+		if req != nil && s.log.Enabled(r.Context(), slog.LevelInfo) {
 			s.log.Info("registration refused", "code", env.Code, "device_number", req.DeviceNumber, "client", from.addr)
 		}
 	}

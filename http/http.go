@@ -52,8 +52,7 @@ func errorStatus(err error) int {
 // setRetryAfter sets the Retry-After header when err carries a wait (an
 // ERATELIMITED error does). It is the one place that writes the header.
 func setRetryAfter(h http.Header, err error) {
-	var e *otos.Error
-	if errors.As(err, &e) && e.RetryAfter > 0 {
+	if e := otos.AsError(err); e != nil && e.RetryAfter > 0 {
 		h.Set("Retry-After", strconv.FormatInt(retrySeconds(e.RetryAfter), 10))
 	}
 }
@@ -67,8 +66,7 @@ func retrySeconds(d time.Duration) int64 {
 // errorCode is otos.ErrorCode, except that a request that ran out of time
 // waiting on the store is EUNAVAILABLE rather than EINTERNAL.
 func errorCode(err error) otos.Code {
-	var e *otos.Error
-	if !errors.As(err, &e) && errors.Is(err, context.DeadlineExceeded) {
+	if err != nil && otos.AsError(err) == nil && errors.Is(err, context.DeadlineExceeded) {
 		return otos.EUNAVAILABLE
 	}
 	return otos.ErrorCode(err)

@@ -1,7 +1,6 @@
 package http
 
 import (
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -105,8 +104,7 @@ func message(err error, l Language) string {
 }
 
 func reason(err error) otos.Reason {
-	var e *otos.Error
-	if errors.As(err, &e) {
+	if e := otos.AsError(err); e != nil {
 		return e.Reason
 	}
 	return ""
