@@ -11,7 +11,7 @@ import (
 )
 
 // batchTemplate creates a direct template with cap max (0: none).
-func batchTemplate(t *testing.T, d *DB, id string, max int) {
+func batchTemplate(t testing.TB, d *DB, id string, max int) {
 	t.Helper()
 	now := time.Now().UTC().Truncate(time.Microsecond)
 	tpl := &otos.Template{ID: id, TenantID: otos.DefaultTenantID, Name: id, DeviceType: otos.DeviceDirect,

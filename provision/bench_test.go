@@ -3,10 +3,10 @@ package provision_test
 import (
 	"context"
 	"fmt"
-	"sync/atomic"
 	"testing"
 
 	"github.com/otos-iot/otos"
+	"github.com/otos-iot/otos/storetest"
 )
 
 // BenchmarkRegister measures new-device registrations through the service
@@ -18,17 +18,9 @@ func BenchmarkRegister(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	var n atomic.Int64
-	b.SetParallelism(16)
-	b.ReportAllocs()
-	b.ResetTimer()
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			req := &otos.AuthRequest{TemplateSecret: secret, DeviceNumber: fmt.Sprintf("bench-%d", n.Add(1))}
-			if _, err := s.Register(ctx, req); err != nil {
-				b.Fatal(err)
-			}
-		}
+	storetest.Callers32(b, func(i int) error {
+		_, err := s.Register(ctx, &otos.AuthRequest{TemplateSecret: secret, DeviceNumber: fmt.Sprintf("bench-%d", i)})
+		return err
 	})
 	if st, ok := store.(interface{ CommitStats() (int64, int64) }); ok {
 		batches, writes := st.CommitStats()

@@ -3,11 +3,11 @@ package sqlite
 import (
 	"fmt"
 	"path/filepath"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/otos-iot/otos"
+	"github.com/otos-iot/otos/storetest"
 )
 
 // benchStore opens a store in a temporary directory with one template, "tpl".
@@ -34,26 +34,11 @@ func benchDevice(i int, now time.Time) *otos.Device {
 		Credential: otos.Credential{Lookup: []byte(fmt.Sprintf("l-%d", i)), PasswordHash: []byte{1}}}
 }
 
-// callers32 runs op b.N times from 32 goroutines, with i counting from 1.
-func callers32(b *testing.B, op func(i int) error) {
-	var n atomic.Int64
-	b.SetParallelism(16) // 32 goroutines on 2 cores
-	b.ReportAllocs()
-	b.ResetTimer()
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			if err := op(int(n.Add(1))); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
-}
-
 // BenchmarkCreateDevice measures device inserts from 32 concurrent callers:
 // with group commit, many share one transaction and one fsync.
 func BenchmarkCreateDevice(b *testing.B) {
 	d, now := benchStore(b)
-	callers32(b, func(i int) error { return d.CreateDevice(b.Context(), benchDevice(i, now)) })
+	storetest.Callers32(b, func(i int) error { return d.CreateDevice(b.Context(), benchDevice(i, now)) })
 	batches, writes := d.CommitStats()
 	b.ReportMetric(float64(writes)/float64(max(batches, 1)), "writes/commit")
 }
@@ -69,7 +54,7 @@ func BenchmarkMarkConnected(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	callers32(b, func(i int) error {
+	storetest.Callers32(b, func(i int) error {
 		i %= devices
 		return d.MarkConnected(b.Context(), fmt.Sprintf("d-%d", i), []byte(fmt.Sprintf("l-%d", i)), now)
 	})
