@@ -58,12 +58,17 @@ func (n *numberish) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
+// presizeMax bounds the buffer allocated for a body's declared length
+// before any of it has arrived, so that a client cannot make the server
+// hold more than this for a body it never sends.
+const presizeMax = 16 << 10
+
 // readBody reads at most limit bytes of r's body: ETOOLARGE beyond.
 func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
 	body := http.MaxBytesReader(w, r.Body, limit)
 	var b []byte
 	var err error
-	if n := r.ContentLength; n >= 0 && n <= limit {
+	if n := r.ContentLength; n >= 0 && n <= min(limit, presizeMax) {
 		// The declared length, in one allocation: net/http's body reader
 		// ends at Content-Length, and a shorter body is an error.
 		b = make([]byte, n)

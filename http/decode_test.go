@@ -1,6 +1,9 @@
 package http
 
 import (
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -121,5 +124,39 @@ func BenchmarkDecodeAuthRequest(b *testing.B) {
 		if _, err := DecodeAuthRequest(body); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// readBody answers what the body is, whatever length it declares: a body
+// shorter than its Content-Length is unreadable, a longer one too large,
+// and a body of unknown length is read up to the limit.
+func TestReadBody(t *testing.T) {
+	const limit = 64
+	cases := []struct {
+		name     string
+		body     string
+		declared int64 // Content-Length; -1: unknown (chunked)
+		want     string
+		code     otos.Code
+	}{
+		{"declared", `{"a":1}`, 7, `{"a":1}`, ""},
+		{"unknown-length", `{"a":1}`, -1, `{"a":1}`, ""},
+		{"empty", ``, 0, ``, ""},
+		{"shorter-than-declared", `{"a"`, 7, "", otos.EINVALID},
+		{"declared-over-limit", strings.Repeat("x", limit+1), limit + 1, "", otos.ETOOLARGE},
+		{"unknown-over-limit", strings.Repeat("x", limit+1), -1, "", otos.ETOOLARGE},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := httptest.NewRequest(http.MethodPost, "/", io.NopCloser(strings.NewReader(c.body)))
+			r.ContentLength = c.declared
+			b, err := readBody(httptest.NewRecorder(), r, limit)
+			if got := otos.ErrorCode(err); got != c.code {
+				t.Fatalf("code %q (%v), want %q", got, err, c.code)
+			}
+			if err == nil && string(b) != c.want {
+				t.Errorf("body %q, want %q", b, c.want)
+			}
+		})
 	}
 }
