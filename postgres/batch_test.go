@@ -8,6 +8,7 @@ import (
 
 	"github.com/otos-iot/otos"
 	"github.com/otos-iot/otos/postgres/pgtest"
+	"github.com/otos-iot/otos/storetest"
 )
 
 // batchTemplate creates a direct template with cap max (0: none).
@@ -107,18 +108,9 @@ func TestBatchInsertCap(t *testing.T) {
 	d := mustOpen(t, pgtest.Schema(t))
 	batchTemplate(t, d, "capped", 2)
 	errs := runBatch(d, batchDevice("capped", "c1", "m1"), batchDevice("capped", "c2", "m2"), batchDevice("capped", "c3", "m3"))
-	ok, capped := 0, 0
+	var tally storetest.CapTally
 	for _, err := range errs {
-		switch {
-		case err == nil:
-			ok++
-		case otos.ErrorCode(err) == otos.ECONFLICT && otos.ErrorField(err) == "max_devices":
-			capped++
-		default:
-			t.Errorf("unexpected %v", err)
-		}
+		tally.Add(t, err)
 	}
-	if ok != 2 || capped != 1 {
-		t.Errorf("%d inserted, %d capped; want 2 and 1", ok, capped)
-	}
+	tally.Want(t, 2, 1)
 }

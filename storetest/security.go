@@ -44,7 +44,7 @@ func testDeviceCap(t *testing.T, s otos.Store) {
 		must(t, s.UpdateTemplate(t.Context(), tpl))
 		var wg sync.WaitGroup
 		var mu sync.Mutex
-		ok, capped := 0, 0
+		var tally CapTally
 		for range 20 {
 			wg.Add(1)
 			go func() {
@@ -52,20 +52,11 @@ func testDeviceCap(t *testing.T, s otos.Store) {
 				err := s.CreateDevice(t.Context(), deviceOf(tpl))
 				mu.Lock()
 				defer mu.Unlock()
-				switch {
-				case err == nil:
-					ok++
-				case otos.ErrorCode(err) == otos.ECONFLICT && otos.ErrorField(err) == "max_devices":
-					capped++
-				default:
-					t.Errorf("CreateDevice: %v", err)
-				}
+				tally.Add(t, err)
 			}()
 		}
 		wg.Wait()
-		if ok != 5 || capped != 15 {
-			t.Errorf("%d created, %d capped; want 5 and 15", ok, capped)
-		}
+		tally.Want(t, 5, 15)
 	})
 }
 
@@ -198,4 +189,30 @@ func testTenantList(t *testing.T, s otos.Store) {
 		t.Fatalf("tenants %v: want the default tenant first", got)
 	}
 	sameIDs(t, got[len(got)-3:], want)
+}
+
+// CapTally counts the answers to inserts into a template with a cap: the
+// devices inserted and those refused for max_devices. Any other answer
+// fails the test.
+type CapTally struct{ OK, Capped int }
+
+// Add counts err, the answer to one insert.
+func (c *CapTally) Add(t testing.TB, err error) {
+	t.Helper()
+	switch {
+	case err == nil:
+		c.OK++
+	case otos.ErrorCode(err) == otos.ECONFLICT && otos.ErrorField(err) == "max_devices":
+		c.Capped++
+	default:
+		t.Errorf("insert into a capped template: %v", err)
+	}
+}
+
+// Want fails the test unless ok inserts were made and capped refused.
+func (c *CapTally) Want(t testing.TB, ok, capped int) {
+	t.Helper()
+	if c.OK != ok || c.Capped != capped {
+		t.Errorf("%d inserted, %d capped; want %d and %d", c.OK, c.Capped, ok, capped)
+	}
 }
