@@ -61,7 +61,7 @@ func (n *numberish) UnmarshalJSON(b []byte) error {
 // presizeMax bounds the buffer allocated for a body's declared length
 // before any of it has arrived, so that a client cannot make the server
 // hold more than this for a body it never sends.
-const presizeMax = 16 << 10
+const presizeMax = 2 << 10
 
 // readBody reads at most limit bytes of r's body: ETOOLARGE beyond.
 func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {

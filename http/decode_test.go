@@ -17,6 +17,8 @@ func TestDecodeAuthRequest(t *testing.T) {
 		code              otos.Code
 	}{
 		{"ok", `{"template_secret":"s","device_number":"d"}`, "", ""},
+		{"fail/trailing-data", `{"template_secret":"s","device_number":"d"} x`, "", otos.EINVALID},
+		{"fail/second-object", `{"template_secret":"s","device_number":"d"}{}`, "", otos.EINVALID},
 		{"ok/unknown-fields", `{"template_secret":"s","device_number":"d","x":[1,{"y":null}]}`, "", ""},
 		{"ok/null-optional", `{"template_secret":"s","device_number":"d","device_name":null}`, "", ""},
 		{"ok/chinese-name", `{"template_secret":"s","device_number":"d","device_name":"客厅温度计"}`, "", ""},
@@ -128,10 +130,13 @@ func BenchmarkDecodeAuthRequest(b *testing.B) {
 }
 
 // readBody answers what the body is, whatever length it declares: a body
-// shorter than its Content-Length is unreadable, a longer one too large,
-// and a body of unknown length is read up to the limit.
+// shorter than its Content-Length is unreadable, one declared or sent
+// beyond the limit too large, and a body of unknown length, or one longer
+// than is worth allocating before it arrives, is read up to the limit.
+// (net/http itself ends a body at its Content-Length.)
 func TestReadBody(t *testing.T) {
-	const limit = 64
+	const limit = presizeMax + 64
+	big := strings.Repeat("y", presizeMax+1)
 	cases := []struct {
 		name     string
 		body     string
@@ -145,6 +150,11 @@ func TestReadBody(t *testing.T) {
 		{"shorter-than-declared", `{"a"`, 7, "", otos.EINVALID},
 		{"declared-over-limit", strings.Repeat("x", limit+1), limit + 1, "", otos.ETOOLARGE},
 		{"unknown-over-limit", strings.Repeat("x", limit+1), -1, "", otos.ETOOLARGE},
+		{"declared-beyond-presize", big, int64(len(big)), big, ""},
+		// Beyond presizeMax nothing is allocated for the declared length, so
+		// the body is read as it arrives: this test's body, unlike
+		// net/http's, does not stop a short one with an error.
+		{"beyond-presize-read-as-it-comes", big, limit, big, ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -30,7 +30,7 @@ func (s *Server) handleDeviceAuth(w http.ResponseWriter, r *http.Request) {
 		setRetryAfter(w.Header(), err)
 		env = Envelope{Code: errorCode(err).Number(), Message: message(err, lang)}
 		if req != nil && s.log.Enabled(r.Context(), slog.LevelInfo) {
-			s.log.Info("registration refused", "code", env.Code, "device_number", req.DeviceNumber, "client", from.addr)
+			s.log.InfoContext(r.Context(), "registration refused", "code", env.Code, "device_number", req.DeviceNumber, "client", from.addr)
 		}
 	}
 	if s.cfg.CompatThingsPanel {

@@ -45,8 +45,12 @@ func (h *hook) ID() string { return "otos" }
 // Provides implements mochi.Hook.
 func (h *hook) Provides(b byte) bool {
 	return bytes.Contains([]byte{mochi.OnConnect, mochi.OnConnectAuthenticate, mochi.OnACLCheck,
-		mochi.OnDisconnect, mochi.OnPublish, mochi.OnWill, mochi.OnSessionEstablished}, []byte{b})
+		mochi.OnDisconnect, mochi.OnPublish, mochi.OnWill, mochi.OnSessionEstablished, mochi.OnPublishDropped}, []byte{b})
 }
+
+// OnPublishDropped counts a message that mochi dropped because the
+// client's outbound queue was full (see maxWritesPending).
+func (h *hook) OnPublishDropped(*mochi.Client, packets.Packet) { h.metrics.dropped.Inc() }
 
 // OnConnect authenticates the client. It runs before mochi's own
 // authentication step so that it can refuse with the reason that fits:

@@ -8,6 +8,7 @@ type metrics struct {
 	sessions prometheus.Gauge
 	denied   prometheus.Counter
 	uplinks  prometheus.Counter
+	dropped  prometheus.Counter
 }
 
 func newMetrics(reg *prometheus.Registry) *metrics {
@@ -24,7 +25,10 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 		uplinks: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "otos_mqtt_uplinks_total", Help: "Device uplink messages routed to consumer topics.",
 		}),
+		dropped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "otos_mqtt_dropped_total", Help: "Messages to a client dropped because its outbound queue was full.",
+		}),
 	}
-	reg.MustRegister(m.connects, m.sessions, m.denied, m.uplinks)
+	reg.MustRegister(m.connects, m.sessions, m.denied, m.uplinks, m.dropped)
 	return m
 }
