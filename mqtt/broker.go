@@ -54,14 +54,14 @@ type Broker struct {
 }
 
 // maxWritesPending bounds the messages queued to one client. mochi's
-// default, 8,192, makes the queue's buffer (64 kB) a large allocation,
-// fresh and zeroed at every CONNECT, which cost a CONNECT storm half its
-// CPU in page faults; 4,000 keeps the buffer (32 kB) a small allocation,
-// which kept most of the saving of a queue of 1,024. It stays large because the
-// queue also takes the burst of retained messages that a subscription
-// receives at once (a consumer subscribing to a tenant's whole topic tree
-// gets every device's retained uplink): mochi drops what does not fit,
-// and the broker counts it (otos_mqtt_dropped_total).
+// default, 8,192, makes the queue's buffer (64 kB) a large allocation, fresh
+// and zeroed at every CONNECT, which cost a CONNECT storm half its CPU in
+// page faults; 4,000 keeps the buffer (32 kB) a small allocation, which kept
+// most of the saving of a queue of 1,024. It stays large because the queue
+// also takes the burst of retained messages that a subscription receives at
+// once (a consumer subscribing to a tenant's whole topic tree gets every
+// device's retained uplink): mochi drops what does not fit, and the broker
+// counts it (otos_mqtt_dropped_total).
 const maxWritesPending = 4000
 
 // New returns a broker; Open starts it.
