@@ -31,9 +31,6 @@ type AuthRequest struct {
 	Nonce      string
 	SignMethod string
 	Sign       string
-
-	// ClientAddr is the client's address, for the audit and the limits.
-	ClientAddr string
 }
 
 // Signed reports whether the request is a signed one.

@@ -76,9 +76,6 @@ func (p *Page) Validate() error {
 	return nil
 }
 
-// AuditTenant names the device's tenant in the audit trail.
-func (d *Device) AuditTenant() string { return d.TenantID }
-
 // ReissueRefusal says why a voucher could not be re-issued to cur for
 // templateID (see Store.ReissueCredential): an ECONFLICT naming the rule.
 func ReissueRefusal(cur *Device, templateID string) error {

@@ -1,13 +1,15 @@
 package otos
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"time"
 )
 
-// Code classifies an Error. Each code has one wire number (Number) and, in the
-// http package only, one HTTP status.
+// Code classifies an Error. Each code has one row in the table of codes.go:
+// its wire number, HTTP status, messages and whether it counts toward a
+// client's lock-out.
 type Code string
 
 // Generic codes, shared by the device and the admin API.
@@ -40,43 +42,9 @@ const (
 	EREPLAY       Code = "replayed_nonce" // 200089: a signed request's nonce was already used
 	ENOTALLOWED   Code = "not_allowed"    // 200090: the device number is not on the template's allow-list
 	ECAPREACHED   Code = "cap_reached"    // 200091: the template has reached its max_devices
-	ERATELIMITED  Code = "rate_limited"   // 201003: too many attempts; retry after a while
+	ERATELIMITED  Code = "rate_limited"   // 201003: over a template's rate limit; retry after a while
+	ELOCKEDOUT    Code = "locked_out"     // 201003: the client failed too often; refused until its lock-out ends
 )
-
-// CodeOK is the wire number of success.
-const CodeOK = 200
-
-var numbers = map[Code]int{
-	EINVALID:         100002,
-	ETOOLARGE:        100002,
-	EINTERNAL:        100001,
-	EUNAVAILABLE:     100003,
-	EUNAUTHORIZED:    100004,
-	EFORBIDDEN:       100005,
-	ENOTFOUND:        100006,
-	ECONFLICT:        100007,
-	ESECRETUNKNOWN:   200080,
-	EREGISTRATIONOFF: 200081,
-	EDEVICEEXISTS:    200082,
-	EPRODUCTUNKNOWN:  200083,
-	ESUBDEVICEFIELDS: 200084,
-	EPARENTUNKNOWN:   200085,
-	ESUBADDRTAKEN:    200086,
-	EBADSIGNATURE:    200087,
-	ESTALE:           200088,
-	EREPLAY:          200089,
-	ENOTALLOWED:      200090,
-	ECAPREACHED:      200091,
-	ERATELIMITED:     201003,
-}
-
-// Number is the numeric result code sent on the wire in the "code" field.
-func (c Code) Number() int {
-	if n, ok := numbers[c]; ok {
-		return n
-	}
-	return numbers[EINTERNAL]
-}
 
 // Error is the application error. Its Message is safe to show to a client:
 // internal detail belongs in the wrapped error chain and the log, never here.
@@ -134,14 +102,18 @@ func AsError(err error) *Error {
 	return nil
 }
 
-// ErrorCode returns the code of err's first *Error, EINTERNAL for any other
-// non-nil error, and "" for nil.
+// ErrorCode returns the code of err's first *Error, EUNAVAILABLE for a call
+// that ran out of time waiting on the store, EINTERNAL for any other non-nil
+// error, and "" for nil.
 func ErrorCode(err error) Code {
 	if err == nil {
 		return ""
 	}
 	if e := AsError(err); e != nil {
 		return e.Code
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return EUNAVAILABLE
 	}
 	return EINTERNAL
 }

@@ -34,9 +34,6 @@ type Tenant struct {
 	CreatedAt time.Time `json:"created_at"`
 }
 
-// AuditID names the tenant in the audit trail.
-func (t *Tenant) AuditID() string { return t.ID }
-
 // Page is the paging of a list: at most Limit items after Cursor, an opaque
 // position that the previous page returned.
 type Page struct {
@@ -49,6 +46,3 @@ const (
 	DefaultPageLimit = 100
 	MaxPageLimit     = 1000
 )
-
-// AuditTenant names the tenant itself in the audit trail.
-func (t *Tenant) AuditTenant() string { return t.ID }

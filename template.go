@@ -206,15 +206,3 @@ type ProductFilter struct {
 	TemplateID string
 	Page
 }
-
-// AuditID names the template in the audit trail.
-func (t *Template) AuditID() string { return t.ID }
-
-// AuditID names the product in the audit trail.
-func (p *Product) AuditID() string { return p.ID }
-
-// AuditTenant names the template's tenant in the audit trail.
-func (t *Template) AuditTenant() string { return t.TenantID }
-
-// AuditTenant names the product's tenant in the audit trail.
-func (p *Product) AuditTenant() string { return p.TenantID }

@@ -9,26 +9,20 @@ import (
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 	"github.com/eclipse/paho.mqtt.golang/packets"
+	"github.com/otos-iot/otos"
 )
 
 // TelemetryTopic is where a device publishes its telemetry.
-const TelemetryTopic = "devices/telemetry"
+const TelemetryTopic = otos.TelemetryTopic
 
 // subscribeRefused is the SUBACK return code of a refused filter.
 const subscribeRefused = 0x80
 
 // DownlinkFilters are the topic filters of what the platform sends device
 // number: control of its telemetry, attribute changes, commands, and answers
-// to its attribute requests (ThingsPanel's topics). A device may subscribe
-// to these and to no other device's.
-func DownlinkFilters(number string) []string {
-	return []string{
-		"devices/telemetry/control/" + number,
-		"devices/attributes/set/" + number + "/+",
-		"devices/command/" + number + "/+",
-		"devices/attributes/response/" + number + "/+",
-	}
-}
+// to its attribute requests (ThingsPanel's topics). They come from the one
+// table the broker's ACL uses too (otos.DownlinkFilters).
+func DownlinkFilters(number string) []string { return otos.DownlinkFilters(number) }
 
 // RefusedError is a CONNECT the broker refused.
 type RefusedError struct {

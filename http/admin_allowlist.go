@@ -2,7 +2,6 @@ package http
 
 import (
 	"bytes"
-	"context"
 	"encoding/csv"
 	"errors"
 	"io"
@@ -11,17 +10,11 @@ import (
 	"strings"
 
 	"github.com/otos-iot/otos"
-	"github.com/otos-iot/otos/provision"
 )
 
 // MaxAllowlistBody is the largest allow-list import body: 100,000 numbers of
 // up to 100 characters fit.
 const MaxAllowlistBody = 16 << 20
-
-// AllowlistImporter is what the allow-list route needs of the service.
-type AllowlistImporter interface {
-	ImportAllowlist(ctx context.Context, sc provision.Scope, templateID string, numbers []string) (int, error)
-}
 
 // AllowlistImported is the answer to an allow-list import.
 type AllowlistImported struct {
@@ -33,7 +26,7 @@ type AllowlistImported struct {
 // importAllowlist serves POST /api/v1/templates/{id}/allowlist with a JSON
 // body {"device_numbers":[…]} or a CSV body (text/csv or text/plain) whose
 // first column holds the numbers, an optional "device_number" header first.
-func (s *Server) importAllowlist(r *http.Request, p *provision.Principal) (int, any, error) {
+func (s *Server) importAllowlist(r *http.Request, p *otos.Principal) (int, any, error) {
 	id, err := pathID(r, "template")
 	if err != nil {
 		return 0, nil, err
@@ -50,13 +43,13 @@ func (s *Server) importAllowlist(r *http.Request, p *provision.Principal) (int, 
 		var b struct {
 			DeviceNumbers []string `json:"device_numbers"`
 		}
-		err = decodeObject(body, &b, true)
+		err = otos.DecodeObject(body, &b, true)
 		numbers = b.DeviceNumbers
 	}
 	if err != nil {
 		return 0, nil, err
 	}
-	added, err := s.cfg.Service.ImportAllowlist(r.Context(), p.Scope, id, numbers)
+	added, err := s.cfg.Admin.ImportAllowlist(r.Context(), p, id, numbers)
 	return http.StatusOK, AllowlistImported{TemplateID: id, Received: len(numbers), Added: added}, err
 }
 

@@ -4,10 +4,9 @@ import (
 	"net/http"
 
 	"github.com/otos-iot/otos"
-	"github.com/otos-iot/otos/provision"
 )
 
-func (s *Server) listAudit(r *http.Request, p *provision.Principal) (int, any, error) {
+func (s *Server) listAudit(r *http.Request, p *otos.Principal) (int, any, error) {
 	q := r.URL.Query()
 	pg, err := page(q)
 	if err != nil {
@@ -22,6 +21,6 @@ func (s *Server) listAudit(r *http.Request, p *provision.Principal) (int, any, e
 			return 0, nil, err
 		}
 	}
-	items, next, err := s.cfg.Service.AuditRecords(r.Context(), p.Scope, f)
+	items, next, err := s.cfg.Admin.AuditRecords(r.Context(), p, f)
 	return http.StatusOK, List[*otos.AuditRecord]{Items: nonNil(items), NextCursor: next}, err
 }

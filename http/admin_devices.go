@@ -4,10 +4,9 @@ import (
 	"net/http"
 
 	"github.com/otos-iot/otos"
-	"github.com/otos-iot/otos/provision"
 )
 
-func (s *Server) listDevices(r *http.Request, p *provision.Principal) (int, any, error) {
+func (s *Server) listDevices(r *http.Request, p *otos.Principal) (int, any, error) {
 	q := r.URL.Query()
 	pg, err := page(q)
 	if err != nil {
@@ -22,25 +21,25 @@ func (s *Server) listDevices(r *http.Request, p *provision.Principal) (int, any,
 	if err := f.Validate(); err != nil {
 		return 0, nil, err
 	}
-	items, next, err := s.cfg.Service.Devices(r.Context(), p.Scope, f)
+	items, next, err := s.cfg.Admin.Devices(r.Context(), p, f)
 	return http.StatusOK, List[*otos.Device]{Items: nonNil(items), NextCursor: next}, err
 }
 
 func (s *Server) deviceStatus(st otos.DeviceStatus) adminHandler {
-	return func(r *http.Request, p *provision.Principal) (int, any, error) {
+	return func(r *http.Request, p *otos.Principal) (int, any, error) {
 		id, err := pathID(r, "device")
 		if err != nil {
 			return 0, nil, err
 		}
-		d, err := s.cfg.Service.SetDeviceStatus(r.Context(), p.Scope, id, st)
+		d, err := s.cfg.Admin.SetDeviceStatus(r.Context(), p, id, st)
 		return http.StatusOK, d, err
 	}
 }
 
-func (s *Server) deleteDevice(r *http.Request, p *provision.Principal) (int, any, error) {
+func (s *Server) deleteDevice(r *http.Request, p *otos.Principal) (int, any, error) {
 	id, err := pathID(r, "device")
 	if err != nil {
 		return 0, nil, err
 	}
-	return http.StatusNoContent, nil, s.cfg.Service.DeleteDevice(r.Context(), p.Scope, id)
+	return http.StatusNoContent, nil, s.cfg.Admin.DeleteDevice(r.Context(), p, id)
 }

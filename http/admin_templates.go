@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/otos-iot/otos"
-	"github.com/otos-iot/otos/provision"
 )
 
 // TemplateCreated is the answer to POST /api/v1/templates: the template and,
@@ -22,7 +21,7 @@ type SecretRotated struct {
 	PreviousUntil  time.Time `json:"previous_secret_valid_until"`
 }
 
-func (s *Server) createTemplate(r *http.Request, p *provision.Principal) (int, any, error) {
+func (s *Server) createTemplate(r *http.Request, p *otos.Principal) (int, any, error) {
 	var body struct {
 		Name           string              `json:"name"`
 		DeviceType     otos.DeviceType     `json:"device_type"`
@@ -37,30 +36,26 @@ func (s *Server) createTemplate(r *http.Request, p *provision.Principal) (int, a
 	if err := decodeAdmin(r, &body, false); err != nil {
 		return 0, nil, err
 	}
-	sc, err := s.cfg.Service.CreationScope(r.Context(), p.Scope, body.TenantID)
-	if err != nil {
-		return 0, nil, err
-	}
-	t := &otos.Template{Name: body.Name, DeviceType: body.DeviceType, VoucherType: body.VoucherType,
+	t := &otos.Template{TenantID: body.TenantID, Name: body.Name, DeviceType: body.DeviceType, VoucherType: body.VoucherType,
 		Registration: body.Registration, Reregistration: body.Reregistration, AuthMode: body.AuthMode,
 		MaxDevices: body.MaxDevices, RateLimit: body.RateLimit}
-	secret, err := s.cfg.Service.CreateTemplate(r.Context(), sc, t)
+	secret, err := s.cfg.Admin.CreateTemplate(r.Context(), p, t)
 	if err != nil {
 		return 0, nil, err
 	}
 	return http.StatusCreated, TemplateCreated{Template: t, TemplateSecret: string(secret)}, nil
 }
 
-func (s *Server) listTemplates(r *http.Request, p *provision.Principal) (int, any, error) {
+func (s *Server) listTemplates(r *http.Request, p *otos.Principal) (int, any, error) {
 	pg, err := page(r.URL.Query())
 	if err != nil {
 		return 0, nil, err
 	}
-	items, next, err := s.cfg.Service.Templates(r.Context(), p.Scope, otos.TemplateFilter{Page: pg})
+	items, next, err := s.cfg.Admin.Templates(r.Context(), p, otos.TemplateFilter{Page: pg})
 	return http.StatusOK, List[*otos.Template]{Items: nonNil(items), NextCursor: next}, err
 }
 
-func (s *Server) updateTemplate(r *http.Request, p *provision.Principal) (int, any, error) {
+func (s *Server) updateTemplate(r *http.Request, p *otos.Principal) (int, any, error) {
 	id, err := pathID(r, "template")
 	if err != nil {
 		return 0, nil, err
@@ -76,11 +71,11 @@ func (s *Server) updateTemplate(r *http.Request, p *provision.Principal) (int, a
 	if err := decodeAdmin(r, &body, false); err != nil {
 		return 0, nil, err
 	}
-	t, err := s.cfg.Service.UpdateTemplate(r.Context(), p.Scope, id, otos.TemplateUpdate(body))
+	t, err := s.cfg.Admin.UpdateTemplate(r.Context(), p, id, otos.TemplateUpdate(body))
 	return http.StatusOK, t, err
 }
 
-func (s *Server) rotateSecret(r *http.Request, p *provision.Principal) (int, any, error) {
+func (s *Server) rotateSecret(r *http.Request, p *otos.Principal) (int, any, error) {
 	id, err := pathID(r, "template")
 	if err != nil {
 		return 0, nil, err
@@ -91,22 +86,14 @@ func (s *Server) rotateSecret(r *http.Request, p *provision.Principal) (int, any
 	if err := decodeAdmin(r, &body, true); err != nil {
 		return 0, nil, err
 	}
-	grace := provision.DefaultGrace
-	if body.GraceSeconds != nil {
-		if *body.GraceSeconds < 0 || *body.GraceSeconds > int64(provision.MaxGrace.Seconds()) {
-			return 0, nil, otos.FieldError("grace_seconds", otos.ReasonValue,
-				"grace_seconds must be between 0 and %d", int64(provision.MaxGrace.Seconds()))
-		}
-		grace = time.Duration(*body.GraceSeconds) * time.Second
-	}
-	secret, until, err := s.cfg.Service.RotateSecret(r.Context(), p.Scope, id, grace)
+	secret, until, err := s.cfg.Admin.RotateSecret(r.Context(), p, id, body.GraceSeconds)
 	if err != nil {
 		return 0, nil, err
 	}
 	return http.StatusOK, SecretRotated{TemplateID: id, TemplateSecret: string(secret), PreviousUntil: until}, nil
 }
 
-func (s *Server) createProduct(r *http.Request, p *provision.Principal) (int, any, error) {
+func (s *Server) createProduct(r *http.Request, p *otos.Principal) (int, any, error) {
 	var body struct {
 		Name       string `json:"name"`
 		TemplateID string `json:"template_id"`
@@ -115,13 +102,13 @@ func (s *Server) createProduct(r *http.Request, p *provision.Principal) (int, an
 		return 0, nil, err
 	}
 	prod := &otos.Product{Name: body.Name, TemplateID: body.TemplateID}
-	if err := s.cfg.Service.CreateProduct(r.Context(), p.Scope, prod); err != nil {
+	if err := s.cfg.Admin.CreateProduct(r.Context(), p, prod); err != nil {
 		return 0, nil, err
 	}
 	return http.StatusCreated, prod, nil
 }
 
-func (s *Server) listProducts(r *http.Request, p *provision.Principal) (int, any, error) {
+func (s *Server) listProducts(r *http.Request, p *otos.Principal) (int, any, error) {
 	q := r.URL.Query()
 	pg, err := page(q)
 	if err != nil {
@@ -131,7 +118,7 @@ func (s *Server) listProducts(r *http.Request, p *provision.Principal) (int, any
 	if err != nil {
 		return 0, nil, err
 	}
-	items, next, err := s.cfg.Service.Products(r.Context(), p.Scope, otos.ProductFilter{TemplateID: tid, Page: pg})
+	items, next, err := s.cfg.Admin.Products(r.Context(), p, otos.ProductFilter{TemplateID: tid, Page: pg})
 	return http.StatusOK, List[*otos.Product]{Items: nonNil(items), NextCursor: next}, err
 }
 

@@ -5,10 +5,9 @@ import (
 	"time"
 
 	"github.com/otos-iot/otos"
-	"github.com/otos-iot/otos/provision"
 )
 
-func (s *Server) createToken(r *http.Request, p *provision.Principal) (int, any, error) {
+func (s *Server) createToken(r *http.Request, p *otos.Principal) (int, any, error) {
 	var body struct {
 		TenantID         string    `json:"tenant_id"`
 		Role             otos.Role `json:"role"`
@@ -19,7 +18,7 @@ func (s *Server) createToken(r *http.Request, p *provision.Principal) (int, any,
 	if err := decodeAdmin(r, &body, false); err != nil {
 		return 0, nil, err
 	}
-	spec := provision.TokenSpec{Role: body.Role, Name: body.Name, ExpiresInSeconds: body.ExpiresInSeconds}
+	spec := otos.TokenSpec{TenantID: body.TenantID, Role: body.Role, Name: body.Name, ExpiresInSeconds: body.ExpiresInSeconds}
 	if body.ExpiresAt != "" {
 		at, err := parseTime("expires_at", body.ExpiresAt)
 		if err != nil {
@@ -27,24 +26,20 @@ func (s *Server) createToken(r *http.Request, p *provision.Principal) (int, any,
 		}
 		spec.ExpiresAt = &at
 	}
-	sc, err := s.cfg.Service.CreationScope(r.Context(), p.Scope, body.TenantID)
-	if err != nil {
-		return 0, nil, err
-	}
-	t, err := s.cfg.Service.CreateToken(r.Context(), sc, spec)
+	t, err := s.cfg.Admin.CreateToken(r.Context(), p, spec)
 	if err != nil {
 		return 0, nil, err
 	}
 	return http.StatusCreated, t, nil
 }
 
-func (s *Server) listTokens(r *http.Request, p *provision.Principal) (int, any, error) {
+func (s *Server) listTokens(r *http.Request, p *otos.Principal) (int, any, error) {
 	pg, err := page(r.URL.Query())
 	if err != nil {
 		return 0, nil, err
 	}
-	items, next, err := s.cfg.Service.Tokens(r.Context(), p.Scope, pg)
-	return http.StatusOK, List[*provision.AdminToken]{Items: nonNil(items), NextCursor: next}, err
+	items, next, err := s.cfg.Admin.Tokens(r.Context(), p, pg)
+	return http.StatusOK, List[*otos.AdminToken]{Items: nonNil(items), NextCursor: next}, err
 }
 
 // parseTime reads an RFC 3339 time from field.

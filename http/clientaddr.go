@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
+
+	"github.com/otos-iot/otos"
 )
 
 // ParseTrustedProxies parses the list that --trusted-proxies takes: IP
@@ -46,28 +48,14 @@ func parseProxy(s string) (netip.Prefix, error) {
 	return p.Masked(), nil
 }
 
-// client is who sent a request, as far as the server can tell.
-type client struct {
-	addr string // the client's address, for the log and the audit
-	key  string // what the lock-out counts: the address, or an IPv6 address's /64
-}
-
-// clientOf returns the client of r.
-func (s *Server) clientOf(r *http.Request) client {
+// clientOf returns the client of r: its address, behind trusted proxies.
+func (s *Server) clientOf(r *http.Request) otos.Client {
 	a := clientAddr(r, s.cfg.TrustedProxies)
 	if !a.IsValid() {
-		// Not an IP connection (a test's or a Unix socket's): all such
-		// clients are one.
-		return client{addr: r.RemoteAddr, key: r.RemoteAddr}
+		// Not an IP connection (a test's or a Unix socket's).
+		return otos.ClientOfRemote(r.RemoteAddr)
 	}
-	addr := a.String()
-	c := client{addr: addr, key: addr}
-	if a.Is6() {
-		// One IPv6 host commonly holds a whole /64: count it as one client,
-		// or rotating addresses within it would escape the lock-out.
-		c.key = netip.PrefixFrom(a, 64).Masked().String()
-	}
-	return c
+	return otos.ClientAt(a)
 }
 
 // clientAddr returns the address of r's client: the connection's peer, or,

@@ -94,7 +94,7 @@ func TestClientKey(t *testing.T) {
 	}
 	for _, c := range cases {
 		r := &http.Request{RemoteAddr: c.remote, Header: http.Header{}}
-		if got := s.clientOf(r); got.addr != c.addr || got.key != c.key {
+		if got := s.clientOf(r); got.Addr != c.addr || got.Key != c.key {
 			t.Errorf("clientOf(%s) = %+v, want %s, %s", c.remote, got, c.addr, c.key)
 		}
 	}

@@ -1,13 +1,12 @@
-// Package http serves otos over HTTP: the device API (POST /api/v1/device/auth),
-// the admin API, /healthz, /readyz and /metrics. It also holds the admin API
-// client that the command line uses. This file has the one table that maps
-// otos error codes to HTTP statuses.
+// Package http serves otos over HTTP: the device API (POST /api/v1/device/auth)
+// over the core's otos.Registrar, the admin API over otos.Admin, /healthz,
+// /readyz and /metrics. It reads requests and writes answers; the rules, the
+// lock-out and the audit are the core's. It also holds the admin API client
+// that the command line uses.
 package http
 
 import (
-	"context"
 	"encoding/json"
-	"errors"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -16,37 +15,9 @@ import (
 	"github.com/otos-iot/otos"
 )
 
-// statuses is the one place where an error code becomes an HTTP status.
-var statuses = map[otos.Code]int{
-	otos.EINVALID:         http.StatusBadRequest,
-	otos.ETOOLARGE:        http.StatusRequestEntityTooLarge,
-	otos.EUNAUTHORIZED:    http.StatusUnauthorized,
-	otos.EFORBIDDEN:       http.StatusForbidden,
-	otos.ENOTFOUND:        http.StatusNotFound,
-	otos.ECONFLICT:        http.StatusConflict,
-	otos.EUNAVAILABLE:     http.StatusServiceUnavailable,
-	otos.EINTERNAL:        http.StatusInternalServerError,
-	otos.ESECRETUNKNOWN:   http.StatusUnauthorized,
-	otos.EREGISTRATIONOFF: http.StatusForbidden,
-	otos.EDEVICEEXISTS:    http.StatusConflict,
-	otos.EPRODUCTUNKNOWN:  http.StatusBadRequest,
-	otos.ESUBDEVICEFIELDS: http.StatusBadRequest,
-	otos.EPARENTUNKNOWN:   http.StatusBadRequest,
-	otos.ESUBADDRTAKEN:    http.StatusConflict,
-	otos.EBADSIGNATURE:    http.StatusUnauthorized,
-	otos.ESTALE:           http.StatusUnauthorized,
-	otos.EREPLAY:          http.StatusUnauthorized,
-	otos.ENOTALLOWED:      http.StatusForbidden,
-	otos.ECAPREACHED:      http.StatusForbidden,
-	otos.ERATELIMITED:     http.StatusTooManyRequests,
-}
-
-// errorStatus returns the HTTP status for err.
+// errorStatus returns the HTTP status for err, from the table of codes.
 func errorStatus(err error) int {
-	if s, ok := statuses[errorCode(err)]; ok {
-		return s
-	}
-	return http.StatusInternalServerError
+	return otos.ErrorCode(err).Status()
 }
 
 // setRetryAfter sets the Retry-After header when err carries a wait (an
@@ -61,15 +32,6 @@ func setRetryAfter(h http.Header, err error) {
 // long as it is told is not refused again.
 func retrySeconds(d time.Duration) int64 {
 	return int64((d + time.Second - 1) / time.Second)
-}
-
-// errorCode is otos.ErrorCode, except that a request that ran out of time
-// waiting on the store is EUNAVAILABLE rather than EINTERNAL.
-func errorCode(err error) otos.Code {
-	if err != nil && otos.AsError(err) == nil && errors.Is(err, context.DeadlineExceeded) {
-		return otos.EUNAVAILABLE
-	}
-	return otos.ErrorCode(err)
 }
 
 // Envelope is the body of every device API answer and of admin API errors.
@@ -89,7 +51,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 
 // logError logs what a client will not see: the detail of unexpected errors.
 func logError(log *slog.Logger, r *http.Request, err error) {
-	switch errorCode(err) {
+	switch otos.ErrorCode(err) {
 	case otos.EINTERNAL:
 		log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	case otos.EUNAVAILABLE:

@@ -7,46 +7,30 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/otos-iot/otos"
-	"github.com/otos-iot/otos/limit"
-	"github.com/otos-iot/otos/provision"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
-
-// Registrar runs device registrations.
-type Registrar interface {
-	Register(ctx context.Context, req *otos.AuthRequest) (*provision.Registration, error)
-	// RecordRefusal audits an attempt refused before Register: a locked-out
-	// address, or a body that does not decode (req nil).
-	RecordRefusal(req *otos.AuthRequest, clientAddr string, code otos.Code)
-	Ping(ctx context.Context) error
-}
 
 // Config holds the dependencies and settings of a Server.
 type Config struct {
 	Addr     string // listen address; ":0" picks a free port
 	Registry *prometheus.Registry
 	Logger   *slog.Logger
-	// Service does the work behind both APIs.
-	Service interface {
-		Registrar
-		Admin
-	}
+	// Registrar and Admin are the core's services behind the two APIs.
+	Registrar otos.Registrar
+	Admin     otos.Admin
+	// Ready reports whether the server can serve (GET /readyz); nil: always.
+	Ready func(ctx context.Context) error
 	// CompatThingsPanel answers every device API request with HTTP 200, the
 	// outcome only in the body's code, as ThingsPanel does.
 	CompatThingsPanel bool
-	// Lockout, when set, counts failed secrets and signatures per client
-	// address and refuses a locked-out address before any work (HTTP 429,
-	// code 201003, Retry-After). Nil: no lock-out.
-	Lockout *limit.Lockout
 	// TrustedProxies are the proxies whose X-Forwarded-For names the client
 	// (see ParseTrustedProxies); from any other peer the header is ignored.
 	TrustedProxies []netip.Prefix
-	// Now is the clock of the lock-out; nil is time.Now. Tests inject theirs.
-	Now func() time.Time
 }
 
 // Server is the HTTP server of otos.
@@ -67,7 +51,6 @@ func NewServer(cfg Config) *Server {
 		cfg.Registry = prometheus.NewRegistry()
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, metrics: newMetrics(cfg.Registry)}
-	s.metrics.watchLockout(cfg.Registry, cfg.Lockout)
 	s.srv = &http.Server{
 		Handler:           s.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -90,10 +73,38 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /readyz", s.handleReady)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.cfg.Registry, promhttp.HandlerOpts{}))
 	s.adminRoutes(mux)
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusNotFound, Envelope{Code: otos.ENOTFOUND.Number(), Message: "No such route: " + r.Method + " " + r.URL.Path})
+	return s.recoverPanics(routeErrors(mux))
+}
+
+// methods are those a route may be registered for, in the order Allow
+// lists them.
+var methods = []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete}
+
+// routeErrors answers, in JSON, a request that no route takes: 405 with
+// Allow when its path has routes for other methods, 404 otherwise.
+func routeErrors(mux *http.ServeMux) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, pattern := mux.Handler(r); pattern != "" {
+			mux.ServeHTTP(w, r)
+			return
+		}
+		var allow []string
+		for _, m := range methods {
+			probe := r.Clone(r.Context())
+			probe.Method = m
+			if _, pattern := mux.Handler(probe); pattern != "" {
+				allow = append(allow, m)
+			}
+		}
+		if len(allow) == 0 {
+			writeJSON(w, http.StatusNotFound, Envelope{Code: otos.ENOTFOUND.Number(),
+				Message: "No such route: " + r.Method + " " + r.URL.Path})
+			return
+		}
+		w.Header().Set("Allow", strings.Join(allow, ", "))
+		writeJSON(w, http.StatusMethodNotAllowed, Envelope{Code: otos.EINVALID.Number(),
+			Message: r.Method + " is not allowed on " + r.URL.Path + "; allowed: " + strings.Join(allow, ", ")})
 	})
-	return s.recoverPanics(mux)
 }
 
 // recoverPanics turns a panic in a handler into a logged 500, never a
@@ -116,7 +127,11 @@ func (s *Server) recoverPanics(next http.Handler) http.Handler {
 func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
-	if err := s.cfg.Service.Ping(ctx); err != nil {
+	if s.cfg.Ready == nil {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+		return
+	}
+	if err := s.cfg.Ready(ctx); err != nil {
 		s.log.Warn("not ready", "err", err)
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable"})
 		return
@@ -138,9 +153,6 @@ func (s *Server) Open() error {
 	}()
 	return nil
 }
-
-// Addr returns the address the server listens on, once open.
-func (s *Server) Addr() net.Addr { return s.ln.Addr() }
 
 // URL returns the server's base URL, with 127.0.0.1 for an unspecified host.
 func (s *Server) URL() string {

@@ -1,6 +1,7 @@
-// Package limit holds the in-memory limiters of otos: a lock-out of keys
-// (client addresses) that fail too often, and a token bucket per key (device
-// templates). Both are safe for concurrent use, take the time as an argument
+// Package limit holds the bounded in-memory tables of otos: a lock-out of
+// keys (client addresses) that fail too often, a token bucket per key
+// (device templates), and a cache of expiring values (the core's views of
+// the store). All are safe for concurrent use, take the time as an argument
 // so that tests control the clock, and hold at most a fixed number of keys
 // however many distinct keys arrive, so that no traffic can grow their memory
 // without bound. State is per process: several otos nodes limit separately.

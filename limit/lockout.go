@@ -55,6 +55,7 @@ type Lockout struct {
 	seed      maphash.Seed
 	shards    []lockShard
 	untracked atomic.Uint64
+	lockouts  atomic.Uint64
 }
 
 // lockShard is one part of a Lockout's table, under its own mutex.
@@ -165,6 +166,7 @@ func (l *Lockout) Fail(key string, now time.Time) bool {
 	sh.counting.remove(e)
 	e.val.locked, e.val.until = true, t+l.duration
 	sh.locked.pushBack(e)
+	l.lockouts.Add(1)
 	return true
 }
 
@@ -179,6 +181,9 @@ func (l *Lockout) Len() int {
 	}
 	return n
 }
+
+// Lockouts returns how many times a key was locked out.
+func (l *Lockout) Lockouts() uint64 { return l.lockouts.Load() }
 
 // Untracked returns how many failures went uncounted because their key's
 // shard was full of live lock-outs. Above zero, the table is too small for

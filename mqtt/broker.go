@@ -1,8 +1,9 @@
-// Package mqtt is the embedded MQTT broker of otos, on mochi-mqtt: devices
-// connect with their vouchers, service accounts with their credentials, and a
-// topic ACL keeps each device to its own topics. Device uplinks are
-// republished under otos/{tenant}/{device_number}/ for the tenant's consumers,
-// with the sender in MQTT 5 user properties.
+// Package mqtt is the embedded MQTT broker of otos, on mochi-mqtt: an adapter
+// of the core's sessions service (otos.Sessions), which authenticates each
+// CONNECT (devices by voucher, service accounts by their credentials, the
+// lock-out by client address) and decides every topic. Device uplinks are
+// republished under otos/{tenant}/{device_number}/ for the tenant's
+// consumers, with the sender in MQTT 5 user properties.
 package mqtt
 
 import (
@@ -17,27 +18,19 @@ import (
 
 	mochi "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
-	"github.com/otos-iot/otos/provision"
+	"github.com/otos-iot/otos"
 	"github.com/prometheus/client_golang/prometheus"
 )
-
-// Authenticator is what the broker needs of the service.
-type Authenticator interface {
-	AuthenticateMQTT(ctx context.Context, username, password string) (*provision.Session, error)
-	DeviceConnected(ctx context.Context, s *provision.Session) error
-	DeviceDisconnected(s *provision.Session)
-	DeviceTenant(ctx context.Context, number string) (string, error)
-}
 
 // MaxPacketSize is the largest MQTT packet the broker reads.
 const MaxPacketSize = 256 << 10
 
 // Config holds the broker's dependencies and listeners.
 type Config struct {
-	Addr     string      // plain TCP listen address; "" for none
-	TLSAddr  string      // TLS listen address; "" for none
-	TLS      *tls.Config // required with TLSAddr
-	Auth     Authenticator
+	Addr     string        // plain TCP listen address; "" for none
+	TLSAddr  string        // TLS listen address; "" for none
+	TLS      *tls.Config   // required with TLSAddr
+	Sessions otos.Sessions // the core, which decides who may connect and what topics it may use
 	Logger   *slog.Logger
 	Registry *prometheus.Registry
 }
@@ -92,7 +85,7 @@ func New(cfg Config) *Broker {
 		Logger: slog.New(levelFilter{cfg.Logger.Handler(), slog.LevelError}),
 	})
 	b := &Broker{cfg: cfg, server: server, stop: make(chan struct{})}
-	b.hook = &hook{auth: cfg.Auth, server: server, log: cfg.Logger, metrics: newMetrics(cfg.Registry),
+	b.hook = &hook{core: cfg.Sessions, server: server, log: cfg.Logger, metrics: newMetrics(cfg.Registry),
 		byKey: map[string]map[*mochi.Client]struct{}{}}
 	return b
 }

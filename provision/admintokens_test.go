@@ -1,37 +1,26 @@
 package provision_test
 
 import (
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/otos-iot/otos"
 	"github.com/otos-iot/otos/provision"
-	"github.com/otos-iot/otos/sqlite"
 )
 
 // TestTokenExpiry checks, with an injected clock, that a token with an
 // expiry opens the admin API up to the instant it expires and not after.
 func TestTokenExpiry(t *testing.T) {
-	store, err := sqlite.Open(filepath.Join(t.TempDir(), "otos.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	keys, err := provision.NewKeyring(make([]byte, provision.KeySize))
-	if err != nil {
-		t.Fatal(err)
-	}
 	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	s := provision.New(provision.Config{Store: store, Keys: keys, Now: func() time.Time { return now }})
+	s := provision.New(provision.Config{Store: newStore(t), Keys: newKeys(t), Now: func() time.Time { return now }})
 
 	minute := int64(60)
-	in, err := s.CreateToken(t.Context(), otos.DefaultTenantID, provision.TokenSpec{Role: otos.RoleViewer, ExpiresInSeconds: &minute})
+	in, err := s.Admin.CreateToken(t.Context(), &otos.Principal{Scope: otos.DefaultTenantID, Role: otos.RoleAdmin}, otos.TokenSpec{Role: otos.RoleViewer, ExpiresInSeconds: &minute})
 	if err != nil {
 		t.Fatal(err)
 	}
 	until := now.Add(2 * time.Hour)
-	at, err := s.CreateToken(t.Context(), "", provision.TokenSpec{Role: otos.RoleAdmin, ExpiresAt: &until})
+	at, err := s.Admin.CreateToken(t.Context(), sys, otos.TokenSpec{Role: otos.RoleAdmin, ExpiresAt: &until})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,7 +42,7 @@ func TestTokenExpiry(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			now = start.Add(tt.after)
-			if _, err := s.Authenticate(t.Context(), otos.Secret(tt.token)); otos.ErrorCode(err) != tt.want {
+			if _, err := s.Admin.Authenticate(t.Context(), device, otos.Secret(tt.token)); otos.ErrorCode(err) != tt.want {
 				t.Errorf("Authenticate %v after creation: %v, want %q", tt.after, err, tt.want)
 			}
 		})

@@ -16,16 +16,19 @@ const maxPendingAudit = 50_000
 // DefaultAuditRetention is how long audit records are kept by default.
 const DefaultAuditRetention = 90 * 24 * time.Hour
 
-// foldAfter is how many identical registration refusals one write of the
-// audit trail (a quarter of a second) records one by one; the ones after
-// are counted on the last of them (otos.AuditRecord.Count). A device or a
-// script that repeats a refused request thousands of times a second would
-// otherwise write as many rows, and could fill the disk.
+// foldAfter is how many identical refusals one write of the audit trail (a
+// quarter of a second) records one by one; the ones after are counted on
+// the last of them (otos.AuditRecord.Count). A device or a script that
+// repeats a refused request thousands of times a second would otherwise
+// write as many rows, and could fill the disk.
 const foldAfter = 10
 
-// auditLog gathers audit records between two writes, so that a storm of
-// registrations costs one transaction per flush, not one per request.
+// auditLog is the core's audit trail: every registration attempt and every
+// admin change, whatever the protocol carried it. It gathers
+// records between two writes, so that a storm costs one transaction per
+// flush, not one per request.
 type auditLog struct {
+	c       *core
 	mu      sync.Mutex
 	pending []*otos.AuditRecord
 	dropped int64
@@ -34,7 +37,7 @@ type auditLog struct {
 	same map[foldKey]*fold
 }
 
-// foldKey is what makes two registration refusals identical.
+// foldKey is what makes two refusals identical.
 type foldKey struct {
 	code                                          int
 	tenant, template, number, addr, actor, detail string
@@ -45,172 +48,141 @@ type fold struct {
 	record *otos.AuditRecord
 }
 
+func newAuditLog(c *core) *auditLog {
+	return &auditLog{c: c, same: map[foldKey]*fold{}}
+}
+
 // record queues r, filling in its id and time, or counts it on an
 // identical refusal queued before (see foldAfter).
-func (s *Service) record(r *otos.AuditRecord) {
-	r.At, r.Count = s.timestamp(), 1
-	s.audit.mu.Lock()
-	defer s.audit.mu.Unlock()
+func (a *auditLog) record(r *otos.AuditRecord) {
+	r.At, r.Count = a.c.timestamp(), 1
+	a.mu.Lock()
+	defer a.mu.Unlock()
 	var key foldKey
 	foldable := r.Kind == otos.AuditRegistration && r.Code != otos.CodeOK
 	if foldable {
 		key = foldKey{r.Code, r.TenantID, r.TemplateID, r.DeviceNumber, r.ClientAddr, r.Actor, r.Detail}
-		if f := s.audit.same[key]; f != nil && f.n >= foldAfter {
+		if f := a.same[key]; f != nil && f.n >= foldAfter {
 			f.record.Count++
 			return
 		}
 	}
-	if len(s.audit.pending) >= maxPendingAudit {
-		s.audit.dropped++
+	if len(a.pending) >= maxPendingAudit {
+		a.dropped++
 		return
 	}
-	id, err := s.newID()
+	id, err := a.c.newID()
 	if err != nil {
 		return
 	}
 	r.ID = id
-	s.audit.pending = append(s.audit.pending, r)
+	a.pending = append(a.pending, r)
 	if foldable {
-		if s.audit.same == nil {
-			s.audit.same = map[foldKey]*fold{}
-		}
-		f := s.audit.same[key]
+		f := a.same[key]
 		if f == nil {
 			f = &fold{}
-			s.audit.same[key] = f
+			a.same[key] = f
 		}
 		f.n, f.record = f.n+1, r
 	}
 }
 
-// auditRegistration records a registration attempt with its outcome.
-func (s *Service) auditRegistration(req *otos.AuthRequest, t *otos.Template, err error) {
-	r := &otos.AuditRecord{Kind: otos.AuditRegistration, Action: "device.auth", Code: otos.CodeOK,
-		DeviceNumber: req.DeviceNumber, ClientAddr: req.ClientAddr, Actor: req.ClientAddr}
-	if err != nil {
-		r.Code = otos.ErrorCode(err).Number()
+// registration records a registration attempt from client from with its
+// outcome; req is nil when the request could not be read, t when no
+// template was found.
+func (a *auditLog) registration(from otos.Client, req *otos.AuthRequest, t *otos.Template, err error) {
+	r := &otos.AuditRecord{Kind: otos.AuditRegistration, Action: "device.auth", Code: resultCode(err),
+		ClientAddr: from.Addr, Actor: from.Addr}
+	if req != nil {
+		r.DeviceNumber = req.DeviceNumber
+		if req.Signed() {
+			r.Detail = "signed"
+		}
+		if t == nil && req.TemplateID != "" {
+			r.Detail = joinDetail("template_id "+req.TemplateID, r.Detail)
+		}
 	}
 	if t != nil {
 		r.TenantID, r.TemplateID = t.TenantID, t.ID
-	} else if req.TemplateID != "" {
-		r.Detail = "template_id " + req.TemplateID
 	}
-	if req.Signed() {
-		r.Detail = joinDetail(r.Detail, "signed")
-	}
-	s.record(r)
+	a.record(r)
 }
 
-// RecordRefusal records a registration attempt refused before it reached
-// Register: a malformed body, or an address locked out. req may be nil.
-func (s *Service) RecordRefusal(req *otos.AuthRequest, clientAddr string, code otos.Code) {
-	r := &otos.AuditRecord{Kind: otos.AuditRegistration, Action: "device.auth", Code: code.Number(),
-		ClientAddr: clientAddr, Actor: clientAddr}
-	if req != nil {
-		r.DeviceNumber = req.DeviceNumber
+// admin records an admin change, or a refused attempt at one: who, what,
+// the outcome, and the object it named. tenantID is the object's tenant
+// when known, so that a system administrator's change in a tenant shows in
+// that tenant's audit; else the principal's.
+func (a *auditLog) admin(p *otos.Principal, action, target, tenantID string, err error) {
+	r := &otos.AuditRecord{Kind: otos.AuditAdmin, Action: action, Code: resultCode(err), Target: target,
+		TenantID: tenantID, Actor: p.Actor(), ClientAddr: p.From.Addr}
+	if r.TenantID == "" {
+		r.TenantID = string(p.Scope)
 	}
-	s.record(r)
+	a.record(r)
 }
 
-// RecordAdmin records an admin API change (or an attempt at one): who,
-// which route, the HTTP status, and the object it named. tenantID is the
-// object's tenant when known, so that a system administrator's change in a
-// tenant shows in that tenant's audit; else the caller's.
-func (s *Service) RecordAdmin(p *Principal, action string, status int, target, tenantID, detail string) {
-	r := &otos.AuditRecord{Kind: otos.AuditAdmin, Action: action, Code: status, Target: target, Detail: detail,
-		TenantID: tenantID}
-	if p != nil {
-		r.Actor = p.Actor()
-		if r.TenantID == "" {
-			r.TenantID = string(p.Scope)
-		}
+// resultCode is the wire number of an outcome: 200 for success.
+func resultCode(err error) int {
+	if err == nil {
+		return otos.CodeOK
 	}
-	s.record(r)
+	return otos.ErrorCode(err).Number()
 }
 
 func joinDetail(a, b string) string {
-	if a == "" {
+	switch {
+	case a == "":
 		return b
+	case b == "":
+		return a
 	}
 	return a + "; " + b
 }
 
-// FlushAudit writes the queued audit records.
-func (s *Service) FlushAudit(ctx context.Context) {
-	s.audit.mu.Lock()
-	rs, dropped := s.audit.pending, s.audit.dropped
-	s.audit.pending, s.audit.dropped = nil, 0
-	clear(s.audit.same) // a written record can count no more
-	s.audit.mu.Unlock()
+// flush writes the queued audit records.
+func (a *auditLog) flush(ctx context.Context) {
+	a.mu.Lock()
+	rs, dropped := a.pending, a.dropped
+	a.pending, a.dropped = nil, 0
+	clear(a.same) // a written record can count no more
+	a.mu.Unlock()
 	if dropped > 0 {
-		s.log.Error("audit records dropped: the store is not keeping up", "dropped", dropped)
+		a.c.log.Error("audit records dropped: the store is not keeping up", "dropped", dropped)
 	}
 	if len(rs) == 0 {
 		return
 	}
-	if err := s.store.AppendAudit(ctx, rs); err != nil {
-		s.log.Error("write audit records", "records", len(rs), "err", err)
+	if err := a.c.store.AppendAudit(ctx, rs); err != nil {
+		a.c.log.Error("write audit records", "records", len(rs), "err", err)
 		// Only a store that could not be reached is worth retrying; a batch
 		// refused for what it holds would block every later record.
 		if otos.ErrorCode(err) == otos.EUNAVAILABLE {
-			s.requeue(rs)
+			a.requeue(rs)
 		}
 	}
 }
 
 // requeue puts records back after a failed write, within the bound.
-func (s *Service) requeue(rs []*otos.AuditRecord) {
-	s.audit.mu.Lock()
-	defer s.audit.mu.Unlock()
-	room := maxPendingAudit - len(s.audit.pending)
+func (a *auditLog) requeue(rs []*otos.AuditRecord) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	room := maxPendingAudit - len(a.pending)
 	if room < len(rs) {
-		s.audit.dropped += int64(len(rs) - room)
+		a.dropped += int64(len(rs) - room)
 		rs = rs[:max(room, 0)]
 	}
-	s.audit.pending = append(rs, s.audit.pending...)
+	a.pending = append(rs, a.pending...)
 }
 
-// pruneAudit deletes audit records older than the retention.
-func (s *Service) pruneAudit(ctx context.Context) {
-	n, err := s.store.PruneAudit(ctx, s.now().Add(-s.retention))
+// prune deletes audit records older than retention.
+func (a *auditLog) prune(ctx context.Context, retention time.Duration) {
+	n, err := a.c.store.PruneAudit(ctx, a.c.now().Add(-retention))
 	if ctx.Err() != nil {
 		return // stopping
 	}
 	if err != nil {
-		s.log.Warn("prune audit", "err", err)
+		a.c.log.Warn("prune audit", "err", err)
 	} else if n > 0 {
-		s.log.Info("audit pruned", "records", n, "retention", s.retention.String())
-	}
-}
-
-// Run does the service's background work until ctx ends: presence every
-// second, audit records four times a second, the audit retention hourly,
-// and on a node that shares its store, a check of its live sessions.
-// Then it writes what is left.
-func (s *Service) Run(ctx context.Context) {
-	presence, audit, prune := time.NewTicker(time.Second), time.NewTicker(250*time.Millisecond), time.NewTicker(time.Hour)
-	revalidate := time.NewTicker(revalidateEvery)
-	defer presence.Stop()
-	defer audit.Stop()
-	defer prune.Stop()
-	defer revalidate.Stop()
-	s.pruneAudit(ctx)
-	for {
-		select {
-		case <-ctx.Done():
-			s.FlushPresence(context.Background())
-			s.FlushAudit(context.Background())
-			return
-		case <-presence.C:
-			s.FlushPresence(ctx)
-		case <-audit.C:
-			s.FlushAudit(ctx)
-		case <-prune.C:
-			s.pruneAudit(ctx)
-		case <-revalidate.C:
-			if s.notifier != nil { // alone on its store, a node misses no message
-				s.Revalidate(ctx)
-			}
-		}
+		a.c.log.Info("audit pruned", "records", n, "retention", retention.String())
 	}
 }

@@ -13,9 +13,8 @@ import (
 // retention and keeps the others.
 func TestAuditRetention(t *testing.T) {
 	_, store := newService(t)
-	keys, _ := provision.NewKeyring(make([]byte, provision.KeySize))
 	now := time.Now().UTC().Truncate(time.Microsecond)
-	s := provision.New(provision.Config{Store: store, Keys: keys, AuditRetention: 24 * time.Hour,
+	s := provision.New(provision.Config{Store: store, Keys: newKeys(t), AuditRetention: 24 * time.Hour,
 		Now: func() time.Time { return now }})
 	old := &otos.AuditRecord{ID: "01000000-0000-7000-8000-000000000001", At: now.Add(-25 * time.Hour),
 		Kind: otos.AuditAdmin, Actor: "a", Action: "old"}
@@ -46,7 +45,7 @@ func TestAuditFoldsIdenticalRefusals(t *testing.T) {
 	ctx := context.Background()
 	s, store := newService(t)
 	bad := func(number, addr string) {
-		_, err := s.Register(ctx, &otos.AuthRequest{TemplateSecret: "no-such-secret", DeviceNumber: number, ClientAddr: addr})
+		_, err := register(ctx, s, otos.Client{Addr: addr, Key: addr}, &otos.AuthRequest{TemplateSecret: "no-such-secret", DeviceNumber: number})
 		if otos.ErrorCode(err) != otos.ESECRETUNKNOWN {
 			t.Fatalf("Register: %v, want ESECRETUNKNOWN", err)
 		}
@@ -59,12 +58,12 @@ func TestAuditFoldsIdenticalRefusals(t *testing.T) {
 		bad("flood-2", "10.0.0.1") // another device
 	}
 	// Successes are never folded: each re-issue is a voucher of its own.
-	secret, err := s.CreateTemplate(ctx, "", &otos.Template{Name: "t", DeviceType: otos.DeviceDirect})
+	secret, err := s.Admin.CreateTemplate(ctx, sys, &otos.Template{Name: "t", DeviceType: otos.DeviceDirect})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for range 12 {
-		if _, err := s.Register(ctx, &otos.AuthRequest{TemplateSecret: secret, DeviceNumber: "ok-1", ClientAddr: "10.0.0.1"}); err != nil {
+		if _, err := register(ctx, s, otos.Client{Addr: "10.0.0.1", Key: "10.0.0.1"}, &otos.AuthRequest{TemplateSecret: secret, DeviceNumber: "ok-1"}); err != nil {
 			t.Fatal(err)
 		}
 	}

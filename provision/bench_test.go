@@ -14,12 +14,12 @@ import (
 func BenchmarkRegister(b *testing.B) {
 	s, store := newService(b)
 	ctx := context.Background()
-	secret, err := s.CreateTemplate(ctx, "", &otos.Template{Name: "t", DeviceType: otos.DeviceDirect})
+	secret, err := s.Admin.CreateTemplate(ctx, sys, &otos.Template{Name: "t", DeviceType: otos.DeviceDirect})
 	if err != nil {
 		b.Fatal(err)
 	}
 	storetest.Callers32(b, func(i int) error {
-		_, err := s.Register(ctx, &otos.AuthRequest{TemplateSecret: secret, DeviceNumber: fmt.Sprintf("bench-%d", i)})
+		_, err := register(ctx, s, device, &otos.AuthRequest{TemplateSecret: secret, DeviceNumber: fmt.Sprintf("bench-%d", i)})
 		return err
 	})
 	if st, ok := store.(interface{ CommitStats() (int64, int64) }); ok {

@@ -26,25 +26,24 @@ func TestVoucherCache(t *testing.T) {
 	ctx := context.Background()
 	_, real := newService(t)
 	store := &countingStore{Store: real}
-	keys, _ := provision.NewKeyring(make([]byte, provision.KeySize))
 	var revoked []string
-	s := provision.New(provision.Config{Store: store, Keys: keys, Revoked: func(id string) { revoked = append(revoked, id) }})
+	s := provision.New(provision.Config{Store: store, Keys: newKeys(t), Revoked: func(id string) { revoked = append(revoked, id) }})
 
 	tpl := &otos.Template{Name: "t", DeviceType: otos.DeviceDirect}
-	secret, err := s.CreateTemplate(ctx, "", tpl)
+	secret, err := s.Admin.CreateTemplate(ctx, sys, tpl)
 	if err != nil {
 		t.Fatal(err)
 	}
-	reg, err := s.Register(ctx, &otos.AuthRequest{TemplateSecret: secret, DeviceNumber: "hot-1"})
+	reg, err := register(ctx, s, device, &otos.AuthRequest{TemplateSecret: secret, DeviceNumber: "hot-1"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	user, pass := string(reg.Voucher.Username), string(reg.Voucher.Password)
 	connect := func() error {
 		t.Helper()
-		sess, err := s.AuthenticateMQTT(ctx, user, pass)
+		sess, err := s.Sessions.Authenticate(ctx, device, user, pass)
 		if err == nil {
-			err = s.DeviceConnected(ctx, sess)
+			err = s.Sessions.Connected(ctx, sess)
 		}
 		return err
 	}
@@ -58,17 +57,17 @@ func TestVoucherCache(t *testing.T) {
 	if n := store.lookups.Load(); n != 0 {
 		t.Fatalf("5 CONNECTs after the registration read the store %d times, want 0", n)
 	}
-	if _, err := s.AuthenticateMQTT(ctx, user, pass+"x"); otos.ErrorCode(err) != otos.EUNAUTHORIZED {
+	if _, err := s.Sessions.Authenticate(ctx, device, user, pass+"x"); otos.ErrorCode(err) != otos.EUNAUTHORIZED {
 		t.Errorf("wrong password from the cache: %v", err)
 	}
 
-	if _, err := s.SetDeviceStatus(ctx, "", reg.Device.ID, otos.StatusDisabled); err != nil {
+	if _, err := s.Admin.SetDeviceStatus(ctx, sys, reg.Device.ID, otos.StatusDisabled); err != nil {
 		t.Fatal(err)
 	}
 	if err := connect(); otos.ErrorCode(err) != otos.EFORBIDDEN {
 		t.Errorf("disabled device: %v, want EFORBIDDEN", err)
 	}
-	if _, err := s.SetDeviceStatus(ctx, "", reg.Device.ID, otos.StatusEnabled); err != nil {
+	if _, err := s.Admin.SetDeviceStatus(ctx, sys, reg.Device.ID, otos.StatusEnabled); err != nil {
 		t.Fatal(err)
 	}
 	if err := connect(); err != nil {
@@ -77,7 +76,7 @@ func TestVoucherCache(t *testing.T) {
 	if n := store.lookups.Load(); n == 0 {
 		t.Error("CONNECTs after a change of the device never read the store")
 	}
-	if _, err := s.ResetDevice(ctx, "", reg.Device.ID); err != nil {
+	if _, err := s.Admin.ResetDevice(ctx, sys, reg.Device.ID); err != nil {
 		t.Fatal(err)
 	}
 	if err := connect(); otos.ErrorCode(err) != otos.EUNAUTHORIZED {

@@ -13,11 +13,11 @@ import (
 func FuzzAuthenticateMQTT(f *testing.F) {
 	s, _ := newService(f)
 	ctx := context.Background()
-	secret, err := s.CreateTemplate(ctx, "", &otos.Template{Name: "t", DeviceType: otos.DeviceDirect})
+	secret, err := s.Admin.CreateTemplate(ctx, sys, &otos.Template{Name: "t", DeviceType: otos.DeviceDirect})
 	if err != nil {
 		f.Fatal(err)
 	}
-	reg, err := s.Register(ctx, &otos.AuthRequest{TemplateSecret: secret, DeviceNumber: "fuzz-1"})
+	reg, err := register(ctx, s, device, &otos.AuthRequest{TemplateSecret: secret, DeviceNumber: "fuzz-1"})
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -28,7 +28,7 @@ func FuzzAuthenticateMQTT(f *testing.F) {
 	f.Add("", "")
 	f.Add("\x00\xff", "x")
 	f.Fuzz(func(t *testing.T, username, password string) {
-		sess, err := s.AuthenticateMQTT(ctx, username, password)
+		sess, err := s.Sessions.Authenticate(ctx, device, username, password)
 		if username == user && password == pass {
 			if err != nil {
 				t.Fatalf("the voucher was refused: %v", err)

@@ -1,6 +1,7 @@
 package provision
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -8,19 +9,19 @@ import (
 )
 
 // BenchmarkSecretLookup measures what a registration spends to find its
-// template when it is hot: the keyed hash of the secret and the cache.
+// template when it is hot: the keyed hash of the secret and the view.
 func BenchmarkSecretLookup(b *testing.B) {
 	keys, err := NewKeyring(make([]byte, KeySize))
 	if err != nil {
 		b.Fatal(err)
 	}
-	var c templateCache
-	now := time.Now()
+	s := New(Config{Keys: keys})
 	secret := otos.Secret("oad4OrLxZ-ZB6scHaiIFc9TAr6aZlbS_")
-	c.put(keys.Hash(secret), &otos.Template{ID: "t"}, now)
+	s.core.views.bySecret.Put(string(keys.Hash(secret)), "t", &otos.Template{ID: "t"}, time.Now().Add(time.Hour))
+	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {
-		if c.get(keys.Hash(secret), now) == nil {
+		if t, err := s.core.views.templateBySecret(ctx, keys.Hash(secret)); t == nil || err != nil {
 			b.Fatal("miss")
 		}
 	}
@@ -31,7 +32,7 @@ func BenchmarkNewVoucher(b *testing.B) {
 	s := New(Config{})
 	b.ReportAllocs()
 	for b.Loop() {
-		v, err := s.newVoucher(otos.VoucherBasic)
+		v, err := s.Registrar.newVoucher(otos.VoucherBasic)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -6,14 +6,12 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash"
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 
 	"github.com/otos-iot/otos"
@@ -89,52 +87,9 @@ func (k *Keyring) Open(sealed []byte) (otos.Secret, error) {
 	return otos.Secret(b), nil
 }
 
-// LoadOrCreateKey returns the master key kept in the file at path (hex, mode
-// 0600), creating it from rand on first use. The key must survive restarts:
-// without it no stored template secret can be recognised.
-//
-// Deprecated: the key lives in the store, so that the nodes sharing it
-// share the key; see ServerKey, which reads such a file once.
-func LoadOrCreateKey(path string, rand io.Reader) ([]byte, error) {
-	b, err := os.ReadFile(path)
-	if err == nil {
-		key, err := hex.DecodeString(strings.TrimSpace(string(b)))
-		if err != nil || len(key) != KeySize {
-			return nil, fmt.Errorf("server key %s is damaged: want %d hex-encoded bytes", path, KeySize)
-		}
-		return key, nil
-	}
-	if !errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("read server key: %w", err)
-	}
-	key := make([]byte, KeySize)
-	if _, err := io.ReadFull(rand, key); err != nil {
-		return nil, fmt.Errorf("generate server key: %w", err)
-	}
-	err = CreateFileAtomic(path, []byte(hex.EncodeToString(key)+"\n"), 0o600)
-	if errors.Is(err, os.ErrExist) {
-		// Another process created it first: use its key.
-		return LoadOrCreateKey(path, rand)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("write server key: %w", err)
-	}
-	return key, nil
-}
-
 // WriteFileAtomic writes data to a temporary file beside path, syncs it and
 // renames it over path, so that a crash leaves either the old or the new file.
 func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
-	return writeVia(path, data, perm, os.Rename)
-}
-
-// CreateFileAtomic is WriteFileAtomic that fails with os.ErrExist instead of
-// replacing an existing file.
-func CreateFileAtomic(path string, data []byte, perm os.FileMode) error {
-	return writeVia(path, data, perm, os.Link)
-}
-
-func writeVia(path string, data []byte, perm os.FileMode, place func(tmp, path string) error) error {
 	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
 	if err != nil {
 		return err
@@ -155,7 +110,7 @@ func writeVia(path string, data []byte, perm os.FileMode, place func(tmp, path s
 	if err := f.Close(); err != nil {
 		return err
 	}
-	return place(f.Name(), path)
+	return os.Rename(f.Name(), path)
 }
 
 // randomString returns n random bytes from rand, base64url without padding.

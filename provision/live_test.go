@@ -15,24 +15,23 @@ import (
 func TestRevalidateDropsWhatALostMessageWouldHave(t *testing.T) {
 	ctx := context.Background()
 	_, store := newService(t)
-	keys, _ := provision.NewKeyring(make([]byte, provision.KeySize))
 	var dropped []string
-	s := provision.New(provision.Config{Store: store, Keys: keys, Revoked: func(id string) { dropped = append(dropped, id) }})
-	secret, err := s.CreateTemplate(ctx, "", &otos.Template{Name: "t", DeviceType: otos.DeviceDirect})
+	s := provision.New(provision.Config{Store: store, Keys: newKeys(t), Revoked: func(id string) { dropped = append(dropped, id) }})
+	secret, err := s.Admin.CreateTemplate(ctx, sys, &otos.Template{Name: "t", DeviceType: otos.DeviceDirect})
 	if err != nil {
 		t.Fatal(err)
 	}
 	var ids []string
 	for _, number := range []string{"live-ok", "live-off"} {
-		reg, err := s.Register(ctx, &otos.AuthRequest{TemplateSecret: secret, DeviceNumber: number})
+		reg, err := register(ctx, s, device, &otos.AuthRequest{TemplateSecret: secret, DeviceNumber: number})
 		if err != nil {
 			t.Fatal(err)
 		}
-		sess, err := s.AuthenticateMQTT(ctx, string(reg.Voucher.Username), string(reg.Voucher.Password))
+		sess, err := s.Sessions.Authenticate(ctx, device, string(reg.Voucher.Username), string(reg.Voucher.Password))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := s.DeviceConnected(ctx, sess); err != nil {
+		if err := s.Sessions.Connected(ctx, sess); err != nil {
 			t.Fatal(err)
 		}
 		ids = append(ids, reg.Device.ID)
@@ -41,7 +40,7 @@ func TestRevalidateDropsWhatALostMessageWouldHave(t *testing.T) {
 	if _, err := store.SetDeviceStatus(ctx, ids[1], otos.StatusDisabled, testNow()); err != nil {
 		t.Fatal(err)
 	}
-	s.Revalidate(ctx)
+	s.Sessions.Revalidate(ctx)
 	if len(dropped) != 1 || dropped[0] != ids[1] {
 		t.Fatalf("dropped %v, want only %s", dropped, ids[1])
 	}

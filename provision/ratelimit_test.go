@@ -14,22 +14,22 @@ func TestAdmitRate(t *testing.T) {
 	limited := &otos.Template{ID: "t1", RateLimit: 5}
 	free := &otos.Template{ID: "t2"}
 	for i := range 5 {
-		if err := s.admitRate(limited); err != nil {
+		if err := s.Registrar.admitRate(limited); err != nil {
 			t.Fatalf("registration %d of 5: %v", i+1, err)
 		}
 	}
-	err := s.admitRate(limited)
+	err := s.Registrar.admitRate(limited)
 	var e *otos.Error
 	if !errors.As(err, &e) || e.Code != otos.ERATELIMITED || e.RetryAfter != 200*time.Millisecond {
 		t.Fatalf("6th in a second: %#v, want ERATELIMITED after 200ms", err)
 	}
 	for range 100 {
-		if err := s.admitRate(free); err != nil {
+		if err := s.Registrar.admitRate(free); err != nil {
 			t.Fatalf("a template without a limit: %v", err)
 		}
 	}
 	now = now.Add(200 * time.Millisecond)
-	if err := s.admitRate(limited); err != nil {
+	if err := s.Registrar.admitRate(limited); err != nil {
 		t.Fatalf("after the wait: %v", err)
 	}
 }

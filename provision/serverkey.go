@@ -26,7 +26,7 @@ var ErrKeyMismatch = errors.New("server key mismatch")
 // get that one.
 //
 // A key file at path, which otos wrote before the key moved into the
-// database (hex, see LoadOrCreateKey), is honoured: its key is stored when
+// database (hex, mode 0600), is honoured: its key is stored when
 // the database holds none yet, so that an existing deployment keeps
 // recognising its template secrets. When the database holds another key,
 // ServerKey fails with ErrKeyMismatch rather than pick one, for secrets

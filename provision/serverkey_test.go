@@ -14,15 +14,7 @@ import (
 )
 
 func TestServerKey(t *testing.T) {
-	open := func(t *testing.T) *sqlite.DB {
-		t.Helper()
-		store, err := sqlite.Open(filepath.Join(t.TempDir(), "otos.db"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { store.Close() })
-		return store
-	}
+	open := func(t *testing.T) *sqlite.DB { return newStore(t) }
 	writeKey := func(t *testing.T, key []byte) string {
 		t.Helper()
 		path := filepath.Join(t.TempDir(), "server.key")

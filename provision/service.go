@@ -1,6 +1,13 @@
-// Package provision holds the use cases of otos: the One Type One Secret
-// registration of devices, and the operator's changes to templates, products
-// and devices. It works through otos.Store and imports no adapter.
+// Package provision is the core of otos: the three services that every
+// protocol adapter calls through the root package's interfaces, over one
+// shared core. Registrar (otos.Registrar) runs the One Type One Secret
+// registration; Admin (otos.Admin) the operator's changes; Sessions
+// (otos.Sessions) the authentication, topic authorisation and tracking of
+// broker sessions. The core they share owns the views cached of the store
+// (views.go), the lock-out (guard.go), the audit trail (audit.go) and the
+// messages to the other nodes (cluster.go), so that every protocol gets the
+// same rules, protections and records. It works through otos.Store and
+// imports no adapter.
 package provision
 
 import (
@@ -8,7 +15,6 @@ import (
 	"crypto/rand"
 	"io"
 	"log/slog"
-	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -32,6 +38,10 @@ type Config struct {
 	Now    func() time.Time
 	Rand   io.Reader
 	Logger *slog.Logger
+	// Lockout, when set, counts the failed credentials of each client
+	// (secrets, signatures, broker passwords and usernames) and refuses a
+	// locked-out client before any work. Nil: no lock-out.
+	Lockout *limit.Lockout
 	// AuditRetention is how long audit records are kept; 0 means
 	// DefaultAuditRetention.
 	AuditRetention time.Duration
@@ -43,115 +53,110 @@ type Config struct {
 	// revoked service account, so that the broker drops its live sessions.
 	// It must not block.
 	Revoked func(id string)
-	// Notifier, when set, carries these changes to the other nodes that
-	// share the store (see cluster.go).
+	// Notifier, when set, carries changes to the other nodes that share the
+	// store (see cluster.go).
 	Notifier Notifier
 }
 
-// Service carries out registrations and operator changes.
+// core is what the three services share.
+type core struct {
+	store otos.Store
+	keys  *Keyring
+	now   func() time.Time
+	rand  io.Reader
+	log   *slog.Logger
+	views *views
+	guard guard
+	audit *auditLog
+}
+
+// Service is the core with its three services.
 type Service struct {
-	store   otos.Store
-	keys    *Keyring
-	now     func() time.Time
-	rand    io.Reader
-	log     *slog.Logger
-	revoked func(id string)
-	// dropLocal is Config.Revoked; notifier is Config.Notifier.
-	dropLocal func(id string)
-	notifier  Notifier
-	// creds caches voucher look-ups for the broker; templates caches the
-	// device type of each template.
-	creds     *credCache
-	templates sync.Map // template id → otos.DeviceType
-	presence  presence
-	rates     *limit.Rate // per-template registrations a second
-	opened    openedSecrets
-	tplCache  templateCache
-	known     knownDevices
-	live      liveSessions
-	audit     auditLog
+	Registrar *Registrar
+	Admin     *Admin
+	Sessions  *Sessions
+	core      *core
 	retention time.Duration
-	// adminToken is the hash of Config.AdminToken, or nil.
-	adminToken []byte
 }
 
 // New returns a Service with cfg's dependencies.
 func New(cfg Config) *Service {
-	s := &Service{store: cfg.Store, keys: cfg.Keys, now: cfg.Now, rand: cfg.Rand, log: cfg.Logger, revoked: cfg.Revoked,
-		creds: newCredCache(credCacheSize), rates: limit.NewRate(limit.DefaultMaxKeys)}
-	if s.now == nil {
-		s.now = time.Now
+	c := &core{store: cfg.Store, keys: cfg.Keys, now: cfg.Now, rand: cfg.Rand, log: cfg.Logger}
+	if c.now == nil {
+		c.now = time.Now
 	}
-	if s.rand == nil {
-		s.rand = rand.Reader
+	if c.rand == nil {
+		c.rand = rand.Reader
 	}
-	if s.log == nil {
-		s.log = slog.New(slog.DiscardHandler)
+	if c.log == nil {
+		c.log = slog.New(slog.DiscardHandler)
 	}
-	s.retention = cfg.AuditRetention
+	revoked := cfg.Revoked
+	if revoked == nil {
+		revoked = func(string) {}
+	}
+	c.views = newViews(c, cfg.Notifier, revoked)
+	c.guard = guard{lockout: cfg.Lockout, now: c.now, log: c.log}
+	c.audit = newAuditLog(c)
+	s := &Service{core: c, retention: cfg.AuditRetention,
+		Registrar: &Registrar{core: c, rates: limit.NewRate(limit.DefaultMaxKeys)},
+		Sessions:  &Sessions{core: c},
+		Admin:     &Admin{core: c}}
 	if s.retention <= 0 {
 		s.retention = DefaultAuditRetention
 	}
 	if cfg.AdminToken != "" {
-		s.adminToken = otos.TokenHash(cfg.AdminToken)
+		s.Admin.envToken = otos.TokenHash(cfg.AdminToken)
 	}
-	if s.revoked == nil {
-		s.revoked = func(string) {}
-	}
-	s.join(cfg.Notifier)
 	return s
 }
 
-// changed is called after device d changed in a way that the broker's view
-// of it must follow; with drop, its live sessions end too.
-func (s *Service) changed(d *otos.Device, drop bool) {
-	s.creds.invalidate(d.ID)
-	s.known.forget(d.ID)
-	if drop {
-		s.revoked(d.ID)
-	} else {
-		s.publish(msgForget, d.ID)
+// Ping reports whether the store can serve.
+func (s *Service) Ping(ctx context.Context) error {
+	return s.core.store.Ping(ctx)
+}
+
+// FlushAudit writes the audit records queued so far.
+func (s *Service) FlushAudit(ctx context.Context) { s.core.audit.flush(ctx) }
+
+// Receive applies a message that another node published (see Notifier):
+// it forgets what this node caches of the object named, and for a drop ends
+// the object's sessions on this node's broker. "" (messages may have been
+// lost) forgets everything and checks every live session against the store.
+// Pass it to Notifier.Subscribe once the broker runs.
+func (s *Service) Receive(msg string) {
+	if s.core.views.receive(msg) {
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			s.Sessions.Revalidate(ctx)
+		}()
 	}
 }
 
 // newID returns a time-ordered UUIDv7, so that ids sort in creation order.
-func (s *Service) newID() (string, error) {
-	id, err := uuid.NewV7FromReader(s.rand)
+func (c *core) newID() (string, error) {
+	id, err := uuid.NewV7FromReader(c.rand)
 	if err != nil {
 		return "", err
 	}
 	return id.String(), nil
 }
 
-// newVoucher mints a voucher of type t. A BASIC voucher has a UUIDv7
-// username, which need not be secret and whose time order keeps its lookup
-// key's index append-only (otos.VoucherLookup), and a 192-bit password. An
-// ACCESSTOKEN voucher's username is its secret: a random UUIDv4.
-func (s *Service) newVoucher(t otos.VoucherType) (otos.Voucher, error) {
-	if t != otos.VoucherBasic {
-		u, err := uuid.NewRandomFromReader(s.rand)
-		if err != nil {
-			return otos.Voucher{}, err
-		}
-		return otos.Voucher{Username: otos.Secret(u.String())}, nil
-	}
-	u, err := uuid.NewV7FromReader(s.rand)
-	if err != nil {
-		return otos.Voucher{}, err
-	}
-	v := otos.Voucher{Username: otos.Secret(u.String())}
-	if v.Password, err = randomString(s.rand, passwordBytes); err != nil {
-		return otos.Voucher{}, err
-	}
-	return v, nil
-}
-
 // timestamp returns the current time at the store's precision.
-func (s *Service) timestamp() time.Time {
-	return s.now().UTC().Truncate(time.Microsecond)
+func (c *core) timestamp() time.Time {
+	return c.now().UTC().Truncate(time.Microsecond)
 }
 
-// Ping reports whether the store can serve.
-func (s *Service) Ping(ctx context.Context) error {
-	return s.store.Ping(ctx)
+// ifNotFound returns alt when err is ENOTFOUND, and err otherwise: the
+// store's "no such row" becomes the answer that fits the use case.
+func ifNotFound(err, alt error) error {
+	if otos.ErrorCode(err) == otos.ENOTFOUND {
+		return alt
+	}
+	return err
+}
+
+func notFound(what string) error {
+	return otos.Errorf(otos.ENOTFOUND, "%s not found", what)
 }

@@ -64,7 +64,7 @@ func TestCLIServiceAccounts(t *testing.T) {
 		created.TenantID != otos.DefaultTenantID || created.Name != "analytics" || created.Revoked {
 		t.Errorf("create --json = %+v", created)
 	}
-	if _, err := s.Service.AuthenticateMQTT(t.Context(), created.Username, created.Password); err != nil {
+	if _, err := s.Service.Sessions.Authenticate(t.Context(), testClient, created.Username, created.Password); err != nil {
 		t.Errorf("the new account does not open MQTT: %v", err)
 	}
 
@@ -91,7 +91,7 @@ func TestCLIServiceAccounts(t *testing.T) {
 	if got := value(t, s.cli(t, "service-account", "revoke", created.ID), "revoked"); got != "yes" {
 		t.Errorf("revoke again: revoked %q, want yes", got)
 	}
-	if _, err := s.Service.AuthenticateMQTT(t.Context(), created.Username, created.Password); otos.ErrorCode(err) != otos.EUNAUTHORIZED {
+	if _, err := s.Service.Sessions.Authenticate(t.Context(), testClient, created.Username, created.Password); otos.ErrorCode(err) != otos.EUNAUTHORIZED {
 		t.Errorf("revoked account over MQTT: %v, want EUNAUTHORIZED", err)
 	}
 	rows = tableRows(t, s.cli(t, "service-account", "list"), "ID")

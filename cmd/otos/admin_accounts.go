@@ -4,10 +4,9 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"github.com/otos-iot/otos"
 	"io"
 	"net/http"
-
-	"github.com/otos-iot/otos/provision"
 )
 
 var serviceAccountCommands = []command{
@@ -30,14 +29,14 @@ func serviceAccountCreate(fs *flag.FlagSet) action {
 	}
 }
 
-var serviceAccountColumns = columns[provision.ServiceAccount]{
+var serviceAccountColumns = columns[otos.ServiceAccount]{
 	header: []string{"ID", "NAME", "USERNAME", "REVOKED", "CREATED"},
-	row: func(a *provision.ServiceAccount) []string {
+	row: func(a *otos.ServiceAccount) []string {
 		return []string{a.ID, a.Name, a.Username, yesNo(a.Revoked), createdAt(a)}
 	},
 }
 
-func printServiceAccount(w io.Writer, a *provision.ServiceAccount) error {
+func printServiceAccount(w io.Writer, a *otos.ServiceAccount) error {
 	return printFields(w,
 		field{"id", a.ID},
 		field{"name", a.Name},
@@ -50,7 +49,7 @@ func printServiceAccount(w io.Writer, a *provision.ServiceAccount) error {
 // printCreatedServiceAccount prints the new account, then its MQTT
 // credential set apart, with the warning that the password cannot be shown
 // again and how a backend uses it.
-func printCreatedServiceAccount(w io.Writer, a *provision.ServiceAccount) error {
+func printCreatedServiceAccount(w io.Writer, a *otos.ServiceAccount) error {
 	if err := printServiceAccount(w, a); err != nil {
 		return err
 	}
@@ -68,6 +67,6 @@ and publishes to their downlink topics, e.g. devices/command/<device_number>/<id
 }
 
 // createdAt prints an account's creation time like the other timestamps.
-func createdAt(a *provision.ServiceAccount) string {
+func createdAt(a *otos.ServiceAccount) string {
 	return timestamp(&a.CreatedAt)
 }

@@ -4,11 +4,10 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"github.com/otos-iot/otos"
 	"io"
 	"net/http"
 	"time"
-
-	"github.com/otos-iot/otos/provision"
 )
 
 var tokenCommands = []command{
@@ -44,23 +43,23 @@ func tokenCreate(fs *flag.FlagSet) action {
 	}
 }
 
-var tokenColumns = columns[provision.AdminToken]{
+var tokenColumns = columns[otos.AdminToken]{
 	header: []string{"ID", "NAME", "ROLE", "TENANT", "EXPIRES", "REVOKED", "CREATED"},
-	row: func(t *provision.AdminToken) []string {
+	row: func(t *otos.AdminToken) []string {
 		return []string{t.ID, t.Name, string(t.Role), tokenTenant(t), timestamp(t.ExpiresAt),
 			timestamp(t.RevokedAt), timestamp(&t.CreatedAt)}
 	},
 }
 
 // tokenTenant names a token's tenant, "system" for a system token.
-func tokenTenant(t *provision.AdminToken) string {
+func tokenTenant(t *otos.AdminToken) string {
 	if t.TenantID == "" {
 		return "system"
 	}
 	return t.TenantID
 }
 
-func printToken(w io.Writer, t *provision.AdminToken) error {
+func printToken(w io.Writer, t *otos.AdminToken) error {
 	return printFields(w,
 		field{"id", t.ID},
 		field{"name", t.Name},
@@ -73,7 +72,7 @@ func printToken(w io.Writer, t *provision.AdminToken) error {
 
 // printCreatedToken prints the new token's fields, then the token itself set
 // apart, with the warning that it cannot be shown again.
-func printCreatedToken(w io.Writer, t *provision.AdminToken) error {
+func printCreatedToken(w io.Writer, t *otos.AdminToken) error {
 	if err := printToken(w, t); err != nil {
 		return err
 	}

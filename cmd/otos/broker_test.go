@@ -9,7 +9,6 @@ import (
 
 	paho5 "github.com/eclipse/paho.golang/paho"
 	"github.com/otos-iot/otos"
-	"github.com/otos-iot/otos/provision"
 )
 
 func TestMQTTVoucherOpensTheBroker(t *testing.T) {
@@ -62,7 +61,7 @@ func TestMQTTRefusals(t *testing.T) {
 		{"reset", reset.Username, reset.Password, "bad user name or password", 0x86},
 		{"deleted", deleted.Username, deleted.Password, "bad user name or password", 0x86},
 		{"voided-by-reissue", voided.Username, voided.Password, "bad user name or password", 0x86},
-		{"service-prefix-unknown", provision.ServiceUsernamePrefix + "nobody", "x", "bad user name or password", 0x86},
+		{"service-prefix-unknown", otos.ServiceUsernamePrefix + "nobody", "x", "bad user name or password", 0x86},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -165,7 +164,7 @@ type aclFixture struct {
 	a, b, gw      voucher
 	aNum, bNum    string
 	tenant, other string
-	svc, otherSvc *provision.ServiceAccount
+	svc, otherSvc *otos.ServiceAccount
 }
 
 func newACLFixture(t *testing.T) *aclFixture {
@@ -183,10 +182,10 @@ func newACLFixture(t *testing.T) *aclFixture {
 	}
 	f.other = other.ID
 	var err error
-	if f.svc, err = s.Service.CreateServiceAccount(ctx, "", "backend"); err != nil {
+	if f.svc, err = s.Service.Admin.CreateServiceAccount(ctx, systemAdmin, "", "backend"); err != nil {
 		t.Fatal(err)
 	}
-	if f.otherSvc, err = s.Service.CreateServiceAccount(ctx, provision.Scope(other.ID), "theirs"); err != nil {
+	if f.otherSvc, err = s.Service.Admin.CreateServiceAccount(ctx, systemAdmin, other.ID, "theirs"); err != nil {
 		t.Fatal(err)
 	}
 	return f
@@ -342,7 +341,7 @@ func TestMQTTServiceAccount(t *testing.T) {
 	}
 
 	// Revoking the account drops its sessions.
-	if _, err := f.Service.RevokeServiceAccount(context.Background(), "", f.svc.ID); err != nil {
+	if _, err := f.Service.Admin.RevokeServiceAccount(context.Background(), systemAdmin, f.svc.ID); err != nil {
 		t.Fatal(err)
 	}
 	select {

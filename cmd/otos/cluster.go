@@ -45,9 +45,9 @@ func (m *Main) subscribe() {
 // start with empty data directories.
 func (m *Main) ensureAdminToken(ctx context.Context, path string) (bool, error) {
 	if m.notifier() == nil {
-		return m.Service.EnsureBootstrapToken(ctx, path)
+		return m.Service.Admin.EnsureBootstrapToken(ctx, path)
 	}
-	return m.Service.EnsureNodeToken(ctx, path, nodeName(m.Config.Data))
+	return m.Service.Admin.EnsureNodeToken(ctx, path, nodeName(m.Config.Data))
 }
 
 // nodeName names this node among those that share a store: its host name

@@ -157,7 +157,7 @@ func TestDeviceConnect(t *testing.T) {
 // subscribed to filters if any.
 func (s *testServer) consumer(t *testing.T, filters ...string) *client3 {
 	t.Helper()
-	acct, err := s.Service.CreateServiceAccount(t.Context(), "", "test")
+	acct, err := s.Service.Admin.CreateServiceAccount(t.Context(), systemAdmin, "", "test")
 	if err != nil {
 		t.Fatal(err)
 	}

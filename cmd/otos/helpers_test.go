@@ -13,6 +13,13 @@ import (
 	"github.com/otos-iot/otos"
 )
 
+// systemAdmin is the principal of the system administrator's token, for
+// tests that call the core directly.
+var systemAdmin = &otos.Principal{Role: otos.RoleAdmin}
+
+// testClient is the client a test that calls the core directly speaks as.
+var testClient = otos.Client{Addr: "test", Key: "test"}
+
 // envelope is the device API answer.
 type envelope struct {
 	Code    int    `json:"code"`

@@ -65,12 +65,12 @@ func TestFirstConnectionAfterResetDoesNotCloseRegistration(t *testing.T) {
 	s := startServer(t, "", nil)
 	tp := s.createTemplate(t, nil)
 	id, v := s.register(t, tp.Secret, "race-1")
-	sess, err := s.Service.AuthenticateMQTT(context.Background(), v.Username, v.Password)
+	sess, err := s.Service.Sessions.Authenticate(context.Background(), testClient, v.Username, v.Password)
 	if err != nil {
 		t.Fatal(err)
 	}
 	s.admin(t, "POST", "/api/v1/devices/"+id+"/reset", nil, 200, nil)
-	if err := s.Service.DeviceConnected(context.Background(), sess); otos.ErrorCode(err) != otos.EUNAUTHORIZED {
+	if err := s.Service.Sessions.Connected(context.Background(), sess); otos.ErrorCode(err) != otos.EUNAUTHORIZED {
 		t.Fatalf("connection with a voided voucher recorded: %v", err)
 	}
 	s.register(t, tp.Secret, "race-1") // registration is still open

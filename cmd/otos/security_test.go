@@ -182,11 +182,11 @@ func TestAuditRecordsEveryAttempt(t *testing.T) {
 		"registration/200/aud-1":    func(r *otos.AuditRecord) bool { return r.TemplateID == tp.ID && r.ClientAddr != "" },
 		"registration/200080/aud-2": func(r *otos.AuditRecord) bool { return r.TemplateID == "" && r.ClientAddr != "" },
 		"registration/100002/":      func(r *otos.AuditRecord) bool { return true },
-		"admin/201/": func(r *otos.AuditRecord) bool {
+		"admin/200/": func(r *otos.AuditRecord) bool {
 			// The system administrator's change is filed under the template's tenant.
-			return r.Action == "POST /api/v1/templates" && r.Target == tp.ID && r.TenantID == otos.DefaultTenantID
+			return r.Action == "template.create" && r.Target == tp.ID && r.TenantID == otos.DefaultTenantID
 		},
-		"admin/404/": func(r *otos.AuditRecord) bool { return strings.Contains(r.Action, "disable") },
+		"admin/100006/": func(r *otos.AuditRecord) bool { return r.Action == "device.disable" },
 	} {
 		r, ok := byCode[key]
 		if !ok {

@@ -149,8 +149,8 @@ func (c *Config) Validate() error {
 	if (c.MQTTTLS != "") != (c.TLSCert != "" && c.TLSKey != "") {
 		return errors.New("--mqtt-tls, --tls-cert and --tls-key go together")
 	}
-	if c.AdminToken != "" && len(c.AdminToken) < provision.MinAdminTokenLen {
-		return fmt.Errorf("OTOS_ADMIN_TOKEN must be at least %d characters", provision.MinAdminTokenLen)
+	if c.AdminToken != "" && len(c.AdminToken) < otos.MinAdminTokenLen {
+		return fmt.Errorf("OTOS_ADMIN_TOKEN must be at least %d characters", otos.MinAdminTokenLen)
 	}
 	if _, err := parseLevel(c.LogLevel); err != nil {
 		return err
@@ -192,12 +192,16 @@ func (m *Main) Open(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	// The service tells the broker which sessions to drop; the broker asks
-	// the service who may connect. The broker is set before anything runs.
+	lockout, proxies, err := m.Config.limits()
+	if err != nil {
+		return err
+	}
+	// The core tells the broker which sessions to drop; the broker asks the
+	// core who may connect. The broker is set before anything runs.
 	var broker *mqtt.Broker
 	m.Service = provision.New(provision.Config{Store: m.Store, Keys: keys, Logger: m.Logger, Now: m.Config.Now,
-		AuditRetention: m.Config.AuditRetention,
-		AdminToken:     m.Config.AdminToken, Notifier: m.notifier(), Revoked: func(id string) {
+		AuditRetention: m.Config.AuditRetention, Lockout: lockout,
+		AdminToken: m.Config.AdminToken, Notifier: m.notifier(), Revoked: func(id string) {
 			if broker != nil {
 				broker.Drop(id)
 			}
@@ -219,18 +223,15 @@ func (m *Main) Open(ctx context.Context) error {
 		m.Service.Run(bg)
 	}()
 	registry := prometheus.NewRegistry()
+	watchLockout(registry, lockout)
 	if broker, err = m.openBroker(registry); err != nil {
 		return err
 	}
 	m.subscribe()
-	lockout, proxies, err := m.Config.limits()
-	if err != nil {
-		return err
-	}
 	m.HTTP = otoshttp.NewServer(otoshttp.Config{
 		Addr: m.Config.HTTP, Registry: registry, Logger: m.Logger,
-		Service: m.Service, CompatThingsPanel: m.Config.Compat,
-		Lockout: lockout, TrustedProxies: proxies, Now: m.Config.Now,
+		Registrar: m.Service.Registrar, Admin: m.Service.Admin, Ready: m.Service.Ping,
+		CompatThingsPanel: m.Config.Compat, TrustedProxies: proxies,
 	})
 	if err := m.HTTP.Open(); err != nil {
 		if errors.Is(err, syscall.EADDRINUSE) {
@@ -254,7 +255,7 @@ func (m *Main) openBroker(registry *prometheus.Registry) (*mqtt.Broker, error) {
 	if m.Config.MQTT == "" && m.Config.MQTTTLS == "" {
 		return nil, nil
 	}
-	cfg := mqtt.Config{Addr: m.Config.MQTT, TLSAddr: m.Config.MQTTTLS, Auth: m.Service, Logger: m.Logger, Registry: registry}
+	cfg := mqtt.Config{Addr: m.Config.MQTT, TLSAddr: m.Config.MQTTTLS, Sessions: m.Service.Sessions, Logger: m.Logger, Registry: registry}
 	if m.Config.MQTTTLS != "" {
 		cert, err := tls.LoadX509KeyPair(m.Config.TLSCert, m.Config.TLSKey)
 		if err != nil {

@@ -9,6 +9,7 @@ import (
 
 	otoshttp "github.com/otos-iot/otos/http"
 	"github.com/otos-iot/otos/limit"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Bounds of the lock-out settings.
@@ -66,8 +67,8 @@ func (c *Config) validateLimits() error {
 	return nil
 }
 
-// limits returns the lock-out (nil when off) and the trusted proxies for the
-// HTTP server.
+// limits returns the lock-out (nil when off), which the core applies to
+// every protocol, and the trusted proxies for the HTTP server.
 func (c *Config) limits() (*limit.Lockout, []netip.Prefix, error) {
 	if err := c.validateLimits(); err != nil {
 		return nil, nil, err
@@ -78,4 +79,26 @@ func (c *Config) limits() (*limit.Lockout, []netip.Prefix, error) {
 	}
 	return limit.NewLockout(limit.LockoutConfig{Threshold: c.LockoutThreshold,
 		Window: c.LockoutWindow, Duration: c.LockoutDuration}), proxies, nil
+}
+
+// watchLockout exports the lock-out's counters, so that an operator sees
+// its table fill under attack; nothing when there is no lock-out.
+func watchLockout(reg *prometheus.Registry, l *limit.Lockout) {
+	if l == nil {
+		return
+	}
+	reg.MustRegister(
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "otos_lockouts_total",
+			Help: "Client addresses locked out after too many failed secrets, signatures or broker credentials.",
+		}, func() float64 { return float64(l.Lockouts()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "otos_lockout_tracked_addresses",
+			Help: "Client addresses the lock-out currently tracks (bounded).",
+		}, func() float64 { return float64(l.Len()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "otos_lockout_untracked_total",
+			Help: "Failures not counted because the lock-out table was full of locked addresses.",
+		}, func() float64 { return float64(l.Untracked()) }),
+	)
 }

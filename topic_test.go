@@ -1,19 +1,17 @@
-package mqtt
+package otos
 
 import (
+	"slices"
 	"testing"
-
-	"github.com/otos-iot/otos"
-	"github.com/otos-iot/otos/provision"
 )
 
 func TestDeviceACL(t *testing.T) {
-	direct := &provision.Session{TenantID: "t1", DeviceID: "d1", DeviceNumber: "AA01", DeviceType: otos.DeviceDirect}
-	gw := &provision.Session{TenantID: "t1", DeviceID: "d2", DeviceNumber: "GW01", DeviceType: otos.DeviceGateway}
-	unsafe := &provision.Session{TenantID: "t1", DeviceID: "d3", DeviceNumber: "a/+", DeviceType: otos.DeviceDirect}
+	direct := &Session{TenantID: "t1", DeviceID: "d1", DeviceNumber: "AA01", DeviceType: DeviceDirect}
+	gw := &Session{TenantID: "t1", DeviceID: "d2", DeviceNumber: "GW01", DeviceType: DeviceGateway}
+	unsafe := &Session{TenantID: "t1", DeviceID: "d3", DeviceNumber: "a/+", DeviceType: DeviceDirect}
 	cases := []struct {
 		name    string
-		s       *provision.Session
+		s       *Session
 		topic   string
 		publish bool
 		want    bool
@@ -50,9 +48,9 @@ func TestDeviceACL(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			var got bool
 			if c.publish {
-				got = isUplink(c.s, c.topic)
+				got = IsUplink(c.s, c.topic)
 			} else {
-				got = isOwnDownlink(c.s, c.topic)
+				got = IsOwnDownlink(c.s, c.topic)
 			}
 			if got != c.want {
 				t.Errorf("%q: got %v, want %v", c.topic, got, c.want)
@@ -73,9 +71,9 @@ func TestDownlinkNumber(t *testing.T) {
 		"devices/command/AA01":           "",
 		"otos/t/AA01/devices/telemetry":  "",
 	} {
-		got, ok := downlinkNumber(topic)
+		got, ok := DownlinkNumber(topic)
 		if got != want || ok != (want != "") {
-			t.Errorf("downlinkNumber(%q) = %q, %v; want %q", topic, got, ok, want)
+			t.Errorf("DownlinkNumber(%q) = %q, %v; want %q", topic, got, ok, want)
 		}
 	}
 }
@@ -94,8 +92,8 @@ func TestConsumerFilter(t *testing.T) {
 		"devices/telemetry":           false,
 		"otos/t1":                     false,
 	} {
-		if got := isConsumerFilter("t1", filter); got != want {
-			t.Errorf("isConsumerFilter(t1, %q) = %v, want %v", filter, got, want)
+		if got := IsConsumerFilter("t1", filter); got != want {
+			t.Errorf("IsConsumerFilter(t1, %q) = %v, want %v", filter, got, want)
 		}
 	}
 }
@@ -140,4 +138,19 @@ func containsHash(s string) bool {
 		}
 	}
 	return false
+}
+
+// The device library subscribes to what the broker lets a device subscribe
+// to: one table serves both.
+func TestDownlinkFilters(t *testing.T) {
+	s := &Session{DeviceNumber: "AA01", DeviceType: DeviceDirect}
+	fs := DownlinkFilters("AA01")
+	if len(fs) != 4 || !slices.Contains(fs, "devices/command/AA01/+") {
+		t.Fatalf("DownlinkFilters = %v", fs)
+	}
+	for _, f := range fs {
+		if !IsOwnDownlink(s, f) {
+			t.Errorf("%s is refused to the device it names", f)
+		}
+	}
 }

@@ -1,11 +1,9 @@
-package mqtt
+package otos
 
-import (
-	"strings"
+import "strings"
 
-	"github.com/otos-iot/otos"
-	"github.com/otos-iot/otos/provision"
-)
+// TelemetryTopic is where a device publishes its telemetry.
+const TelemetryTopic = "devices/telemetry"
 
 // Topics, ThingsPanel's. "{n}" is the device's own number; "+" one level
 // chosen by the client (a message id). Gateways also have the same topics
@@ -13,7 +11,7 @@ import (
 var (
 	// uplinks are what a device may publish.
 	uplinks = []string{
-		"devices/telemetry",
+		TelemetryTopic,
 		"devices/attributes/+",
 		"devices/event/+",
 		"devices/attributes/set/response/+",
@@ -64,15 +62,15 @@ func match(pattern, subject string) bool {
 
 // families returns the topic prefixes a device of type t may use: gateways
 // speak for their sub-devices under "gateway/" too.
-func families(t otos.DeviceType) []string {
-	if t == otos.DeviceGateway {
+func families(t DeviceType) []string {
+	if t == DeviceGateway {
 		return []string{"devices/", "gateway/"}
 	}
 	return []string{"devices/"}
 }
 
-// isUplink reports whether a device of session s may publish topic.
-func isUplink(s *provision.Session, topic string) bool {
+// IsUplink reports whether a device of session s may publish topic.
+func IsUplink(s *Session, topic string) bool {
 	if !topicSafe(s.DeviceNumber) {
 		return false
 	}
@@ -86,9 +84,9 @@ func isUplink(s *provision.Session, topic string) bool {
 	return false
 }
 
-// isOwnDownlink reports whether filter is one of the device's own downlink
+// IsOwnDownlink reports whether filter is one of the device's own downlink
 // topics or filters.
-func isOwnDownlink(s *provision.Session, filter string) bool {
+func IsOwnDownlink(s *Session, filter string) bool {
 	if !topicSafe(s.DeviceNumber) {
 		return false
 	}
@@ -103,9 +101,9 @@ func isOwnDownlink(s *provision.Session, filter string) bool {
 	return false
 }
 
-// downlinkNumber returns the device number that a downlink topic names, or
+// DownlinkNumber returns the device number that a downlink topic names, or
 // false if topic is not a concrete downlink topic.
-func downlinkNumber(topic string) (string, bool) {
+func DownlinkNumber(topic string) (string, bool) {
 	if strings.ContainsAny(topic, "+#") {
 		return "", false
 	}
@@ -136,15 +134,15 @@ func downlinkNumber(topic string) (string, bool) {
 	return "", false
 }
 
-// consumerTopic is where an uplink of session s on topic is delivered.
-func consumerTopic(s *provision.Session, topic string) string {
+// ConsumerTopic is where an uplink of session s on topic is delivered.
+func ConsumerTopic(s *Session, topic string) string {
 	return ConsumerPrefix + s.TenantID + "/" + s.DeviceNumber + "/" + topic
 }
 
-// isConsumerFilter reports whether a service account of tenant may
+// IsConsumerFilter reports whether a service account of tenant may
 // subscribe to filter: anything under otos/{tenant}/, also as a shared
 // subscription ($share/{group}/otos/{tenant}/...).
-func isConsumerFilter(tenant, filter string) bool {
+func IsConsumerFilter(tenant, filter string) bool {
 	if rest, ok := strings.CutPrefix(filter, "$share/"); ok {
 		_, filter, ok = strings.Cut(rest, "/")
 		if !ok {
@@ -152,4 +150,15 @@ func isConsumerFilter(tenant, filter string) bool {
 		}
 	}
 	return strings.HasPrefix(filter, ConsumerPrefix+tenant+"/")
+}
+
+// DownlinkFilters are the topic filters of what the platform sends device
+// number: its downlinks, each with "+" for the level the sender chooses. A
+// device may subscribe to these and to no other device's.
+func DownlinkFilters(number string) []string {
+	out := make([]string, len(downlinks))
+	for i, d := range downlinks {
+		out[i] = strings.ReplaceAll(d, "{n}", number)
+	}
+	return out
 }

@@ -1,0 +1,236 @@
+package otos
+
+import (
+	"context"
+	"strings"
+	"time"
+)
+
+// Scope is the tenant an operator acts for; "" is the system administrator,
+// who sees every tenant and creates in the default one.
+type Scope string
+
+// Owns reports whether the scope may see an object of tenantID.
+func (sc Scope) Owns(tenantID string) bool {
+	return sc == "" || string(sc) == tenantID
+}
+
+// Tenant is where the scope creates new objects.
+func (sc Scope) Tenant() string {
+	if sc == "" {
+		return DefaultTenantID
+	}
+	return string(sc)
+}
+
+// Principal is who an admin call acts as. Every admin method takes one, and
+// the core audits each change under its Actor.
+type Principal struct {
+	Scope Scope
+	Role  Role
+	// TokenID names the token, for the audit; empty for OTOS_ADMIN_TOKEN.
+	TokenID string
+	// From is the client that presented the token.
+	From Client
+}
+
+// Actor names the principal in the audit trail.
+func (p *Principal) Actor() string {
+	if p.TokenID == "" {
+		return "env:OTOS_ADMIN_TOKEN"
+	}
+	return "token:" + p.TokenID
+}
+
+// CanWrite reports whether the principal may change things.
+func (p *Principal) CanWrite() bool { return p.Role == RoleAdmin }
+
+// Admin is the core's administration service: tenants, templates, products,
+// devices, allow-lists, service accounts, admin tokens and the audit trail,
+// each seen through the principal's scope (another tenant's object is
+// ENOTFOUND). Methods that change something refuse a read-only principal
+// (EFORBIDDEN) and audit the change, or the refused attempt, themselves.
+type Admin interface {
+	// Authenticate returns the principal of an admin bearer token presented
+	// by from; EUNAUTHORIZED for an unknown, expired or revoked one, and for
+	// a credential that is not an admin token (a service account's password).
+	Authenticate(ctx context.Context, from Client, token Secret) (*Principal, error)
+
+	// CreateTenant creates a tenant: the system administrator only (EFORBIDDEN).
+	CreateTenant(ctx context.Context, p *Principal, name string) (*Tenant, error)
+	Tenant(ctx context.Context, p *Principal, id string) (*Tenant, error)
+	Tenants(ctx context.Context, p *Principal, pg Page) ([]*Tenant, string, error)
+
+	// CreateTemplate stores t, with defaults filled in, in the tenant that
+	// t.TenantID names ("" the principal's own), and returns its secret,
+	// which is never shown again.
+	CreateTemplate(ctx context.Context, p *Principal, t *Template) (Secret, error)
+	Template(ctx context.Context, p *Principal, id string) (*Template, error)
+	Templates(ctx context.Context, p *Principal, f TemplateFilter) ([]*Template, string, error)
+	UpdateTemplate(ctx context.Context, p *Principal, id string, u TemplateUpdate) (*Template, error)
+	// RotateSecret gives the template a new secret; the old one is accepted
+	// for graceSeconds more (nil: DefaultGrace). It returns the new secret
+	// and until when the old one is accepted.
+	RotateSecret(ctx context.Context, p *Principal, id string, graceSeconds *int64) (Secret, time.Time, error)
+	// ImportAllowlist puts numbers on the template's allow-list and returns
+	// how many were new; a bad number is named by position and adds nothing.
+	ImportAllowlist(ctx context.Context, p *Principal, templateID string, numbers []string) (int, error)
+
+	// CreateProduct stores p, bound to one of the principal's templates,
+	// with a fresh product key.
+	CreateProduct(ctx context.Context, p *Principal, prod *Product) error
+	Product(ctx context.Context, p *Principal, id string) (*Product, error)
+	Products(ctx context.Context, p *Principal, f ProductFilter) ([]*Product, string, error)
+
+	Device(ctx context.Context, p *Principal, id string) (*Device, error)
+	Devices(ctx context.Context, p *Principal, f DeviceFilter) ([]*Device, string, error)
+	// SetDeviceStatus enables or disables a device; a disabled device's
+	// voucher opens no session, and its live sessions end.
+	SetDeviceStatus(ctx context.Context, p *Principal, id string, st DeviceStatus) (*Device, error)
+	// ResetDevice voids the device's voucher and re-opens its registration.
+	ResetDevice(ctx context.Context, p *Principal, id string) (*Device, error)
+	// DeleteDevice deletes a device; ECONFLICT while it has sub-devices.
+	DeleteDevice(ctx context.Context, p *Principal, id string) error
+
+	// CreateServiceAccount creates a broker account in tenantID ("" the
+	// principal's own) and returns it with its password, shown only here.
+	CreateServiceAccount(ctx context.Context, p *Principal, tenantID, name string) (*ServiceAccount, error)
+	ServiceAccounts(ctx context.Context, p *Principal, pg Page) ([]*ServiceAccount, string, error)
+	// RevokeServiceAccount revokes the account and ends its sessions.
+	RevokeServiceAccount(ctx context.Context, p *Principal, id string) (*ServiceAccount, error)
+
+	// CreateToken creates an admin token (see TokenSpec) and returns it with
+	// the token itself, stored only as a hash and never shown again.
+	CreateToken(ctx context.Context, p *Principal, spec TokenSpec) (*AdminToken, error)
+	Tokens(ctx context.Context, p *Principal, pg Page) ([]*AdminToken, string, error)
+	RevokeToken(ctx context.Context, p *Principal, id string) (*AdminToken, error)
+
+	// AuditRecords lists the audit records the principal may see, oldest
+	// first, including those still on their way to the store.
+	AuditRecords(ctx context.Context, p *Principal, f AuditFilter) ([]*AuditRecord, string, error)
+}
+
+// Grace limits of a secret rotation.
+const (
+	DefaultGrace = 24 * time.Hour
+	MaxGrace     = 30 * 24 * time.Hour
+)
+
+// MaxAllowlistImport is the most device numbers one import may carry.
+const MaxAllowlistImport = 100_000
+
+// ServiceAccount is a broker credential for a platform consumer of one
+// tenant: it may subscribe to that tenant's device uplinks and publish their
+// downlinks. Password is set only in the answer that creates it.
+type ServiceAccount struct {
+	ID        string    `json:"id"`
+	TenantID  string    `json:"tenant_id"`
+	Name      string    `json:"name"`
+	Username  string    `json:"username"`
+	Password  string    `json:"password,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+	Revoked   bool      `json:"revoked"`
+}
+
+// ServiceAccountOf is the service account that token t stands for.
+func ServiceAccountOf(t *Token) *ServiceAccount {
+	return &ServiceAccount{ID: t.ID, TenantID: t.TenantID, Name: t.Name, Username: ServiceUsernamePrefix + t.ID,
+		CreatedAt: t.CreatedAt, Revoked: t.RevokedAt != nil}
+}
+
+// Admin token limits and names.
+const (
+	// MaxTokenLifetime bounds the expiry an admin token may be given; a
+	// token meant to live longer is created without one.
+	MaxTokenLifetime = 10 * 365 * 24 * time.Hour
+	// MinAdminTokenLen is the shortest admin token accepted from OTOS_ADMIN_TOKEN.
+	MinAdminTokenLen = 16
+	// AdminTokenPrefix starts every admin token that otos generates, so that
+	// a token is recognisable (by people and secret scanners) for what it is.
+	AdminTokenPrefix = "otos_"
+	// BootstrapTokenPrefix starts the name of a node's bootstrap token on a
+	// store that several nodes share.
+	BootstrapTokenPrefix = "bootstrap@"
+)
+
+// AdminToken is an admin API token as the API shows it: never its hash, and
+// the token itself (Token) only in the answer that creates it.
+type AdminToken struct {
+	ID        string     `json:"id"`
+	TenantID  string     `json:"tenant_id"` // empty: a system token, which sees every tenant
+	Role      Role       `json:"role"`
+	Name      string     `json:"name"`
+	CreatedAt time.Time  `json:"created_at"`
+	ExpiresAt *time.Time `json:"expires_at"`
+	RevokedAt *time.Time `json:"revoked_at"`
+	Token     string     `json:"token,omitempty"`
+}
+
+// AdminTokenOf is how the API shows token t.
+func AdminTokenOf(t *Token) *AdminToken {
+	return &AdminToken{ID: t.ID, TenantID: t.TenantID, Role: t.Role, Name: t.Name, CreatedAt: t.CreatedAt,
+		ExpiresAt: t.ExpiresAt, RevokedAt: t.RevokedAt}
+}
+
+// AdminRole reports whether a token of role r opens the admin API. Only the
+// admin roles are listed, so that a role added later (like RoleService,
+// whose tokens are broker passwords that share the token table) is refused
+// until it is given admin access on purpose.
+func AdminRole(r Role) bool {
+	return r == RoleAdmin || r == RoleViewer
+}
+
+// TokenSpec is what a new admin token is to be.
+type TokenSpec struct {
+	// TenantID names the token's tenant; "" makes one of the creator's
+	// scope (a system token, from the system administrator).
+	TenantID string
+	Role     Role   // RoleAdmin or RoleViewer
+	Name     string // optional, for people
+	// ExpiresInSeconds or ExpiresAt, not both, gives the token an expiry;
+	// with neither it is valid until revoked.
+	ExpiresInSeconds *int64
+	ExpiresAt        *time.Time
+}
+
+// Validate checks the spec's role and name.
+func (sp *TokenSpec) Validate() error {
+	if sp.Role == "" {
+		return FieldError("role", ReasonRequired, "role is required: admin or viewer")
+	}
+	if !AdminRole(sp.Role) {
+		return FieldError("role", ReasonValue, "role must be admin or viewer")
+	}
+	if sp.Name == BootstrapTokenName || strings.HasPrefix(sp.Name, BootstrapTokenPrefix) {
+		// otos serve revokes every token of this name when it replaces its own.
+		return FieldError("name", ReasonValue, "name %q is reserved for the token that otos serve writes", sp.Name)
+	}
+	if sp.Name != "" {
+		return ValidateName("name", sp.Name)
+	}
+	return nil
+}
+
+// Expiry returns when a token created at now expires, nil for never.
+func (sp *TokenSpec) Expiry(now time.Time) (*time.Time, error) {
+	switch {
+	case sp.ExpiresInSeconds != nil && sp.ExpiresAt != nil:
+		return nil, FieldError("expires_at", ReasonValue, "give expires_in_seconds or expires_at, not both")
+	case sp.ExpiresInSeconds != nil:
+		n := *sp.ExpiresInSeconds
+		if n < 1 || n > int64(MaxTokenLifetime/time.Second) {
+			return nil, FieldError("expires_in_seconds", ReasonValue,
+				"expires_in_seconds must be between 1 and %d", int64(MaxTokenLifetime/time.Second))
+		}
+		at := now.Add(time.Duration(n) * time.Second)
+		return &at, nil
+	case sp.ExpiresAt != nil:
+		at := sp.ExpiresAt.UTC().Truncate(time.Microsecond)
+		if !at.After(now) || at.Sub(now) > MaxTokenLifetime {
+			return nil, FieldError("expires_at", ReasonValue,
+				"expires_at must be in the future, and at most %d days ahead", int(MaxTokenLifetime/(24*time.Hour)))
+		}
+		return &at, nil
+	}
+	return nil, nil
+}

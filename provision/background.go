@@ -1,0 +1,38 @@
+package provision
+
+import (
+	"context"
+	"time"
+)
+
+// Run does the core's background work until ctx ends: presence every
+// second, audit records four times a second, the audit retention hourly,
+// and on a node that shares its store, a check of its live sessions. Then
+// it writes what is left.
+func (s *Service) Run(ctx context.Context) {
+	presence, audit, prune := time.NewTicker(time.Second), time.NewTicker(250*time.Millisecond), time.NewTicker(time.Hour)
+	revalidate := time.NewTicker(revalidateEvery)
+	defer presence.Stop()
+	defer audit.Stop()
+	defer prune.Stop()
+	defer revalidate.Stop()
+	s.core.audit.prune(ctx, s.retention)
+	for {
+		select {
+		case <-ctx.Done():
+			s.Sessions.FlushPresence(context.Background())
+			s.core.audit.flush(context.Background())
+			return
+		case <-presence.C:
+			s.Sessions.FlushPresence(ctx)
+		case <-audit.C:
+			s.core.audit.flush(ctx)
+		case <-prune.C:
+			s.core.audit.prune(ctx, s.retention)
+		case <-revalidate.C:
+			if s.core.views.notifier != nil { // alone on its store, a node misses no message
+				s.Sessions.Revalidate(ctx)
+			}
+		}
+	}
+}

@@ -1,0 +1,182 @@
+package provision
+
+import (
+	"bytes"
+	"context"
+	"crypto/subtle"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/otos-iot/otos"
+)
+
+// Sessions is the sessions service (otos.Sessions), for the embedded broker
+// and any other that asks otos who may connect: it authenticates a client
+// by voucher or service account, authorises its topics, and tracks the live
+// sessions of this node, their presence and their revocation.
+type Sessions struct {
+	*core
+	presence presence
+	live     liveSessions
+}
+
+// revalidateEvery is how often, on a node that shares its store, every live
+// session is checked against the store: the backstop for a message from
+// another node that was lost.
+const revalidateEvery = 30 * time.Second
+
+// lookupTimeout bounds the store read behind one topic check.
+const lookupTimeout = 5 * time.Second
+
+var errBadCredentials = otos.Errorf(otos.EUNAUTHORIZED, "bad username or password")
+
+// Authenticate implements otos.Sessions.
+func (s *Sessions) Authenticate(ctx context.Context, from otos.Client, username, password string) (sess *otos.Session, err error) {
+	if err := s.guard.check(from); err != nil {
+		return nil, err
+	}
+	defer func() { s.guard.count(from, err) }()
+	if username == "" {
+		return nil, errBadCredentials
+	}
+	if id, ok := strings.CutPrefix(username, otos.ServiceUsernamePrefix); ok {
+		sess, err = s.authenticateAccount(ctx, id, password)
+	} else {
+		sess, err = s.authenticateDevice(ctx, username, password)
+	}
+	if sess != nil {
+		sess.From = from
+	}
+	return sess, err
+}
+
+// authenticateDevice checks a device voucher.
+func (s *Sessions) authenticateDevice(ctx context.Context, username, password string) (*otos.Session, error) {
+	e, err := s.views.voucher(ctx, otos.VoucherLookup(username))
+	switch {
+	case err != nil:
+		return nil, err
+	case e == nil, !e.credential.CheckPassword(password):
+		return nil, errBadCredentials
+	case !e.enabled:
+		return nil, otos.Errorf(otos.EFORBIDDEN, "device is disabled")
+	}
+	sess := e.session
+	return &sess, nil
+}
+
+// authenticateAccount checks a service account's password.
+func (s *Sessions) authenticateAccount(ctx context.Context, id, password string) (*otos.Session, error) {
+	t, err := s.store.TokenByHash(ctx, otos.TokenHash(otos.Secret(password)))
+	if err != nil {
+		return nil, ifNotFound(err, errBadCredentials)
+	}
+	if t.Role != otos.RoleService || !t.Active(s.now()) || subtle.ConstantTimeCompare([]byte(t.ID), []byte(id)) != 1 {
+		return nil, errBadCredentials
+	}
+	return &otos.Session{TenantID: t.TenantID, AccountID: t.ID}, nil
+}
+
+// Connected implements otos.Sessions. The first connection of a device is
+// written at once, because it closes re-registration; later ones only
+// refresh presence, which is written in batches.
+func (s *Sessions) Connected(ctx context.Context, sess *otos.Session) error {
+	if sess.IsService() {
+		s.live.add(sess)
+		return nil
+	}
+	now := s.timestamp()
+	if !s.views.hasConnected(sess.Lookup) {
+		err := s.store.MarkConnected(ctx, sess.DeviceID, sess.Lookup, now)
+		if otos.ErrorCode(err) == otos.ENOTFOUND {
+			return errBadCredentials // disabled, reset or re-issued since it was checked
+		}
+		if err != nil {
+			return fmt.Errorf("mark connected: %w", err)
+		}
+		s.views.connected(sess.DeviceID, sess.Lookup)
+		s.live.add(sess)
+		return nil
+	}
+	s.presence.add(otos.Presence{DeviceID: sess.DeviceID, Online: true, At: now})
+	s.live.add(sess)
+	return nil
+}
+
+// Disconnected implements otos.Sessions.
+func (s *Sessions) Disconnected(sess *otos.Session) {
+	s.live.remove(sess.Key())
+	if !sess.IsService() {
+		s.presence.add(otos.Presence{DeviceID: sess.DeviceID, At: s.timestamp()})
+	}
+}
+
+// Authorize implements otos.Sessions: a device publishes its uplinks and
+// subscribes to its own downlinks (otos.IsUplink, otos.IsOwnDownlink); a
+// service account subscribes to its tenant's consumer topics and publishes
+// the downlinks of its tenant's devices.
+func (s *Sessions) Authorize(ctx context.Context, sess *otos.Session, topic string, publish bool) bool {
+	switch {
+	case !sess.IsService() && publish:
+		return otos.IsUplink(sess, topic)
+	case !sess.IsService():
+		return otos.IsOwnDownlink(sess, topic)
+	case !publish:
+		return otos.IsConsumerFilter(sess.TenantID, topic)
+	}
+	number, ok := otos.DownlinkNumber(topic)
+	if !ok {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(ctx, lookupTimeout)
+	defer cancel()
+	d, err := s.views.device(ctx, number)
+	return err == nil && d != nil && d.TenantID == sess.TenantID
+}
+
+// FlushPresence writes the presence changes gathered since the last flush.
+func (s *Sessions) FlushPresence(ctx context.Context) {
+	ps := s.presence.take()
+	if len(ps) == 0 {
+		return
+	}
+	if err := s.store.RecordPresence(ctx, ps); err != nil {
+		s.log.Warn("record presence", "devices", len(ps), "err", err)
+	}
+}
+
+// Revalidate checks every live session of this node against the store and
+// ends those whose device was disabled, reset, deleted or re-issued a
+// voucher, or whose service account was revoked: what a lost message from
+// another node would have said.
+func (s *Sessions) Revalidate(ctx context.Context) {
+	dropped := 0
+	for _, sess := range s.live.snapshot() {
+		if !s.stillValid(ctx, sess) {
+			s.views.forget(sess.Key())
+			s.views.dropLocal(sess.Key())
+			dropped++
+		}
+	}
+	if dropped > 0 {
+		s.log.Warn("sessions dropped on revalidation", "dropped", dropped)
+	}
+}
+
+// stillValid reports whether sess may stay connected; when the store cannot
+// tell (it is unreachable), it may.
+func (s *Sessions) stillValid(ctx context.Context, sess *otos.Session) bool {
+	if sess.IsService() {
+		t, err := s.store.Token(ctx, sess.AccountID)
+		if err != nil {
+			return otos.ErrorCode(err) != otos.ENOTFOUND
+		}
+		return t.Active(s.now())
+	}
+	d, err := s.store.Device(ctx, sess.DeviceID)
+	if err != nil {
+		return otos.ErrorCode(err) != otos.ENOTFOUND
+	}
+	return d.Status == otos.StatusEnabled && bytes.Equal(d.Credential.Lookup, sess.Lookup)
+}

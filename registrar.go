@@ -1,0 +1,27 @@
+package otos
+
+import "context"
+
+// Issued is what a successful registration issued: the device and its new
+// voucher, the only copy of it anywhere.
+type Issued struct {
+	Device  *Device
+	Voucher Voucher
+	// Reissued is true when a known device received a fresh voucher.
+	Reissued bool
+}
+
+// Registrar is the core's registration service, for every protocol that
+// carries the device auth request (HTTP today, MQTT next).
+type Registrar interface {
+	// Register runs one registration attempt of client from. A locked-out
+	// client is refused (ELOCKEDOUT) before decode runs; otherwise decode
+	// supplies the request as the protocol received it (DecodeAuthRequest
+	// reads the JSON form), and its error refuses the attempt. Errors come
+	// in ThingsPanel's order: EINVALID; ESECRETUNKNOWN, or for a signed
+	// request ESTALE, EBADSIGNATURE, EREPLAY; EREGISTRATIONOFF; ENOTALLOWED;
+	// ERATELIMITED; EDEVICEEXISTS; EPRODUCTUNKNOWN; ESUBDEVICEFIELDS;
+	// EPARENTUNKNOWN; ECAPREACHED; ESUBADDRTAKEN. Every attempt is audited,
+	// and a failed secret or signature counts toward from's lock-out.
+	Register(ctx context.Context, from Client, decode func() (*AuthRequest, error)) (*Issued, error)
+}

@@ -1,0 +1,61 @@
+package otos
+
+import "context"
+
+// ServiceUsernamePrefix starts the broker username of a service account;
+// device voucher usernames are UUIDs, so the two never collide.
+const ServiceUsernamePrefix = "svc_"
+
+// Session is an authenticated broker client: a device, or a service account
+// of a tenant.
+type Session struct {
+	TenantID string
+	// Device fields, empty for a service account.
+	DeviceID     string
+	DeviceNumber string
+	TemplateID   string
+	DeviceType   DeviceType
+	// AccountID is the service account's id, empty for a device.
+	AccountID string
+	// Lookup is the look-up key of the voucher the device presented (a hash,
+	// no secret): its first connection is recorded only while the voucher
+	// is still the device's.
+	Lookup []byte
+	// From is the client that opened the session.
+	From Client
+}
+
+// IsService reports whether the session is a service account's.
+func (s *Session) IsService() bool { return s.AccountID != "" }
+
+// Key is the id under which a broker tracks the session's connections, and
+// which a revocation names: the device's or the account's id.
+func (s *Session) Key() string {
+	if s.IsService() {
+		return s.AccountID
+	}
+	return s.DeviceID
+}
+
+// Sessions is the core's service for brokers, the embedded one and any
+// other: it authenticates connecting clients, authorises their topics, and
+// tracks live sessions, which it ends (through the revocation callback the
+// core was given) when a device or account stops being valid.
+type Sessions interface {
+	// Authenticate checks a CONNECT's username and password, a device
+	// voucher or a service account, from client from. EUNAUTHORIZED for an
+	// unknown username or a wrong password, EFORBIDDEN for a disabled
+	// device, ELOCKEDOUT (without a store read) while from is locked out,
+	// EUNAVAILABLE when the store cannot tell. Failures count toward from's
+	// lock-out.
+	Authenticate(ctx context.Context, from Client, username, password string) (*Session, error)
+	// Connected records that s began: a device's first session closes its
+	// re-registration. EUNAUTHORIZED when the voucher was voided since
+	// Authenticate.
+	Connected(ctx context.Context, s *Session) error
+	// Disconnected records that the last connection of s ended.
+	Disconnected(s *Session)
+	// Authorize reports whether s may publish to topic (publish) or
+	// subscribe to, or receive, topic (a filter).
+	Authorize(ctx context.Context, s *Session, topic string, publish bool) bool
+}
