@@ -92,8 +92,10 @@ func newFixture(t *testing.T, compat bool) *fixture {
 	return f
 }
 
-// TestResultCodes walks every row of SPEC's result-code table, in default
-// and in ThingsPanel compatibility mode, in English and Chinese.
+// TestResultCodes walks every row of SPEC's result-code table over HTTP, in
+// default and in ThingsPanel compatibility mode, in English and Chinese: the
+// status, the code and the message a device sees. The rules and their order
+// are tested where they live (provision.TestRegisterRules).
 func TestResultCodes(t *testing.T) {
 	for _, compat := range []bool{false, true} {
 		f := newFixture(t, compat)
@@ -119,11 +121,6 @@ func TestResultCodes(t *testing.T) {
 			{"fail/parent-unknown", map[string]string{"template_secret": f.sub.Secret, "device_number": "x-7", "parent_device_number": "nope", "sub_device_addr": "0x02"}, 200085, 400, "Parent device", "父设备编号不存在"},
 			{"fail/parent-not-gateway", map[string]string{"template_secret": f.sub.Secret, "device_number": "x-8", "parent_device_number": "direct-1", "sub_device_addr": "0x02"}, 200085, 400, "Parent device", "父设备编号不存在"},
 			{"fail/sub-addr-taken", map[string]string{"template_secret": f.sub.Secret, "device_number": "x-9", "parent_device_number": "gw-1", "sub_device_addr": "0x01"}, 200086, 409, "Sub-device address", "子设备地址已存在"},
-			// SPEC order: a bad secret wins over a missing sub-device field, and so on.
-			{"order/secret-before-exists", map[string]string{"template_secret": "bad", "device_number": "gw-1"}, 200080, 401, "Template secret", "模板密钥不存在"},
-			{"order/exists-before-product", map[string]string{"template_secret": f.never.Secret, "device_number": "never-1", "product_key": "nope"}, 200082, 409, "Device already exists", "设备已存在"},
-			{"order/exists-before-sub-fields", map[string]string{"template_secret": f.sub.Secret, "device_number": "gw-1"}, 200082, 409, "Device already exists", "设备已存在"},
-			{"order/exists-before-parent", map[string]string{"template_secret": f.sub.Secret, "device_number": "gw-1", "parent_device_number": "nope", "sub_device_addr": "0x09"}, 200082, 409, "Device already exists", "设备已存在"},
 		}
 		for _, c := range cases {
 			for _, lang := range []string{"en", "zh-CN,zh;q=0.9,en;q=0.8"} {
@@ -226,6 +223,20 @@ func TestRouteErrors(t *testing.T) {
 	res, b := do(t, "GET", s.URL+"/api/v1/nope", "")
 	if res.StatusCode != 404 || !strings.Contains(string(b), "No such route") {
 		t.Errorf("unknown route: %d %s", res.StatusCode, b)
+	}
+	// A known route with the wrong method: 405, and Allow says which.
+	for _, c := range []struct{ method, path, allow string }{
+		{"GET", "/api/v1/device/auth", "POST"},
+		{"PUT", "/api/v1/device/auth", "POST"},
+		{"DELETE", "/api/v1/templates", "GET, HEAD, POST"},
+		{"POST", "/api/v1/devices/0190a1b2-0000-7000-8000-000000000000", "GET, HEAD, DELETE"},
+		{"POST", "/healthz", "GET, HEAD"},
+	} {
+		res, b := do(t, c.method, s.URL+c.path, "")
+		var env envelope
+		if res.StatusCode != 405 || res.Header.Get("Allow") != c.allow || json.Unmarshal(b, &env) != nil || env.Code != 100002 {
+			t.Errorf("%s %s: %d Allow %q %s; want 405 Allow %q", c.method, c.path, res.StatusCode, res.Header.Get("Allow"), b, c.allow)
+		}
 	}
 	for _, path := range []string{"/healthz", "/readyz"} {
 		if res, b := do(t, "GET", s.URL+path, ""); res.StatusCode != 200 {

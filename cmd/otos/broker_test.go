@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -72,6 +73,36 @@ func TestMQTTRefusals(t *testing.T) {
 				t.Errorf("5: reason %#x, want %#x", cl.connack.ReasonCode, c.v5)
 			}
 		})
+	}
+}
+
+// TestMQTTLockout: wrong passwords and unknown usernames from one address
+// lock it out, over MQTT as over HTTP: then even a good voucher gets
+// "not authorized", and so does a registration from that address.
+func TestMQTTLockout(t *testing.T) {
+	s := startBroker(t, func(c *Config) { c.LockoutThreshold = 3 })
+	tp := s.createTemplate(t, nil)
+	_, v := s.register(t, tp.Secret, "mq-lock")
+	url := "tcp://" + s.MQTTAddr()
+	for i, user := range []string{v.Username, "4b1f7d0e-0000-4000-8000-000000000000", v.Username} {
+		if _, err := connect3(t, url, fmt.Sprintf("guess-%d", i), user, "wrong", nil); err == nil || !strings.Contains(err.Error(), "bad user name or password") {
+			t.Fatalf("guess %d: %v", i+1, err)
+		}
+	}
+	if _, err := connect3(t, url, "good-3", v.Username, v.Password, nil); err == nil || !strings.Contains(err.Error(), "not Authorized") {
+		t.Errorf("good voucher over 3.1.1 from the locked-out address: %v, want not authorized", err)
+	}
+	if c := connect5(t, s.MQTTAddr(), "good-5", v.Username, v.Password); c.connack.ReasonCode != 0x87 {
+		t.Errorf("good voucher over 5 from the locked-out address: reason %#x, want 0x87", c.connack.ReasonCode)
+	}
+	if status, retry, code := s.post(t, authBody(tp.Secret, "mq-lock-2")); status != 429 || code != 201003 || retry == "" {
+		t.Errorf("registration from the locked-out address: %d code %d Retry-After %q", status, code, retry)
+	}
+	_, metrics := do(t, "GET", s.URL+"/metrics", "")
+	for _, want := range []string{"otos_lockouts_total 1", `otos_mqtt_connects_total{result="not authorized"} 2`} {
+		if !strings.Contains(string(metrics), want+"\n") {
+			t.Errorf("metrics lack %q", want)
+		}
 	}
 }
 
