@@ -82,16 +82,22 @@ func (c *Config) limits() (*limit.Lockout, []netip.Prefix, error) {
 }
 
 // watchLockout exports the lock-out's counters, so that an operator sees
-// its table fill under attack; nothing when there is no lock-out.
+// its table fill under attack. otos_lockouts_total is there (at 0) when the
+// lock-out is off too.
 func watchLockout(reg *prometheus.Registry, l *limit.Lockout) {
+	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "otos_lockouts_total",
+		Help: "Client addresses locked out after too many failed secrets, signatures or broker credentials.",
+	}, func() float64 {
+		if l == nil {
+			return 0
+		}
+		return float64(l.Lockouts())
+	}))
 	if l == nil {
 		return
 	}
 	reg.MustRegister(
-		prometheus.NewCounterFunc(prometheus.CounterOpts{
-			Name: "otos_lockouts_total",
-			Help: "Client addresses locked out after too many failed secrets, signatures or broker credentials.",
-		}, func() float64 { return float64(l.Lockouts()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "otos_lockout_tracked_addresses",
 			Help: "Client addresses the lock-out currently tracks (bounded).",
