@@ -58,15 +58,22 @@ type Admin interface {
 
 	// CreateTenant creates a tenant: the system administrator only (EFORBIDDEN).
 	CreateTenant(ctx context.Context, p *Principal, name string) (*Tenant, error)
+	// Tenant returns tenant id: any for the system administrator, a
+	// tenant's token only its own (ENOTFOUND otherwise).
 	Tenant(ctx context.Context, p *Principal, id string) (*Tenant, error)
+	// Tenants lists the tenants p sees, with the next cursor.
 	Tenants(ctx context.Context, p *Principal, pg Page) ([]*Tenant, string, error)
 
 	// CreateTemplate stores t, with defaults filled in, in the tenant that
 	// t.TenantID names ("" the principal's own), and returns its secret,
 	// which is never shown again.
 	CreateTemplate(ctx context.Context, p *Principal, t *Template) (Secret, error)
+	// Template returns template id, never its secret.
 	Template(ctx context.Context, p *Principal, id string) (*Template, error)
+	// Templates lists p's templates in creation order, with the next cursor.
 	Templates(ctx context.Context, p *Principal, f TemplateFilter) ([]*Template, string, error)
+	// UpdateTemplate applies u (EINVALID naming a bad field) and drops
+	// every node's views of the template.
 	UpdateTemplate(ctx context.Context, p *Principal, id string, u TemplateUpdate) (*Template, error)
 	// RotateSecret gives the template a new secret; the old one is accepted
 	// for graceSeconds more (nil: DefaultGrace). It returns the new secret
@@ -79,10 +86,14 @@ type Admin interface {
 	// CreateProduct stores p, bound to one of the principal's templates,
 	// with a fresh product key.
 	CreateProduct(ctx context.Context, p *Principal, prod *Product) error
+	// Product returns product id.
 	Product(ctx context.Context, p *Principal, id string) (*Product, error)
+	// Products lists p's products, with the next cursor.
 	Products(ctx context.Context, p *Principal, f ProductFilter) ([]*Product, string, error)
 
+	// Device returns device id, as stored (never through a cache).
 	Device(ctx context.Context, p *Principal, id string) (*Device, error)
+	// Devices lists p's devices in creation order, with the next cursor.
 	Devices(ctx context.Context, p *Principal, f DeviceFilter) ([]*Device, string, error)
 	// SetDeviceStatus enables or disables a device; a disabled device's
 	// voucher opens no session, and its live sessions end.
@@ -95,6 +106,7 @@ type Admin interface {
 	// CreateServiceAccount creates a broker account in tenantID ("" the
 	// principal's own) and returns it with its password, shown only here.
 	CreateServiceAccount(ctx context.Context, p *Principal, tenantID, name string) (*ServiceAccount, error)
+	// ServiceAccounts lists p's service accounts, never a password.
 	ServiceAccounts(ctx context.Context, p *Principal, pg Page) ([]*ServiceAccount, string, error)
 	// RevokeServiceAccount revokes the account and ends its sessions.
 	RevokeServiceAccount(ctx context.Context, p *Principal, id string) (*ServiceAccount, error)
@@ -102,7 +114,9 @@ type Admin interface {
 	// CreateToken creates an admin token (see TokenSpec) and returns it with
 	// the token itself, stored only as a hash and never shown again.
 	CreateToken(ctx context.Context, p *Principal, spec TokenSpec) (*AdminToken, error)
+	// Tokens lists the admin tokens p sees (not service accounts).
 	Tokens(ctx context.Context, p *Principal, pg Page) ([]*AdminToken, string, error)
+	// RevokeToken revokes admin token id; it stops working at once.
 	RevokeToken(ctx context.Context, p *Principal, id string) (*AdminToken, error)
 
 	// AuditRecords lists the audit records the principal may see, oldest

@@ -1,7 +1,10 @@
 // Package otos holds the domain of the otos device-provisioning service: the
 // tenants, device templates, products and devices of "One Type One Secret"
-// registration, the application error, and the Store interface that the
-// storage adapters implement. It imports the standard library only.
+// registration; the interfaces of the core that every protocol adapter calls
+// (Registrar, Admin, Sessions) with the words they need (Session, Principal,
+// Scope, Client); the application error and the one table of result codes;
+// the topic table; and the Store interface that the storage adapters
+// implement. It imports the standard library only.
 package otos
 
 import (

@@ -23,6 +23,7 @@ type Cache[V any] struct {
 	epoch  uint64
 	keys   map[string]*node[cached[V]]
 	tags   map[string][]string // tag → keys
+	one    map[string]string   // tag → its one key, when unique
 	lru    list[cached[V]]     // least recently used first
 }
 
@@ -47,7 +48,7 @@ func NewCache[V any](c CacheConfig) *Cache[V] {
 		c.MaxKeys = DefaultMaxKeys
 	}
 	return &Cache[V]{max: c.MaxKeys, unique: c.UniqueTag, clock: newClock(),
-		keys: map[string]*node[cached[V]]{}, tags: map[string][]string{}}
+		keys: map[string]*node[cached[V]]{}, tags: map[string][]string{}, one: map[string]string{}}
 }
 
 // Get returns the value under key if it is fresh at now.
@@ -114,7 +115,7 @@ func (c *Cache[V]) put(key, tag string, v V, until int64) {
 		c.remove(e)
 	}
 	if c.unique {
-		for _, k := range slices.Clone(c.tags[tag]) {
+		if k, ok := c.one[tag]; ok {
 			c.remove(c.keys[k])
 		}
 	}
@@ -124,7 +125,11 @@ func (c *Cache[V]) put(key, tag string, v V, until int64) {
 	e := &node[cached[V]]{key: key, val: cached[V]{v: v, tag: tag, until: until}}
 	c.keys[key] = e
 	c.lru.pushBack(e)
-	if tag != "" {
+	switch {
+	case tag == "":
+	case c.unique:
+		c.one[tag] = key
+	default:
 		c.tags[tag] = append(c.tags[tag], key)
 	}
 }
@@ -154,6 +159,9 @@ func (c *Cache[V]) DeleteTag(tag string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.epoch++
+	if k, ok := c.one[tag]; ok {
+		c.remove(c.keys[k])
+	}
 	for _, k := range slices.Clone(c.tags[tag]) {
 		c.remove(c.keys[k])
 	}
@@ -166,6 +174,7 @@ func (c *Cache[V]) Clear() {
 	c.epoch++
 	clear(c.keys)
 	clear(c.tags)
+	clear(c.one)
 	c.lru = list[cached[V]]{}
 }
 
@@ -186,6 +195,12 @@ func (c *Cache[V]) remove(e *node[cached[V]]) {
 	delete(c.keys, e.key)
 	tag := e.val.tag
 	if tag == "" {
+		return
+	}
+	if c.unique {
+		if c.one[tag] == e.key {
+			delete(c.one, tag)
+		}
 		return
 	}
 	ks := c.tags[tag]

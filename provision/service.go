@@ -58,6 +58,13 @@ type Config struct {
 	Notifier Notifier
 }
 
+// The three services are what the adapters know them as.
+var (
+	_ otos.Registrar = (*Registrar)(nil)
+	_ otos.Admin     = (*Admin)(nil)
+	_ otos.Sessions  = (*Sessions)(nil)
+)
+
 // core is what the three services share.
 type core struct {
 	store otos.Store

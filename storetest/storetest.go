@@ -1,5 +1,6 @@
-// Package storetest is the conformance suite of otos.Store. Every storage
-// adapter runs it from its own tests, so that all adapters behave alike:
+// Package storetest is the conformance suite of otos.Store, and Faults, a
+// store with failures injected for the core's tests. Every storage adapter
+// runs the suite from its own tests, so that all adapters behave alike:
 //
 //	func TestStore(t *testing.T) {
 //		storetest.Run(t, func(t *testing.T) otos.Store { return MustOpenDB(t) })

@@ -38,7 +38,7 @@ type testServer struct {
 
 // startServer starts otos on a free HTTP port, the MQTT broker off, in dir
 // (a new temp dir when ""), after edit changes its configuration.
-func startServer(t *testing.T, dir string, edit func(*Config)) *testServer {
+func startServer(t testing.TB, dir string, edit func(*Config)) *testServer {
 	t.Helper()
 	if dir == "" {
 		dir = t.TempDir()
