@@ -2,11 +2,13 @@ package provision_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
 	"github.com/otos-iot/otos"
 	"github.com/otos-iot/otos/provision"
+	"github.com/otos-iot/otos/storetest"
 )
 
 // TestAuditRetention: the background writer deletes records older than the
@@ -95,5 +97,28 @@ func TestAuditFoldsIdenticalRefusals(t *testing.T) {
 		if records[k] != w[0] || attempts[k] != w[1] {
 			t.Errorf("%v: %d records for %d attempts, want %d for %d", k, records[k], attempts[k], w[0], w[1])
 		}
+	}
+}
+
+// TestAuditSurvivesAnOutage: records that could not be written while the
+// store was unreachable are written once it is back; none is lost.
+func TestAuditSurvivesAnOutage(t *testing.T) {
+	ctx := context.Background()
+	store := storetest.NewFaults(newStore(t))
+	s := provision.New(provision.Config{Store: store, Keys: newKeys(t)})
+	store.Fail("AppendAudit", otos.Errorf(otos.EUNAVAILABLE, "database unreachable"))
+	for i := range 3 {
+		register(ctx, s, device, &otos.AuthRequest{TemplateSecret: "wrong", DeviceNumber: fmt.Sprintf("out-%d", i)})
+	}
+	s.FlushAudit(ctx)
+	store.Heal()
+	register(ctx, s, device, &otos.AuthRequest{TemplateSecret: "wrong", DeviceNumber: "out-3"})
+	s.FlushAudit(ctx)
+	rs, _, err := store.Audit(ctx, otos.AuditFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rs) != 4 || store.Calls("AppendAudit") != 2 {
+		t.Fatalf("%d records after the outage in %d writes, want 4 in 2: %+v", len(rs), store.Calls("AppendAudit"), rs)
 	}
 }

@@ -277,3 +277,48 @@ func waitFor(t *testing.T, cond func() bool) {
 		}
 	}
 }
+
+// TestLostMessagesFlushEveryView: "" from the Notifier (messages may have
+// been lost) drops every view, so a change made behind the node's back is
+// seen at once, and the live sessions are checked against the store.
+func TestLostMessagesFlushEveryView(t *testing.T) {
+	ctx := context.Background()
+	store := newStore(t)
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	dropped := make(chan string, 1)
+	s := provision.New(provision.Config{Store: store, Keys: newKeys(t), Now: func() time.Time { return now },
+		Revoked: func(id string) { dropped <- id }})
+	tpl := &otos.Template{Name: "t", DeviceType: otos.DeviceDirect}
+	secret := createTemplate(t, s, tpl)
+	iss, err := register(ctx, s, device, &otos.AuthRequest{TemplateSecret: secret, DeviceNumber: "lost-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sess, err := s.Sessions.Authenticate(ctx, device, string(iss.Voucher.Username), string(iss.Voucher.Password))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Sessions.Connected(ctx, sess); err != nil {
+		t.Fatal(err)
+	}
+	// Another node's changes, whose messages never arrived.
+	tpl.Registration = otos.RegistrationOff
+	if err := store.UpdateTemplate(ctx, tpl); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.SetDeviceStatus(ctx, iss.Device.ID, otos.StatusDisabled, now); err != nil {
+		t.Fatal(err)
+	}
+	s.Receive("")
+	if _, err := register(ctx, s, device, &otos.AuthRequest{TemplateSecret: secret, DeviceNumber: "lost-2"}); otos.ErrorCode(err) != otos.EREGISTRATIONOFF {
+		t.Errorf("registration after the flush: %v, want EREGISTRATIONOFF", err)
+	}
+	select {
+	case id := <-dropped:
+		if id != iss.Device.ID {
+			t.Errorf("dropped %s, want %s", id, iss.Device.ID)
+		}
+	case <-time.After(5 * time.Second):
+		t.Error("the disabled device's session was not dropped after the flush")
+	}
+}
