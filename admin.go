@@ -52,9 +52,12 @@ func (p *Principal) CanWrite() bool { return p.Role == RoleAdmin }
 // (EFORBIDDEN) and audit the change, or the refused attempt, themselves.
 type Admin interface {
 	// Authenticate returns the principal of an admin bearer token presented
-	// by from; EUNAUTHORIZED for an unknown, expired or revoked one, and for
-	// a credential that is not an admin token (a service account's password).
-	Authenticate(ctx context.Context, from Client, token Secret) (*Principal, error)
+	// by from for a request that makes change (the zero Change for a read);
+	// EUNAUTHORIZED for an unknown, expired or revoked token, and for a
+	// credential that is not an admin token (a service account's password);
+	// EFORBIDDEN, audited, for a change by a principal that may only read,
+	// before anything of the request is read.
+	Authenticate(ctx context.Context, from Client, token Secret, change Change) (*Principal, error)
 
 	// CreateTenant creates a tenant: the system administrator only (EFORBIDDEN).
 	CreateTenant(ctx context.Context, p *Principal, name string) (*Tenant, error)
@@ -123,6 +126,31 @@ type Admin interface {
 	// first, including those still on their way to the store.
 	AuditRecords(ctx context.Context, p *Principal, f AuditFilter) ([]*AuditRecord, string, error)
 }
+
+// Change names what an admin request changes: one of the actions below, and
+// the id of the object when the request names one. The zero Change is a read.
+type Change struct {
+	Action string
+	Target string
+}
+
+// The actions of admin changes, as the audit trail names them.
+const (
+	ActionTenantCreate         = "tenant.create"
+	ActionTemplateCreate       = "template.create"
+	ActionTemplateUpdate       = "template.update"
+	ActionTemplateRotateSecret = "template.rotate_secret"
+	ActionTemplateAllowlist    = "template.allowlist_import"
+	ActionProductCreate        = "product.create"
+	ActionDeviceDisable        = "device.disable"
+	ActionDeviceEnable         = "device.enable"
+	ActionDeviceReset          = "device.reset"
+	ActionDeviceDelete         = "device.delete"
+	ActionServiceAccountCreate = "service_account.create"
+	ActionServiceAccountRevoke = "service_account.revoke"
+	ActionTokenCreate          = "token.create"
+	ActionTokenRevoke          = "token.revoke"
+)
 
 // Grace limits of a secret rotation.
 const (

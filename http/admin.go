@@ -30,11 +30,12 @@ type List[T any] struct {
 	NextCursor string `json:"next_cursor"`
 }
 
-// adminRoute is one admin API route: its pattern, whether it changes
-// something (the core refuses a viewer's token there), and its handler.
+// adminRoute is one admin API route: its pattern, the core's action of the
+// change it makes ("" for a read; the core refuses a viewer's token for a
+// change before the request is read), and its handler.
 type adminRoute struct {
 	pattern string
-	write   bool
+	action  string
 	h       adminHandler
 }
 
@@ -50,39 +51,39 @@ func (s *Server) adminRoutes(mux *http.ServeMux) {
 		if !ok {
 			limit = MaxAdminBody
 		}
-		mux.Handle(rt.pattern, s.adminLimited(limit, rt.h))
+		mux.Handle(rt.pattern, s.adminLimited(rt.action, limit, rt.h))
 	}
 }
 
 // adminTable is every admin route. Each one is checked by the tenant
 // isolation test in cmd/otos, which fails for a route it has no case for.
 func (s *Server) adminTable() []adminRoute {
-	read, write := false, true
+	const read = ""
 	return []adminRoute{
-		{"POST /api/v1/templates", write, s.createTemplate},
+		{"POST /api/v1/templates", otos.ActionTemplateCreate, s.createTemplate},
 		{"GET /api/v1/templates", read, s.listTemplates},
 		{"GET /api/v1/templates/{id}", read, byID(s, "template", otos.Admin.Template)},
-		{"PATCH /api/v1/templates/{id}", write, s.updateTemplate},
-		{"POST /api/v1/templates/{id}/rotate-secret", write, s.rotateSecret},
-		{"POST /api/v1/products", write, s.createProduct},
+		{"PATCH /api/v1/templates/{id}", otos.ActionTemplateUpdate, s.updateTemplate},
+		{"POST /api/v1/templates/{id}/rotate-secret", otos.ActionTemplateRotateSecret, s.rotateSecret},
+		{"POST /api/v1/products", otos.ActionProductCreate, s.createProduct},
 		{"GET /api/v1/products", read, s.listProducts},
 		{"GET /api/v1/products/{id}", read, byID(s, "product", otos.Admin.Product)},
 		{"GET /api/v1/devices", read, s.listDevices},
 		{"GET /api/v1/devices/{id}", read, byID(s, "device", otos.Admin.Device)},
-		{"POST /api/v1/devices/{id}/disable", write, s.deviceStatus(otos.StatusDisabled)},
-		{"POST /api/v1/devices/{id}/enable", write, s.deviceStatus(otos.StatusEnabled)},
-		{"POST /api/v1/devices/{id}/reset", write, byID(s, "device", otos.Admin.ResetDevice)},
-		{"DELETE /api/v1/devices/{id}", write, s.deleteDevice},
-		{"POST /api/v1/service-accounts", write, s.createServiceAccount},
+		{"POST /api/v1/devices/{id}/disable", otos.ActionDeviceDisable, s.deviceStatus(otos.StatusDisabled)},
+		{"POST /api/v1/devices/{id}/enable", otos.ActionDeviceEnable, s.deviceStatus(otos.StatusEnabled)},
+		{"POST /api/v1/devices/{id}/reset", otos.ActionDeviceReset, byID(s, "device", otos.Admin.ResetDevice)},
+		{"DELETE /api/v1/devices/{id}", otos.ActionDeviceDelete, s.deleteDevice},
+		{"POST /api/v1/service-accounts", otos.ActionServiceAccountCreate, s.createServiceAccount},
 		{"GET /api/v1/service-accounts", read, s.listServiceAccounts},
-		{"DELETE /api/v1/service-accounts/{id}", write, byID(s, "service account", otos.Admin.RevokeServiceAccount)},
-		{"POST /api/v1/templates/{id}/allowlist", write, s.importAllowlist},
-		{"POST /api/v1/tenants", write, s.createTenant},
+		{"DELETE /api/v1/service-accounts/{id}", otos.ActionServiceAccountRevoke, byID(s, "service account", otos.Admin.RevokeServiceAccount)},
+		{"POST /api/v1/templates/{id}/allowlist", otos.ActionTemplateAllowlist, s.importAllowlist},
+		{"POST /api/v1/tenants", otos.ActionTenantCreate, s.createTenant},
 		{"GET /api/v1/tenants", read, s.listTenants},
 		{"GET /api/v1/tenants/{id}", read, byID(s, "tenant", otos.Admin.Tenant)},
-		{"POST /api/v1/tokens", write, s.createToken},
+		{"POST /api/v1/tokens", otos.ActionTokenCreate, s.createToken},
 		{"GET /api/v1/tokens", read, s.listTokens},
-		{"DELETE /api/v1/tokens/{id}", write, byID(s, "token", otos.Admin.RevokeToken)},
+		{"DELETE /api/v1/tokens/{id}", otos.ActionTokenRevoke, byID(s, "token", otos.Admin.RevokeToken)},
 		{"GET /api/v1/audit", read, s.listAudit},
 	}
 }
@@ -100,18 +101,19 @@ func AdminRoutes() []AdminRoute {
 	table := s.adminTable()
 	routes := make([]AdminRoute, len(table))
 	for i, rt := range table {
-		routes[i] = AdminRoute{Pattern: rt.pattern, Write: rt.write}
+		routes[i] = AdminRoute{Pattern: rt.pattern, Write: rt.action != ""}
 	}
 	return routes
 }
 
 // adminLimited limits the request body to limit bytes, authenticates the
-// bearer token and writes the handler's answer. Whether the principal may
-// do what it asks, and the audit of a change, are the core's.
-func (s *Server) adminLimited(limit int64, h adminHandler) http.Handler {
+// bearer token for the route's change and writes the handler's answer.
+// Whether the principal may do what it asks, and the audit of a change, are
+// the core's.
+func (s *Server) adminLimited(action string, limit int64, h adminHandler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		r.Body = http.MaxBytesReader(w, r.Body, limit)
-		status, v, err := s.authorize(r, h)
+		status, v, err := s.authorize(r, action, h)
 		if err != nil {
 			logError(s.log, r, err)
 			writeJSON(w, errorStatus(err), AdminError{Code: otos.ErrorCode(err).Number(),
@@ -126,10 +128,14 @@ func (s *Server) adminLimited(limit int64, h adminHandler) http.Handler {
 	})
 }
 
-// authorize authenticates the request and runs h.
-func (s *Server) authorize(r *http.Request, h adminHandler) (int, any, error) {
+// authorize authenticates the request for its change and runs h.
+func (s *Server) authorize(r *http.Request, action string, h adminHandler) (int, any, error) {
 	token, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	p, err := s.cfg.Admin.Authenticate(r.Context(), s.clientOf(r), otos.Secret(strings.TrimSpace(token)))
+	change := otos.Change{}
+	if action != "" {
+		change = otos.Change{Action: action, Target: r.PathValue("id")}
+	}
+	p, err := s.cfg.Admin.Authenticate(r.Context(), s.clientOf(r), otos.Secret(strings.TrimSpace(token)), change)
 	if err != nil {
 		return 0, nil, err
 	}

@@ -135,13 +135,15 @@ func (c *Cache[V]) put(key, tag string, v V, until int64) {
 }
 
 // Update replaces the value under key by fn's answer, keeping its tag and
-// deadline; nothing when key holds nothing.
-func (c *Cache[V]) Update(key string, fn func(V) V) {
+// deadline, and reports whether key held one.
+func (c *Cache[V]) Update(key string, fn func(V) V) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if e := c.keys[key]; e != nil {
+	e := c.keys[key]
+	if e != nil {
 		e.val.v = fn(e.val.v)
 	}
+	return e != nil
 }
 
 // Delete drops the entry under key.

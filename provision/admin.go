@@ -20,7 +20,21 @@ type Admin struct {
 var errUnauthorized = otos.Errorf(otos.EUNAUTHORIZED, "Missing or invalid admin token")
 
 // Authenticate implements otos.Admin.
-func (a *Admin) Authenticate(ctx context.Context, from otos.Client, token otos.Secret) (*otos.Principal, error) {
+func (a *Admin) Authenticate(ctx context.Context, from otos.Client, token otos.Secret, change otos.Change) (*otos.Principal, error) {
+	p, err := a.principal(ctx, from, token)
+	if err != nil || change.Action == "" {
+		return p, err
+	}
+	c, err := a.begin(p, change.Action, change.Target)
+	if err != nil {
+		c.end(err) // a read-only principal's attempt, refused before its request is read
+		return nil, err
+	}
+	return p, nil
+}
+
+// principal returns the principal of token.
+func (a *Admin) principal(ctx context.Context, from otos.Client, token otos.Secret) (*otos.Principal, error) {
 	if token == "" {
 		return nil, errUnauthorized
 	}

@@ -26,9 +26,9 @@ func (a *Admin) Devices(ctx context.Context, p *otos.Principal, f otos.DeviceFil
 
 // SetDeviceStatus implements otos.Admin.
 func (a *Admin) SetDeviceStatus(ctx context.Context, p *otos.Principal, id string, st otos.DeviceStatus) (*otos.Device, error) {
-	action := "device.enable"
+	action := otos.ActionDeviceEnable
 	if st == otos.StatusDisabled {
-		action = "device.disable"
+		action = otos.ActionDeviceDisable
 	}
 	return a.changeDevice(ctx, p, action, id, func(*otos.Device) (*otos.Device, error) {
 		d, err := a.store.SetDeviceStatus(ctx, id, st, a.timestamp())
@@ -47,7 +47,7 @@ func (a *Admin) SetDeviceStatus(ctx context.Context, p *otos.Principal, id strin
 
 // ResetDevice implements otos.Admin.
 func (a *Admin) ResetDevice(ctx context.Context, p *otos.Principal, id string) (*otos.Device, error) {
-	return a.changeDevice(ctx, p, "device.reset", id, func(*otos.Device) (*otos.Device, error) {
+	return a.changeDevice(ctx, p, otos.ActionDeviceReset, id, func(*otos.Device) (*otos.Device, error) {
 		d, err := a.store.ResetDevice(ctx, id, a.timestamp())
 		if err != nil {
 			return nil, err
@@ -60,7 +60,7 @@ func (a *Admin) ResetDevice(ctx context.Context, p *otos.Principal, id string) (
 
 // DeleteDevice implements otos.Admin.
 func (a *Admin) DeleteDevice(ctx context.Context, p *otos.Principal, id string) error {
-	_, err := a.changeDevice(ctx, p, "device.delete", id, func(d *otos.Device) (*otos.Device, error) {
+	_, err := a.changeDevice(ctx, p, otos.ActionDeviceDelete, id, func(d *otos.Device) (*otos.Device, error) {
 		if err := a.store.DeleteDevice(ctx, id); err != nil {
 			return nil, err
 		}

@@ -12,7 +12,7 @@ import (
 
 // CreateTemplate implements otos.Admin.
 func (a *Admin) CreateTemplate(ctx context.Context, p *otos.Principal, t *otos.Template) (_ otos.Secret, err error) {
-	c, err := a.begin(p, "template.create", "")
+	c, err := a.begin(p, otos.ActionTemplateCreate, "")
 	defer func() { c.end(err) }()
 	if err != nil {
 		return "", err
@@ -86,7 +86,7 @@ func (a *Admin) Templates(ctx context.Context, p *otos.Principal, f otos.Templat
 
 // UpdateTemplate implements otos.Admin.
 func (a *Admin) UpdateTemplate(ctx context.Context, p *otos.Principal, id string, u otos.TemplateUpdate) (_ *otos.Template, err error) {
-	c, err := a.begin(p, "template.update", id)
+	c, err := a.begin(p, otos.ActionTemplateUpdate, id)
 	defer func() { c.end(err) }()
 	if err != nil {
 		return nil, err
@@ -110,7 +110,7 @@ func (a *Admin) UpdateTemplate(ctx context.Context, p *otos.Principal, id string
 
 // RotateSecret implements otos.Admin.
 func (a *Admin) RotateSecret(ctx context.Context, p *otos.Principal, id string, graceSeconds *int64) (_ otos.Secret, _ time.Time, err error) {
-	c, err := a.begin(p, "template.rotate_secret", id)
+	c, err := a.begin(p, otos.ActionTemplateRotateSecret, id)
 	defer func() { c.end(err) }()
 	if err != nil {
 		return "", time.Time{}, err
@@ -146,7 +146,7 @@ func (a *Admin) RotateSecret(ctx context.Context, p *otos.Principal, id string, 
 // a bad one leaves the list as it was; the error names it by position
 // ("device_numbers[17]").
 func (a *Admin) ImportAllowlist(ctx context.Context, p *otos.Principal, templateID string, numbers []string) (_ int, err error) {
-	c, err := a.begin(p, "template.allowlist_import", templateID)
+	c, err := a.begin(p, otos.ActionTemplateAllowlist, templateID)
 	defer func() { c.end(err) }()
 	if err != nil {
 		return 0, err
@@ -178,7 +178,7 @@ func (a *Admin) ImportAllowlist(ctx context.Context, p *otos.Principal, template
 
 // CreateProduct implements otos.Admin.
 func (a *Admin) CreateProduct(ctx context.Context, p *otos.Principal, prod *otos.Product) (err error) {
-	c, err := a.begin(p, "product.create", "")
+	c, err := a.begin(p, otos.ActionProductCreate, "")
 	defer func() { c.end(err) }()
 	if err != nil {
 		return err

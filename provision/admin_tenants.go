@@ -10,7 +10,7 @@ import (
 
 // CreateTenant implements otos.Admin.
 func (a *Admin) CreateTenant(ctx context.Context, p *otos.Principal, name string) (_ *otos.Tenant, err error) {
-	c, err := a.begin(p, "tenant.create", "")
+	c, err := a.begin(p, otos.ActionTenantCreate, "")
 	defer func() { c.end(err) }()
 	if err != nil {
 		return nil, err

@@ -56,3 +56,34 @@ func TestAdminChangesAudited(t *testing.T) {
 		}
 	}
 }
+
+// TestAdminRefusesReadOnlyChangeFirst: a viewer's token is refused a change
+// when it authenticates, before the request is read, and the refusal is
+// audited with the object it named.
+func TestAdminRefusesReadOnlyChangeFirst(t *testing.T) {
+	ctx := context.Background()
+	s, _ := newService(t)
+	tok, err := s.Admin.CreateToken(ctx, sys, otos.TokenSpec{Role: otos.RoleViewer, TenantID: otos.DefaultTenantID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Admin.Authenticate(ctx, device, otos.Secret(tok.Token), otos.Change{}); err != nil {
+		t.Fatalf("a viewer reading: %v", err)
+	}
+	change := otos.Change{Action: otos.ActionDeviceDelete, Target: "whatever-the-path-said"}
+	if _, err := s.Admin.Authenticate(ctx, device, otos.Secret(tok.Token), change); otos.ErrorCode(err) != otos.EFORBIDDEN {
+		t.Fatalf("a viewer deleting: %v, want EFORBIDDEN", err)
+	}
+	if _, err := s.Admin.Authenticate(ctx, device, "otos_no-such-token-0123456789", change); otos.ErrorCode(err) != otos.EUNAUTHORIZED {
+		t.Fatalf("no token: %v, want EUNAUTHORIZED", err)
+	}
+	rs, _, err := s.Admin.AuditRecords(ctx, sys, otos.AuditFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := rs[len(rs)-1]
+	if last.Action != otos.ActionDeviceDelete || last.Code != otos.EFORBIDDEN.Number() || last.Target != change.Target ||
+		last.Actor != "token:"+tok.ID || last.ClientAddr != device.Addr {
+		t.Errorf("the refusal's record: %+v", last)
+	}
+}

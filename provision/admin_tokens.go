@@ -9,7 +9,7 @@ import (
 
 // CreateServiceAccount implements otos.Admin.
 func (a *Admin) CreateServiceAccount(ctx context.Context, p *otos.Principal, tenantID, name string) (_ *otos.ServiceAccount, err error) {
-	c, err := a.begin(p, "service_account.create", "")
+	c, err := a.begin(p, otos.ActionServiceAccountCreate, "")
 	defer func() { c.end(err) }()
 	if err != nil {
 		return nil, err
@@ -56,7 +56,7 @@ func (a *Admin) ServiceAccounts(ctx context.Context, p *otos.Principal, pg otos.
 
 // RevokeServiceAccount implements otos.Admin.
 func (a *Admin) RevokeServiceAccount(ctx context.Context, p *otos.Principal, id string) (_ *otos.ServiceAccount, err error) {
-	c, err := a.begin(p, "service_account.revoke", id)
+	c, err := a.begin(p, otos.ActionServiceAccountRevoke, id)
 	defer func() { c.end(err) }()
 	if err != nil {
 		return nil, err
@@ -80,7 +80,7 @@ func (a *Admin) RevokeServiceAccount(ctx context.Context, p *otos.Principal, id 
 // CreateToken implements otos.Admin: a tenant's scope makes a token of that
 // tenant, the system scope a system token, unless spec names a tenant.
 func (a *Admin) CreateToken(ctx context.Context, p *otos.Principal, spec otos.TokenSpec) (_ *otos.AdminToken, err error) {
-	c, err := a.begin(p, "token.create", "")
+	c, err := a.begin(p, otos.ActionTokenCreate, "")
 	defer func() { c.end(err) }()
 	if err != nil {
 		return nil, err
@@ -139,7 +139,7 @@ func (a *Admin) Tokens(ctx context.Context, p *otos.Principal, pg otos.Page) ([]
 // the scope may see (a tenant's token sees neither system tokens nor
 // another tenant's, and service accounts have their own route).
 func (a *Admin) RevokeToken(ctx context.Context, p *otos.Principal, id string) (_ *otos.AdminToken, err error) {
-	c, err := a.begin(p, "token.revoke", id)
+	c, err := a.begin(p, otos.ActionTokenRevoke, id)
 	defer func() { c.end(err) }()
 	if err != nil {
 		return nil, err

@@ -42,7 +42,7 @@ func TestTokenExpiry(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			now = start.Add(tt.after)
-			if _, err := s.Admin.Authenticate(t.Context(), device, otos.Secret(tt.token)); otos.ErrorCode(err) != tt.want {
+			if _, err := s.Admin.Authenticate(t.Context(), device, otos.Secret(tt.token), otos.Change{}); otos.ErrorCode(err) != tt.want {
 				t.Errorf("Authenticate %v after creation: %v, want %q", tt.after, err, tt.want)
 			}
 		})

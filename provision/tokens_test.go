@@ -63,7 +63,7 @@ func TestAuthenticate(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p, err := s.Admin.Authenticate(ctx, device, otos.Secret(tt.token))
+			p, err := s.Admin.Authenticate(ctx, device, otos.Secret(tt.token), otos.Change{})
 			if tt.want == nil {
 				if otos.ErrorCode(err) != otos.EUNAUTHORIZED || p != nil {
 					t.Errorf("Authenticate = %+v, %v; want EUNAUTHORIZED", p, err)

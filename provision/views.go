@@ -141,7 +141,10 @@ func (v *views) openSecrets(ctx context.Context, templateID string) ([]otos.Secr
 		}
 		ss = append(ss, secret)
 		if !ts.ExpiresAt.IsZero() && ts.ExpiresAt.Before(until) {
-			until = ts.ExpiresAt // an old secret's grace ends: look again then
+			// An old secret's grace ends: look again then. Counted from now,
+			// whose monotonic clock the cache keeps, so that a step of the
+			// wall clock cannot stretch the grace.
+			until = now.Add(ts.ExpiresAt.Sub(now))
 		}
 	}
 	v.secrets.PutIf(templateID, templateID, ss, until, epoch)
@@ -247,11 +250,15 @@ func (v *views) hasConnected(lookup []byte) bool {
 // its re-registration has closed, which only this node's views could have
 // hidden (another node's insert or re-issue checks it in the store).
 func (v *views) connected(id string, lookup []byte) {
-	v.vouchers.Update(string(lookup), func(e *voucherView) *voucherView {
+	found := v.vouchers.Update(string(lookup), func(e *voucherView) *voucherView {
 		c := *e
 		c.connected = true
 		return &c
 	})
+	if !found {
+		// A read under way would put the device as never connected: void it.
+		v.vouchers.Delete(string(lookup))
+	}
 	v.devices.DeleteTag(id)
 }
 

@@ -215,6 +215,12 @@ func TestTenantIsolation(t *testing.T) {
 			if status, body := s.as(t, viewer.Token, method, path, map[string]any{}); status != http.StatusForbidden {
 				t.Errorf("tenant B's viewer: %s %s: status %d, want 403: %s", method, path, status, body)
 			}
+			// Refused before anything of the request is read: a body that
+			// does not parse, or an id that is none, gets 403 too.
+			bad := strings.ReplaceAll(strings.TrimPrefix(rt.Pattern, method+" "), "{id}", "not-an-id")
+			if res, body := do(t, method, s.URL+bad, "{", "Authorization", "Bearer "+viewer.Token); res.StatusCode != http.StatusForbidden {
+				t.Errorf("tenant B's viewer, a malformed request: %s %s: status %d, want 403: %s", method, bad, res.StatusCode, body)
+			}
 		}
 	}
 	for pattern := range probes {
