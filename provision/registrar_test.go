@@ -255,24 +255,7 @@ func TestRegisterRules(t *testing.T) {
 	covered := map[otos.Code]bool{}
 	for _, c := range regCases {
 		t.Run(c.name, func(t *testing.T) {
-			f.now = f.now.Add(time.Minute) // past every view: each case reads the store
-			if c.before != nil {
-				c.before(t, f)
-			}
-			for m, err := range c.fault {
-				f.store.Fail(m, err)
-			}
-			defer f.store.Heal()
-			ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
-			defer cancel()
-			var req *otos.AuthRequest
-			iss, err := f.s.Registrar.Register(ctx, device, func() (*otos.AuthRequest, error) {
-				if c.decode != nil {
-					return nil, c.decode
-				}
-				req = c.req(f)
-				return req, nil
-			})
+			iss, req, err := f.attempt(t, c)
 			covered[c.code] = true
 			if got := otos.ErrorCode(err); got != c.code || c.field != "" && otos.ErrorField(err) != c.field {
 				t.Fatalf("got %v (code %q, field %q), want code %q field %q", err, got, otos.ErrorField(err), c.code, c.field)
@@ -352,8 +335,10 @@ func caseNamed(t *testing.T, name string) regCase {
 	return regCase{}
 }
 
-// attempt runs case c once, at the fixture's clock moved a minute on.
-func (f *regFixture) attempt(t *testing.T, c regCase) error {
+// attempt runs case c once, at the fixture's clock moved a minute on, past
+// every view, so that each attempt reads the store; it returns what was
+// issued and the request the adapter handed over.
+func (f *regFixture) attempt(t *testing.T, c regCase) (*otos.Issued, *otos.AuthRequest, error) {
 	t.Helper()
 	f.now = f.now.Add(time.Minute)
 	if c.before != nil {
@@ -365,13 +350,15 @@ func (f *regFixture) attempt(t *testing.T, c regCase) error {
 	defer f.store.Heal()
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
-	_, err := f.s.Registrar.Register(ctx, device, func() (*otos.AuthRequest, error) {
+	var req *otos.AuthRequest
+	iss, err := f.s.Registrar.Register(ctx, device, func() (*otos.AuthRequest, error) {
 		if c.decode != nil {
 			return nil, c.decode
 		}
-		return c.req(f), nil
+		req = c.req(f)
+		return req, nil
 	})
-	return err
+	return iss, req, err
 }
 
 // TestRegisterLockout: failed secrets and signatures lock the client out,
@@ -390,7 +377,7 @@ func TestRegisterLockout(t *testing.T) {
 			f.s = provision.New(provision.Config{Store: f.store, Keys: newKeys(t), Now: func() time.Time { return f.now },
 				Lockout: limit.NewLockout(limit.LockoutConfig{Threshold: 3, Window: time.Hour, Duration: time.Hour})})
 			for i := range 3 {
-				if err := f.attempt(t, c); otos.ErrorCode(err) != c.code {
+				if _, _, err := f.attempt(t, c); otos.ErrorCode(err) != c.code {
 					t.Fatalf("attempt %d: %v, want %q", i+1, err, c.code)
 				}
 			}
