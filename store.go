@@ -9,6 +9,11 @@ import (
 // uniqueness rule is enforced by the store itself, atomically: callers never
 // check and then insert. Unless a method says otherwise it returns ENOTFOUND
 // for a missing object and EUNAVAILABLE when the database cannot be reached.
+//
+// The methods that change something take the events of the change: the
+// store writes them in the change's own transaction when the change is
+// made, and not at all when it is not (an error, no row matched), giving
+// each a position (Event.Pos) in the order of commits.
 type Store interface {
 	// Ping returns nil when the store can serve requests.
 	Ping(ctx context.Context) error
@@ -33,14 +38,14 @@ type Store interface {
 
 	// CreateTemplate inserts t with its first secret; ECONFLICT if the
 	// secret's hash is taken.
-	CreateTemplate(ctx context.Context, t *Template, s TemplateSecret) error
+	CreateTemplate(ctx context.Context, t *Template, s TemplateSecret, events ...*Event) error
 	// Template returns the template with this id.
 	Template(ctx context.Context, id string) (*Template, error)
 	// Templates lists templates in creation order, with the cursor of the
 	// next page ("" on the last page).
 	Templates(ctx context.Context, f TemplateFilter) ([]*Template, string, error)
 	// UpdateTemplate stores t's name, registration, reregistration and UpdatedAt.
-	UpdateTemplate(ctx context.Context, t *Template) error
+	UpdateTemplate(ctx context.Context, t *Template, events ...*Event) error
 	// TemplateBySecret returns the template that has a secret with this hash,
 	// current or within its grace period at now.
 	TemplateBySecret(ctx context.Context, hash []byte, now time.Time) (*Template, error)
@@ -49,7 +54,7 @@ type Store interface {
 	TemplateSecrets(ctx context.Context, templateID string, now time.Time) ([]TemplateSecret, error)
 	// AllowDevices puts device numbers on the template's allow-list and
 	// returns how many were not on it yet.
-	AllowDevices(ctx context.Context, templateID string, numbers []string, now time.Time) (int, error)
+	AllowDevices(ctx context.Context, templateID string, numbers []string, now time.Time, events ...*Event) (int, error)
 	// Allowed reports whether number is on the template's allow-list.
 	Allowed(ctx context.Context, templateID, number string) (bool, error)
 	// Allowlist lists the device numbers on the template's allow-list in
@@ -62,7 +67,7 @@ type Store interface {
 	// RotateSecret makes s the template's current secret. Its earlier secrets
 	// stay valid until graceUntil (already expired ones are dropped).
 	// ECONFLICT if s's hash is taken.
-	RotateSecret(ctx context.Context, templateID string, s TemplateSecret, graceUntil, now time.Time) error
+	RotateSecret(ctx context.Context, templateID string, s TemplateSecret, graceUntil, now time.Time, events ...*Event) error
 
 	// CreateProduct inserts p; ECONFLICT if its product key is taken.
 	CreateProduct(ctx context.Context, p *Product) error
@@ -77,7 +82,7 @@ type Store interface {
 	// "device_number" when the number is taken, "sub_device_addr" when the
 	// address is taken under the parent, "max_devices" when the template has
 	// reached its cap (checked atomically with the insert).
-	CreateDevice(ctx context.Context, d *Device) error
+	CreateDevice(ctx context.Context, d *Device, events ...*Event) error
 	// Device returns the device with this id.
 	Device(ctx context.Context, id string) (*Device, error)
 	// DeviceByNumber returns the device with this device number.
@@ -90,24 +95,65 @@ type Store interface {
 	// step, only while the device is enabled, belongs to templateID and has
 	// never connected, and, with onlyIfVoid, holds no credential (was reset);
 	// otherwise it returns ECONFLICT and changes nothing.
-	ReissueCredential(ctx context.Context, id, templateID string, c Credential, onlyIfVoid bool, now time.Time) (*Device, error)
+	ReissueCredential(ctx context.Context, id, templateID string, c Credential, onlyIfVoid bool, now time.Time, events ...*Event) (*Device, error)
 	// SetDeviceStatus enables or disables device id.
-	SetDeviceStatus(ctx context.Context, id string, s DeviceStatus, now time.Time) (*Device, error)
+	SetDeviceStatus(ctx context.Context, id string, s DeviceStatus, now time.Time, events ...*Event) (*Device, error)
 	// ResetDevice voids the device's credential and clears its first
 	// connection, re-opening registration for it.
-	ResetDevice(ctx context.Context, id string, now time.Time) (*Device, error)
+	ResetDevice(ctx context.Context, id string, now time.Time, events ...*Event) (*Device, error)
 	// DeleteDevice deletes device id; ECONFLICT while it has sub-devices.
-	DeleteDevice(ctx context.Context, id string) error
+	DeleteDevice(ctx context.Context, id string, events ...*Event) error
 	// MarkConnected records a connection of device id at at: the first one
 	// sets FirstConnectedAt, which closes re-registration. ENOTFOUND unless
 	// the device is enabled and still holds the voucher whose look-up key is
 	// lookup: a connection that raced with a disable, reset or re-issue must
 	// not close registration again.
-	MarkConnected(ctx context.Context, id string, lookup []byte, at time.Time) error
+	MarkConnected(ctx context.Context, id string, lookup []byte, at time.Time, events ...*Event) error
 	// RecordPresence stores, in one transaction, whether each device is
 	// online and when it was last seen. An entry older than what the store
 	// holds for the device is skipped; unknown devices are ignored.
-	RecordPresence(ctx context.Context, ps []Presence) error
+	RecordPresence(ctx context.Context, ps []Presence, events ...*Event) error
+
+	// AppendEvents writes events that tell of no store change (refused
+	// registrations), in one transaction.
+	AppendEvents(ctx context.Context, es []*Event) error
+	// Events lists events after f.After in position order, at most f.Limit
+	// (DefaultPageLimit when 0).
+	Events(ctx context.Context, f EventFilter) ([]*Event, error)
+	// EventPos returns the position of event id.
+	EventPos(ctx context.Context, id string) (int64, error)
+	// LastEventPos returns the position of the newest event, 0 for none.
+	LastEventPos(ctx context.Context) (int64, error)
+	// PruneEvents deletes the events from before, with their deliveries,
+	// and returns how many events.
+	PruneEvents(ctx context.Context, before time.Time) (int64, error)
+
+	// CreateWebhook inserts w, its cursor at the newest event.
+	CreateWebhook(ctx context.Context, w *Webhook) error
+	// Webhook returns the webhook with this id.
+	Webhook(ctx context.Context, id string) (*Webhook, error)
+	// Webhooks lists webhooks in creation order, with the next cursor.
+	Webhooks(ctx context.Context, f WebhookFilter) ([]*Webhook, string, error)
+	// DeleteWebhook deletes webhook id and its deliveries.
+	DeleteWebhook(ctx context.Context, id string) error
+	// LeaseWebhook gives node the delivery of webhook id until until, and
+	// returns the webhook with its cursor: ECONFLICT while another node
+	// holds a lease that has not ended at now. Of nodes sharing a store, one
+	// at a time delivers a webhook's events.
+	LeaseWebhook(ctx context.Context, id, node string, until, now time.Time) (*Webhook, error)
+	// AdvanceWebhook moves the cursor of webhook id to cursor and stores
+	// ds, the events up to it that it did not receive, in one transaction;
+	// ECONFLICT unless node still holds the lease.
+	AdvanceWebhook(ctx context.Context, id, node string, cursor int64, ds []*Delivery) error
+	// Deliveries lists a webhook's deliveries in event order, each with its
+	// event, at most f.Limit.
+	Deliveries(ctx context.Context, f DeliveryFilter) ([]*Delivery, []*Event, error)
+	// UpdateDelivery stores d's state, attempts, next attempt and last
+	// answer.
+	UpdateDelivery(ctx context.Context, d *Delivery) error
+	// DeleteDelivery deletes the delivery of the event at pos to webhook
+	// id: it was received.
+	DeleteDelivery(ctx context.Context, id string, pos int64) error
 
 	// CreateToken inserts t; ECONFLICT if its hash is taken.
 	CreateToken(ctx context.Context, t *Token) error

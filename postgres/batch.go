@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/otos-iot/otos"
 )
 
@@ -55,10 +56,12 @@ type inserter struct {
 	statements, alone atomic.Int64
 }
 
-// insertReq is one caller's device and the channel for its result.
+// insertReq is one caller's device, its events and the channel for its
+// result.
 type insertReq struct {
 	ctx    context.Context
 	dev    *otos.Device
+	events []*otos.Event
 	result chan error
 }
 
@@ -72,8 +75,8 @@ func newInserter(d *DB) *inserter {
 }
 
 // insert inserts dev in a shared statement and returns its own result.
-func (in *inserter) insert(ctx context.Context, dev *otos.Device) error {
-	r := &insertReq{ctx: ctx, dev: dev, result: make(chan error, 1)}
+func (in *inserter) insert(ctx context.Context, dev *otos.Device, events []*otos.Event) error {
+	r := &insertReq{ctx: ctx, dev: dev, events: events, result: make(chan error, 1)}
 	in.mu.RLock()
 	if in.closed {
 		in.mu.RUnlock()
@@ -166,7 +169,7 @@ func (in *inserter) run(batch []*insertReq) {
 			continue
 		}
 		in.alone.Add(1)
-		r.result <- in.d.insertOne(r.ctx, r.dev)
+		r.result <- in.d.insertOne(r.ctx, r.dev, r.events)
 	}
 }
 
@@ -197,21 +200,34 @@ func (in *inserter) insertMany(batch []*insertReq) (map[string]bool, error) {
 	// No caller's context: the statement is everyone's.
 	ctx, cancel := in.d.timeout(context.Background())
 	defer cancel()
-	rows, err := in.d.pool.Query(ctx, insertBatch, ids, tenants, templates, products, parents, numbers, names,
-		addrs, statuses, lookups, hashes, created, updated, connected, seen, online)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
 	inserted := make(map[string]bool, n)
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
+	err := in.d.tx(ctx, func(tx pgx.Tx) error {
+		clear(inserted)
+		rows, err := tx.Query(ctx, insertBatch, ids, tenants, templates, products, parents, numbers, names,
+			addrs, statuses, lookups, hashes, created, updated, connected, seen, online)
+		if err != nil {
+			return err
 		}
-		inserted[id] = true
-	}
-	return inserted, rows.Err()
+		defer rows.Close()
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				return err
+			}
+			inserted[id] = true
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		var events []*otos.Event
+		for _, r := range batch {
+			if inserted[r.dev.ID] {
+				events = append(events, r.events...)
+			}
+		}
+		return writeEvents(ctx, tx, events)
+	})
+	return inserted, err
 }
 
 // optional is an optional text column's value: nil (NULL) for "".

@@ -18,7 +18,7 @@ import (
 // "sub_device_addr" when the address is taken under the parent, "max_devices"
 // when the template has reached its cap; ENOTFOUND naming the tenant,
 // template, product or parent device that does not exist.
-func (d *DB) CreateDevice(ctx context.Context, dev *otos.Device) error {
+func (d *DB) CreateDevice(ctx context.Context, dev *otos.Device, events ...*otos.Event) error {
 	if err := checkText("id", dev.ID, "tenant_id", dev.TenantID, "template_id", dev.TemplateID,
 		"product_id", dev.ProductID, "parent_id", dev.ParentID, "device_number", dev.DeviceNumber,
 		"name", dev.Name, "sub_device_addr", dev.SubDeviceAddr, "status", string(dev.Status)); err != nil {
@@ -27,19 +27,23 @@ func (d *DB) CreateDevice(ctx context.Context, dev *otos.Device) error {
 	if d.closed.Load() {
 		return unavailable
 	}
-	return d.inserts.insert(ctx, dev)
+	return d.inserts.insert(ctx, dev, events)
 }
 
-// insertOne inserts dev by a statement of its own (see batch.go).
-func (d *DB) insertOne(ctx context.Context, dev *otos.Device) error {
+// insertOne inserts dev by a statement of its own (see batch.go), with its
+// events.
+func (d *DB) insertOne(ctx context.Context, dev *otos.Device, events []*otos.Event) error {
 	ctx, cancel := d.timeout(ctx)
 	defer cancel()
-	_, err := d.pool.Exec(ctx, `INSERT INTO devices (`+deviceColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
-		dev.ID, dev.TenantID, dev.TemplateID, nullString(dev.ProductID), nullString(dev.ParentID),
-		dev.DeviceNumber, dev.Name, nullString(dev.SubDeviceAddr), dev.Status,
-		nullBytes(dev.Credential.Lookup), nullBytes(dev.Credential.PasswordHash),
-		dev.CreatedAt, dev.UpdatedAt, nullTime(dev.FirstConnectedAt), nullTime(dev.LastSeenAt), dev.Online)
+	err := d.withEvents(ctx, events, func(q querier) (bool, error) {
+		_, err := q.Exec(ctx, `INSERT INTO devices (`+deviceColumns+`)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
+			dev.ID, dev.TenantID, dev.TemplateID, nullString(dev.ProductID), nullString(dev.ParentID),
+			dev.DeviceNumber, dev.Name, nullString(dev.SubDeviceAddr), dev.Status,
+			nullBytes(dev.Credential.Lookup), nullBytes(dev.Credential.PasswordHash),
+			dev.CreatedAt, dev.UpdatedAt, nullTime(dev.FirstConnectedAt), nullTime(dev.LastSeenAt), dev.Online)
+		return err == nil, err
+	})
 	return d.fail("create device", err)
 }
 
@@ -106,11 +110,11 @@ func (d *DB) Devices(ctx context.Context, f otos.DeviceFilter) ([]*otos.Device, 
 // never connected (and with onlyIfVoid, holds no credential). Otherwise it
 // changes nothing and returns ECONFLICT, or ENOTFOUND if the device does not
 // exist.
-func (d *DB) ReissueCredential(ctx context.Context, id, templateID string, c otos.Credential, onlyIfVoid bool, now time.Time) (*otos.Device, error) {
+func (d *DB) ReissueCredential(ctx context.Context, id, templateID string, c otos.Credential, onlyIfVoid bool, now time.Time, events ...*otos.Event) (*otos.Device, error) {
 	if err := checkText("id", id, "template_id", templateID); err != nil {
 		return nil, err
 	}
-	dev, err := d.updateDevice(ctx, "reissue credential", `
+	dev, err := d.updateDevice(ctx, "reissue credential", events, `
 		SET credential_lookup = $1, password_hash = $2, updated_at = $3
 		WHERE id = $4 AND template_id = $5 AND status = 'enabled' AND first_connected_at IS NULL
 		AND (NOT $6 OR credential_lookup IS NULL)`,
@@ -128,31 +132,36 @@ func (d *DB) ReissueCredential(ctx context.Context, id, templateID string, c oto
 
 // SetDeviceStatus enables or disables device id. ENOTFOUND for an unknown
 // id, EINVALID for an unknown status.
-func (d *DB) SetDeviceStatus(ctx context.Context, id string, s otos.DeviceStatus, now time.Time) (*otos.Device, error) {
+func (d *DB) SetDeviceStatus(ctx context.Context, id string, s otos.DeviceStatus, now time.Time, events ...*otos.Event) (*otos.Device, error) {
 	if err := checkText("id", id, "status", string(s)); err != nil {
 		return nil, err
 	}
-	return d.updateDevice(ctx, "set device status", `SET status = $1, updated_at = $2 WHERE id = $3`, s, now, id)
+	return d.updateDevice(ctx, "set device status", events, `SET status = $1, updated_at = $2 WHERE id = $3`, s, now, id)
 }
 
 // ResetDevice voids the device's credential, clears its first connection and
 // marks it offline, which re-opens registration for it. ENOTFOUND for an
 // unknown id.
-func (d *DB) ResetDevice(ctx context.Context, id string, now time.Time) (*otos.Device, error) {
+func (d *DB) ResetDevice(ctx context.Context, id string, now time.Time, events ...*otos.Event) (*otos.Device, error) {
 	if err := checkText("id", id); err != nil {
 		return nil, err
 	}
-	return d.updateDevice(ctx, "reset device", `
+	return d.updateDevice(ctx, "reset device", events, `
 		SET credential_lookup = NULL, password_hash = NULL, first_connected_at = NULL, online = false, updated_at = $1
 		WHERE id = $2`, now, id)
 }
 
 // updateDevice runs "UPDATE devices <set> RETURNING ..." and returns the
-// updated device, or ENOTFOUND if no row matched.
-func (d *DB) updateDevice(ctx context.Context, op, set string, args ...any) (*otos.Device, error) {
+// updated device, or ENOTFOUND if no row matched; the events are written
+// only with a change.
+func (d *DB) updateDevice(ctx context.Context, op string, events []*otos.Event, set string, args ...any) (*otos.Device, error) {
 	ctx, cancel := d.timeout(ctx)
 	defer cancel()
-	dev, err := scanDevice(d.pool.QueryRow(ctx, `UPDATE devices `+set+` RETURNING `+deviceColumns, args...))
+	var dev *otos.Device
+	err := d.withEvents(ctx, events, func(q querier) (_ bool, err error) {
+		dev, err = scanDevice(q.QueryRow(ctx, `UPDATE devices `+set+` RETURNING `+deviceColumns, args...))
+		return err == nil, err
+	})
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, notFound("device")
 	}
@@ -164,13 +173,17 @@ func (d *DB) updateDevice(ctx context.Context, op, set string, args ...any) (*ot
 
 // DeleteDevice deletes device id. ECONFLICT while it has sub-devices,
 // ENOTFOUND for an unknown id.
-func (d *DB) DeleteDevice(ctx context.Context, id string) error {
+func (d *DB) DeleteDevice(ctx context.Context, id string, events ...*otos.Event) error {
 	if err := checkText("id", id); err != nil {
 		return err
 	}
 	ctx, cancel := d.timeout(ctx)
 	defer cancel()
-	tag, err := d.pool.Exec(ctx, `DELETE FROM devices WHERE id = $1`, id)
+	var tag pgconn.CommandTag
+	err := d.withEvents(ctx, events, func(q querier) (_ bool, err error) {
+		tag, err = q.Exec(ctx, `DELETE FROM devices WHERE id = $1`, id)
+		return err == nil && tag.RowsAffected() > 0, err
+	})
 	// The only constraint a delete can break is the sub-devices' foreign
 	// key (ON DELETE RESTRICT).
 	var pe *pgconn.PgError
@@ -186,16 +199,20 @@ func (d *DB) DeleteDevice(ctx context.Context, id string) error {
 // MarkConnected records a connection of device id at at: LastSeenAt and
 // Online always, FirstConnectedAt only the first time, which closes
 // re-registration. ENOTFOUND for an unknown id.
-func (d *DB) MarkConnected(ctx context.Context, id string, lookup []byte, at time.Time) error {
+func (d *DB) MarkConnected(ctx context.Context, id string, lookup []byte, at time.Time, events ...*otos.Event) error {
 	if err := checkText("id", id); err != nil {
 		return err
 	}
 	ctx, cancel := d.timeout(ctx)
 	defer cancel()
-	tag, err := d.pool.Exec(ctx, `UPDATE devices
-		SET first_connected_at = COALESCE(first_connected_at, $1), last_seen_at = $1, online = true
-		WHERE id = $2 AND credential_lookup = $3 AND status = 'enabled'`,
-		at, id, lookup)
+	var tag pgconn.CommandTag
+	err := d.withEvents(ctx, events, func(q querier) (_ bool, err error) {
+		tag, err = q.Exec(ctx, `UPDATE devices
+			SET first_connected_at = COALESCE(first_connected_at, $1), last_seen_at = $1, online = true
+			WHERE id = $2 AND credential_lookup = $3 AND status = 'enabled'`,
+			at, id, lookup)
+		return err == nil && tag.RowsAffected() > 0, err
+	})
 	if err == nil && tag.RowsAffected() == 0 {
 		return notFound("device")
 	}
@@ -206,8 +223,8 @@ func (d *DB) MarkConnected(ctx context.Context, id string, lookup []byte, at tim
 // any older than the device's last_seen_at, and ignoring unknown devices.
 // The rows are updated in id order, so that two nodes writing overlapping
 // batches at once cannot deadlock.
-func (d *DB) RecordPresence(ctx context.Context, ps []otos.Presence) error {
-	if len(ps) == 0 {
+func (d *DB) RecordPresence(ctx context.Context, ps []otos.Presence, events ...*otos.Event) error {
+	if len(ps) == 0 && len(events) == 0 {
 		return nil
 	}
 	ps = slices.Clone(ps)
@@ -223,7 +240,12 @@ func (d *DB) RecordPresence(ctx context.Context, ps []otos.Presence) error {
 			b.Queue(`UPDATE devices SET online = $1, last_seen_at = $2
 				WHERE id = $3 AND (last_seen_at IS NULL OR last_seen_at <= $2)`, p.Online, p.At, p.DeviceID)
 		}
-		return tx.SendBatch(ctx, &b).Close()
+		if b.Len() > 0 {
+			if err := tx.SendBatch(ctx, &b).Close(); err != nil {
+				return err
+			}
+		}
+		return writeEvents(ctx, tx, events)
 	})
 	return d.fail("record presence", err)
 }

@@ -49,6 +49,7 @@ var references = map[string]reference{
 	"devices_parent_id_fkey":            {"parent_id", "parent device"},
 	"tokens_tenant_id_fkey":             {"tenant_id", "tenant"},
 	"allowlist_template_id_fkey":        {"template_id", "template"},
+	"webhooks_tenant_id_fkey":           {"tenant_id", "tenant"},
 }
 
 // notFound returns the ENOTFOUND error for a missing object, e.g. "device".

@@ -10,8 +10,9 @@ import (
 )
 
 // AllowDevices puts numbers on the template's allow-list in one statement
-// and returns how many were not on it yet. ENOTFOUND for an unknown template.
-func (d *DB) AllowDevices(ctx context.Context, templateID string, numbers []string, now time.Time) (int, error) {
+// and returns how many were not on it yet; the events are written when at
+// least one was. ENOTFOUND for an unknown template.
+func (d *DB) AllowDevices(ctx context.Context, templateID string, numbers []string, now time.Time, events ...*otos.Event) (int, error) {
 	if err := checkText("template_id", templateID); err != nil {
 		return 0, err
 	}
@@ -36,8 +37,13 @@ func (d *DB) AllowDevices(ctx context.Context, templateID string, numbers []stri
 		}
 		tag, err := tx.Exec(ctx, `INSERT INTO allowlist (template_id, device_number, created_at)
 			SELECT $1, n, $3 FROM unnest($2::text[]) AS n ON CONFLICT DO NOTHING`, templateID, numbers, now)
-		added = int(tag.RowsAffected())
-		return err
+		if err != nil {
+			return err
+		}
+		if added = int(tag.RowsAffected()); added == 0 {
+			return nil
+		}
+		return writeEvents(ctx, tx, events)
 	})
 	if err != nil {
 		return 0, d.fail("allow devices", err)

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/otos-iot/otos"
 )
 
@@ -19,7 +20,7 @@ func checkTemplate(t *otos.Template) error {
 // CreateTemplate inserts t with its first secret s, atomically. ECONFLICT if
 // the template id or the secret's hash is taken, ENOTFOUND if the tenant does
 // not exist.
-func (d *DB) CreateTemplate(ctx context.Context, t *otos.Template, s otos.TemplateSecret) error {
+func (d *DB) CreateTemplate(ctx context.Context, t *otos.Template, s otos.TemplateSecret, events ...*otos.Event) error {
 	if err := checkTemplate(t); err != nil {
 		return err
 	}
@@ -32,7 +33,10 @@ func (d *DB) CreateTemplate(ctx context.Context, t *otos.Template, s otos.Templa
 			t.AuthMode, t.MaxDevices, t.RateLimit, t.CreatedAt, t.UpdatedAt); err != nil {
 			return err
 		}
-		return insertSecret(ctx, tx, t.ID, s, t.CreatedAt)
+		if err := insertSecret(ctx, tx, t.ID, s, t.CreatedAt); err != nil {
+			return err
+		}
+		return writeEvents(ctx, tx, events)
 	})
 	return d.fail("create template", err)
 }
@@ -79,16 +83,20 @@ func (d *DB) Templates(ctx context.Context, f otos.TemplateFilter) ([]*otos.Temp
 
 // UpdateTemplate stores t's name, registration, reregistration, auth mode,
 // limits and UpdatedAt.
-func (d *DB) UpdateTemplate(ctx context.Context, t *otos.Template) error {
+func (d *DB) UpdateTemplate(ctx context.Context, t *otos.Template, events ...*otos.Event) error {
 	if err := checkTemplate(t); err != nil {
 		return err
 	}
 	ctx, cancel := d.timeout(ctx)
 	defer cancel()
-	tag, err := d.pool.Exec(ctx, `UPDATE templates
-		SET name = $1, registration = $2, reregistration = $3, auth_mode = $4, max_devices = $5, rate_limit = $6,
-		updated_at = $7 WHERE id = $8`,
-		t.Name, t.Registration, t.Reregistration, t.AuthMode, t.MaxDevices, t.RateLimit, t.UpdatedAt, t.ID)
+	var tag pgconn.CommandTag
+	err := d.withEvents(ctx, events, func(q querier) (_ bool, err error) {
+		tag, err = q.Exec(ctx, `UPDATE templates
+			SET name = $1, registration = $2, reregistration = $3, auth_mode = $4, max_devices = $5, rate_limit = $6,
+			updated_at = $7 WHERE id = $8`,
+			t.Name, t.Registration, t.Reregistration, t.AuthMode, t.MaxDevices, t.RateLimit, t.UpdatedAt, t.ID)
+		return err == nil && tag.RowsAffected() > 0, err
+	})
 	if err == nil && tag.RowsAffected() == 0 {
 		return notFound("template")
 	}
@@ -155,7 +163,7 @@ func (d *DB) TemplateSecrets(ctx context.Context, templateID string, now time.Ti
 // (never longer than they already were), or are dropped at once when
 // graceUntil is not after now. ENOTFOUND if the template does not exist,
 // ECONFLICT if s's hash is taken.
-func (d *DB) RotateSecret(ctx context.Context, templateID string, s otos.TemplateSecret, graceUntil, now time.Time) error {
+func (d *DB) RotateSecret(ctx context.Context, templateID string, s otos.TemplateSecret, graceUntil, now time.Time, events ...*otos.Event) error {
 	if err := checkText("template_id", templateID); err != nil {
 		return err
 	}
@@ -184,7 +192,10 @@ func (d *DB) RotateSecret(ctx context.Context, templateID string, s otos.Templat
 			return err
 		}
 		s.ExpiresAt = time.Time{}
-		return insertSecret(ctx, tx, templateID, s, now)
+		if err := insertSecret(ctx, tx, templateID, s, now); err != nil {
+			return err
+		}
+		return writeEvents(ctx, tx, events)
 	})
 	return d.fail("rotate template secret", err)
 }

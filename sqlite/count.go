@@ -32,9 +32,6 @@ func (d *DB) flushCounts(ctx context.Context, tx *sql.Tx) error {
 	return nil
 }
 
-// clearCounts forgets the batch's counts, once it has committed or failed.
-func (d *DB) clearCounts() { clear(d.counts) }
-
 // insertDevice inserts a device only if its template exists and has room
 // under max_devices, counting the devices this batch has inserted already;
 // its last two arguments are the template id and that count.

@@ -18,7 +18,7 @@ import (
 // number is taken, "sub_device_addr" when the address is taken under the
 // parent (whichever SQLite finds first when both are); ENOTFOUND naming the
 // tenant, template, product or parent device that does not exist.
-func (d *DB) CreateDevice(ctx context.Context, dev *otos.Device) error {
+func (d *DB) CreateDevice(ctx context.Context, dev *otos.Device, events ...*otos.Event) error {
 	err := d.tx1(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		st, err := d.txStmt(ctx, tx, insertDevice)
 		if err != nil {
@@ -40,6 +40,7 @@ func (d *DB) CreateDevice(ctx context.Context, dev *otos.Device) error {
 			return noRoom(ctx, tx, dev.TemplateID)
 		}
 		d.counts[dev.TemplateID]++
+		d.emit(events)
 		return nil
 	})
 	return d.fail(ctx, "create device", err,
@@ -101,8 +102,8 @@ func (d *DB) Devices(ctx context.Context, f otos.DeviceFilter) ([]*otos.Device, 
 // never connected (and with onlyIfVoid, holds no credential). Otherwise it
 // changes nothing and returns ECONFLICT, or ENOTFOUND if the device does not
 // exist.
-func (d *DB) ReissueCredential(ctx context.Context, id, templateID string, c otos.Credential, onlyIfVoid bool, now time.Time) (*otos.Device, error) {
-	dev, err := d.updateDevice(ctx, "reissue credential", `
+func (d *DB) ReissueCredential(ctx context.Context, id, templateID string, c otos.Credential, onlyIfVoid bool, now time.Time, events ...*otos.Event) (*otos.Device, error) {
+	dev, err := d.updateDevice(ctx, "reissue credential", events, `
 		SET credential_lookup = ?, password_hash = ?, updated_at = ?
 		WHERE id = ? AND template_id = ? AND status = 'enabled' AND first_connected_at IS NULL
 		AND (? = 0 OR credential_lookup IS NULL)`,
@@ -120,25 +121,26 @@ func (d *DB) ReissueCredential(ctx context.Context, id, templateID string, c oto
 
 // SetDeviceStatus enables or disables device id. ENOTFOUND for an unknown
 // id, EINVALID for an unknown status.
-func (d *DB) SetDeviceStatus(ctx context.Context, id string, s otos.DeviceStatus, now time.Time) (*otos.Device, error) {
-	return d.updateDevice(ctx, "set device status", `SET status = ?, updated_at = ? WHERE id = ?`,
+func (d *DB) SetDeviceStatus(ctx context.Context, id string, s otos.DeviceStatus, now time.Time, events ...*otos.Event) (*otos.Device, error) {
+	return d.updateDevice(ctx, "set device status", events, `SET status = ?, updated_at = ? WHERE id = ?`,
 		s, micros(now), id)
 }
 
 // ResetDevice voids the device's credential, clears its first connection and
 // marks it offline, which re-opens registration for it. ENOTFOUND for an
 // unknown id.
-func (d *DB) ResetDevice(ctx context.Context, id string, now time.Time) (*otos.Device, error) {
-	return d.updateDevice(ctx, "reset device", `
+func (d *DB) ResetDevice(ctx context.Context, id string, now time.Time, events ...*otos.Event) (*otos.Device, error) {
+	return d.updateDevice(ctx, "reset device", events, `
 		SET credential_lookup = NULL, password_hash = NULL, first_connected_at = NULL, online = 0, updated_at = ?
 		WHERE id = ?`, micros(now), id)
 }
 
 // updateDevice runs "UPDATE devices <set> RETURNING ..." and returns the
-// updated device, or ENOTFOUND if no row matched.
-func (d *DB) updateDevice(ctx context.Context, op, set string, args ...any) (*otos.Device, error) {
+// updated device, or ENOTFOUND if no row matched; the events are written
+// only with a change.
+func (d *DB) updateDevice(ctx context.Context, op string, events []*otos.Event, set string, args ...any) (*otos.Device, error) {
 	var dev *otos.Device
-	err := d.writeRow(ctx, func(row scanner) (err error) {
+	err := d.writeRow(ctx, events, func(row scanner) (err error) {
 		dev, err = scanDevice(row)
 		return err
 	}, `UPDATE devices `+set+` RETURNING `+deviceColumns, args...)
@@ -153,8 +155,8 @@ func (d *DB) updateDevice(ctx context.Context, op, set string, args ...any) (*ot
 
 // DeleteDevice deletes device id. ECONFLICT while it has sub-devices,
 // ENOTFOUND for an unknown id.
-func (d *DB) DeleteDevice(ctx context.Context, id string) error {
-	res, err := d.exec(ctx, `DELETE FROM devices WHERE id = ?`, id)
+func (d *DB) DeleteDevice(ctx context.Context, id string, events ...*otos.Event) error {
+	res, err := d.execEmit(ctx, events, `DELETE FROM devices WHERE id = ?`, id)
 	// The only constraint a delete can break is the sub-devices' foreign key,
 	// which ON DELETE RESTRICT reports as SQLITE_CONSTRAINT_TRIGGER.
 	var se *msqlite.Error
@@ -167,8 +169,8 @@ func (d *DB) DeleteDevice(ctx context.Context, id string) error {
 // MarkConnected records a connection of device id at at: LastSeenAt and
 // Online always, FirstConnectedAt only the first time, which closes
 // re-registration. ENOTFOUND for an unknown id.
-func (d *DB) MarkConnected(ctx context.Context, id string, lookup []byte, at time.Time) error {
-	res, err := d.exec(ctx, `UPDATE devices
+func (d *DB) MarkConnected(ctx context.Context, id string, lookup []byte, at time.Time, events ...*otos.Event) error {
+	res, err := d.execEmit(ctx, events, `UPDATE devices
 		SET first_connected_at = COALESCE(first_connected_at, ?), last_seen_at = ?, online = 1
 		WHERE id = ? AND credential_lookup = ? AND status = 'enabled'`,
 		micros(at), micros(at), id, lookup)
@@ -177,8 +179,8 @@ func (d *DB) MarkConnected(ctx context.Context, id string, lookup []byte, at tim
 
 // RecordPresence stores the presence entries in one transaction, skipping
 // any older than the device's last_seen_at, and ignoring unknown devices.
-func (d *DB) RecordPresence(ctx context.Context, ps []otos.Presence) error {
-	if len(ps) == 0 {
+func (d *DB) RecordPresence(ctx context.Context, ps []otos.Presence, events ...*otos.Event) error {
+	if len(ps) == 0 && len(events) == 0 {
 		return nil
 	}
 	err := d.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
@@ -194,6 +196,7 @@ func (d *DB) RecordPresence(ctx context.Context, ps []otos.Presence) error {
 				return err
 			}
 		}
+		d.emit(events)
 		return nil
 	})
 	return d.fail(ctx, "record presence", err)

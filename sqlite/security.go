@@ -11,8 +11,9 @@ import (
 )
 
 // AllowDevices puts numbers on the template's allow-list in one transaction
-// and returns how many were not on it yet. ENOTFOUND for an unknown template.
-func (d *DB) AllowDevices(ctx context.Context, templateID string, numbers []string, now time.Time) (int, error) {
+// and returns how many were not on it yet; the events are written when at
+// least one was. ENOTFOUND for an unknown template.
+func (d *DB) AllowDevices(ctx context.Context, templateID string, numbers []string, now time.Time, events ...*otos.Event) (int, error) {
 	added := 0
 	err := d.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		var one int
@@ -35,6 +36,9 @@ func (d *DB) AllowDevices(ctx context.Context, templateID string, numbers []stri
 			}
 			k, _ := res.RowsAffected()
 			added += int(k)
+		}
+		if added > 0 {
+			d.emit(events)
 		}
 		return nil
 	})
@@ -185,13 +189,20 @@ func scanAudit(s scanner) (*otos.AuditRecord, error) {
 // order: it deletes them in chunks from the start, each chunk a short write
 // between registrations, instead of scanning the table under one lock.
 func (d *DB) PruneAudit(ctx context.Context, before time.Time) (int64, error) {
+	return d.pruneOldest(ctx, "prune audit",
+		`DELETE FROM audit WHERE rowid IN (SELECT rowid FROM audit ORDER BY rowid LIMIT ?) AND at < ?`, before)
+}
+
+// pruneOldest runs query, a delete of the first chunk of rows (its first
+// argument) that are older than its second, until a chunk deletes fewer:
+// each chunk is a short write between others.
+func (d *DB) pruneOldest(ctx context.Context, op, query string, before time.Time) (int64, error) {
 	const chunk = 5000
 	var total int64
 	for {
-		res, err := d.exec(ctx, `DELETE FROM audit WHERE rowid IN (SELECT rowid FROM audit ORDER BY rowid LIMIT ?)
-			AND at < ?`, chunk, micros(before))
+		res, err := d.exec(ctx, query, chunk, micros(before))
 		if err != nil {
-			return total, d.fail(ctx, "prune audit", err)
+			return total, d.fail(ctx, op, err)
 		}
 		n, err := res.RowsAffected()
 		if err != nil {

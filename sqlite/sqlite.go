@@ -63,8 +63,10 @@ type DB struct {
 	// ckpt copies the WAL back into the database in the background.
 	ckpt *checkpointer
 	// counts are the devices per template that the batch being written has
-	// inserted (see count.go).
+	// inserted (see count.go); events are the events of its changes
+	// (event.go).
 	counts batchCounts
+	events batchEvents
 }
 
 var _ otos.Store = (*DB)(nil)
@@ -124,7 +126,7 @@ func Open(path string) (*DB, error) {
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
 	d.counts = batchCounts{}
-	d.commits = newCommitter(write, d.flushCounts, d.clearCounts)
+	d.commits = newCommitter(write, d.beforeCommit, d.afterBatch)
 	return d, nil
 }
 
@@ -136,27 +138,43 @@ func (d *DB) CommitStats() (batches, writes int64) {
 
 // exec runs one write statement through the group commit.
 func (d *DB) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	return d.execEmit(ctx, nil, query, args...)
+}
+
+// execEmit is exec for a change that has events: they are written only if
+// the statement changed a row.
+func (d *DB) execEmit(ctx context.Context, events []*otos.Event, query string, args ...any) (sql.Result, error) {
 	var res sql.Result
 	err := d.tx1(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		st, err := d.txStmt(ctx, tx, query)
 		if err != nil {
 			return err
 		}
-		res, err = st.ExecContext(ctx, args...)
-		return err
+		if res, err = st.ExecContext(ctx, args...); err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err == nil && n > 0 {
+			d.emit(events)
+		}
+		return nil
 	})
 	return res, err
 }
 
 // writeRow runs a write statement with a RETURNING clause through the group
-// commit and scans its one row with scan.
-func (d *DB) writeRow(ctx context.Context, scan func(scanner) error, query string, args ...any) error {
+// commit and scans its one row with scan; the events are written only if
+// there was a row.
+func (d *DB) writeRow(ctx context.Context, events []*otos.Event, scan func(scanner) error, query string, args ...any) error {
 	return d.tx1(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		st, err := d.txStmt(ctx, tx, query)
 		if err != nil {
 			return err
 		}
-		return scan(st.QueryRowContext(ctx, args...))
+		if err := scan(st.QueryRowContext(ctx, args...)); err != nil {
+			return err
+		}
+		d.emit(events)
+		return nil
 	})
 }
 

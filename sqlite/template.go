@@ -12,7 +12,7 @@ import (
 // CreateTemplate inserts t with its first secret s, atomically. ECONFLICT if
 // the template id or the secret's hash is taken, ENOTFOUND if the tenant does
 // not exist.
-func (d *DB) CreateTemplate(ctx context.Context, t *otos.Template, s otos.TemplateSecret) error {
+func (d *DB) CreateTemplate(ctx context.Context, t *otos.Template, s otos.TemplateSecret, events ...*otos.Event) error {
 	err := d.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO templates (`+templateColumns+`)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?)`,
@@ -20,7 +20,11 @@ func (d *DB) CreateTemplate(ctx context.Context, t *otos.Template, s otos.Templa
 			t.AuthMode, t.MaxDevices, t.RateLimit, micros(t.CreatedAt), micros(t.UpdatedAt)); err != nil {
 			return err
 		}
-		return insertSecret(ctx, tx, t.ID, s, t.CreatedAt)
+		if err := insertSecret(ctx, tx, t.ID, s, t.CreatedAt); err != nil {
+			return err
+		}
+		d.emit(events)
+		return nil
 	})
 	return d.fail(ctx, "create template", err,
 		ref{table: "tenants", id: t.TenantID, field: "tenant_id", name: "tenant"})
@@ -61,8 +65,8 @@ func (d *DB) Templates(ctx context.Context, f otos.TemplateFilter) ([]*otos.Temp
 
 // UpdateTemplate stores t's name, registration, reregistration, auth mode,
 // limits and UpdatedAt.
-func (d *DB) UpdateTemplate(ctx context.Context, t *otos.Template) error {
-	res, err := d.exec(ctx, `UPDATE templates
+func (d *DB) UpdateTemplate(ctx context.Context, t *otos.Template, events ...*otos.Event) error {
+	res, err := d.execEmit(ctx, events, `UPDATE templates
 		SET name = ?, registration = ?, reregistration = ?, auth_mode = ?, max_devices = ?, rate_limit = ?,
 		updated_at = ? WHERE id = ?`,
 		t.Name, t.Registration, t.Reregistration, t.AuthMode, t.MaxDevices, t.RateLimit, micros(t.UpdatedAt), t.ID)
@@ -138,7 +142,7 @@ func (d *DB) TemplateSecrets(ctx context.Context, templateID string, now time.Ti
 // (never longer than they already were), or are dropped at once when
 // graceUntil is not after now. ENOTFOUND if the template does not exist,
 // ECONFLICT if s's hash is taken.
-func (d *DB) RotateSecret(ctx context.Context, templateID string, s otos.TemplateSecret, graceUntil, now time.Time) error {
+func (d *DB) RotateSecret(ctx context.Context, templateID string, s otos.TemplateSecret, graceUntil, now time.Time, events ...*otos.Event) error {
 	err := d.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		var one int
 		err := tx.QueryRowContext(ctx, `SELECT 1 FROM templates WHERE id = ?`, templateID).Scan(&one)
@@ -161,7 +165,11 @@ func (d *DB) RotateSecret(ctx context.Context, templateID string, s otos.Templat
 			return err
 		}
 		s.ExpiresAt = time.Time{}
-		return insertSecret(ctx, tx, templateID, s, now)
+		if err := insertSecret(ctx, tx, templateID, s, now); err != nil {
+			return err
+		}
+		d.emit(events)
+		return nil
 	})
 	return d.fail(ctx, "rotate template secret", err)
 }

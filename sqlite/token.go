@@ -63,7 +63,7 @@ func (d *DB) Tokens(ctx context.Context, f otos.TokenFilter) ([]*otos.Token, str
 // ENOTFOUND for an unknown id.
 func (d *DB) RevokeToken(ctx context.Context, id string, now time.Time) (*otos.Token, error) {
 	var t *otos.Token
-	err := d.writeRow(ctx, func(row scanner) (err error) {
+	err := d.writeRow(ctx, nil, func(row scanner) (err error) {
 		t, err = scanToken(row)
 		return err
 	}, `UPDATE tokens SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ? RETURNING `+tokenColumns, micros(now), id)

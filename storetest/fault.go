@@ -112,11 +112,11 @@ func (f *Faults) ProductByKey(ctx context.Context, key string) (*otos.Product, e
 }
 
 // CreateDevice calls the store unless it has a fault.
-func (f *Faults) CreateDevice(ctx context.Context, d *otos.Device) error {
+func (f *Faults) CreateDevice(ctx context.Context, d *otos.Device, events ...*otos.Event) error {
 	if err := f.fault(ctx, "CreateDevice"); err != nil {
 		return err
 	}
-	return f.Store.CreateDevice(ctx, d)
+	return f.Store.CreateDevice(ctx, d, events...)
 }
 
 // DeviceByNumber calls the store unless it has a fault.
@@ -136,19 +136,19 @@ func (f *Faults) DeviceByCredential(ctx context.Context, lookup []byte) (*otos.D
 }
 
 // ReissueCredential calls the store unless it has a fault.
-func (f *Faults) ReissueCredential(ctx context.Context, id, templateID string, c otos.Credential, onlyIfVoid bool, now time.Time) (*otos.Device, error) {
+func (f *Faults) ReissueCredential(ctx context.Context, id, templateID string, c otos.Credential, onlyIfVoid bool, now time.Time, events ...*otos.Event) (*otos.Device, error) {
 	if err := f.fault(ctx, "ReissueCredential"); err != nil {
 		return nil, err
 	}
-	return f.Store.ReissueCredential(ctx, id, templateID, c, onlyIfVoid, now)
+	return f.Store.ReissueCredential(ctx, id, templateID, c, onlyIfVoid, now, events...)
 }
 
 // MarkConnected calls the store unless it has a fault.
-func (f *Faults) MarkConnected(ctx context.Context, id string, lookup []byte, at time.Time) error {
+func (f *Faults) MarkConnected(ctx context.Context, id string, lookup []byte, at time.Time, events ...*otos.Event) error {
 	if err := f.fault(ctx, "MarkConnected"); err != nil {
 		return err
 	}
-	return f.Store.MarkConnected(ctx, id, lookup, at)
+	return f.Store.MarkConnected(ctx, id, lookup, at, events...)
 }
 
 // TokenByHash calls the store unless it has a fault.

@@ -44,6 +44,9 @@ func Run(t *testing.T, open func(t *testing.T) otos.Store) {
 		{"TenantList", testTenantList},
 		{"ServerKey", testServerKey},
 		{"Concurrency", testConcurrency},
+		{"Events", testEvents},
+		{"EventOrder", testEventOrder},
+		{"Webhooks", testWebhooks},
 		{"Close", testClose},
 	}
 	for _, g := range groups {

@@ -1,0 +1,164 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/otos-iot/otos"
+)
+
+const eventColumns = `pos, id, type, at, tenant_id, subject, data`
+
+// writeEvents inserts events in tx at the next positions. It must be the
+// last statement of its transaction: it takes event_counter's row and
+// holds it until the commit, which is what puts positions in commit order
+// (see migration 0005), and nothing may wait on another lock meanwhile.
+func writeEvents(ctx context.Context, tx pgx.Tx, events []*otos.Event) error {
+	if len(events) == 0 {
+		return nil
+	}
+	for _, e := range events {
+		if err := checkText("event", e.ID, "event", e.TenantID, "event", e.Subject, "event", string(e.Data)); err != nil {
+			return err
+		}
+	}
+	n := int64(len(events))
+	var first int64
+	if err := tx.QueryRow(ctx, `UPDATE event_counter SET last = last + $1 RETURNING last - $1 + 1`, n).Scan(&first); err != nil {
+		return err
+	}
+	ids, types, tenants, subjects, data := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	ats, poss := make([]time.Time, n), make([]int64, n)
+	for i, e := range events {
+		e.Pos = first + int64(i)
+		poss[i], ids[i], types[i], ats[i], tenants[i], subjects[i], data[i] =
+			e.Pos, e.ID, string(e.Type), e.At, e.TenantID, e.Subject, string(e.Data)
+	}
+	_, err := tx.Exec(ctx, `INSERT INTO events (`+eventColumns+`)
+		SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::timestamptz[], $5::text[], $6::text[], $7::text[])`,
+		poss, ids, types, ats, tenants, subjects, data)
+	return err
+}
+
+// withEvents runs fn in a transaction and then writes the events, when fn
+// reports that it made its change; without events fn runs on its own.
+func (d *DB) withEvents(ctx context.Context, events []*otos.Event, fn func(q querier) (changed bool, err error)) error {
+	if len(events) == 0 {
+		_, err := fn(d.pool)
+		return err
+	}
+	return d.tx(ctx, func(tx pgx.Tx) error {
+		changed, err := fn(tx)
+		if err != nil || !changed {
+			return err
+		}
+		return writeEvents(ctx, tx, events)
+	})
+}
+
+// querier is what both a pool and a transaction run statements with.
+type querier interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// AppendEvents writes events that tell of no other change.
+func (d *DB) AppendEvents(ctx context.Context, es []*otos.Event) error {
+	ctx, cancel := d.timeout(ctx)
+	defer cancel()
+	err := d.tx(ctx, func(tx pgx.Tx) error { return writeEvents(ctx, tx, es) })
+	return d.fail("append events", err)
+}
+
+// Events lists events after f.After in position order.
+func (d *DB) Events(ctx context.Context, f otos.EventFilter) ([]*otos.Event, error) {
+	p := otos.Page{Limit: f.Limit}
+	if err := p.Validate(); err != nil {
+		return nil, err
+	}
+	if err := checkText("tenant_id", f.TenantID); err != nil {
+		return nil, err
+	}
+	var w where
+	w.eq("tenant_id", f.TenantID)
+	w.add("pos > $?", f.After)
+	w.args = append(w.args, p.Limit)
+	ctx, cancel := d.timeout(ctx)
+	defer cancel()
+	rows, err := d.pool.Query(ctx, fmt.Sprintf(`SELECT `+eventColumns+` FROM events%s ORDER BY pos LIMIT $%d`,
+		w.String(), len(w.args)), w.args...)
+	if err != nil {
+		return nil, d.fail("list events", err)
+	}
+	defer rows.Close()
+	var out []*otos.Event
+	for rows.Next() {
+		e, err := scanEvent(rows)
+		if err != nil {
+			return nil, d.fail("list events", err)
+		}
+		out = append(out, e)
+	}
+	return out, d.fail("list events", rows.Err())
+}
+
+func scanEvent(s scanner) (*otos.Event, error) {
+	var e otos.Event
+	var data string
+	if err := s.Scan(&e.Pos, &e.ID, &e.Type, &e.At, &e.TenantID, &e.Subject, &data); err != nil {
+		return nil, err
+	}
+	e.At, e.Data = e.At.UTC(), []byte(data)
+	return &e, nil
+}
+
+// EventPos returns the position of event id; ENOTFOUND if there is none.
+func (d *DB) EventPos(ctx context.Context, id string) (int64, error) {
+	if err := checkText("id", id); err != nil {
+		return 0, err
+	}
+	ctx, cancel := d.timeout(ctx)
+	defer cancel()
+	var pos int64
+	err := d.pool.QueryRow(ctx, `SELECT pos FROM events WHERE id = $1`, id).Scan(&pos)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, notFound("event")
+	}
+	return pos, d.fail("get event", err)
+}
+
+// LastEventPos returns the position of the newest event, 0 for none.
+func (d *DB) LastEventPos(ctx context.Context) (int64, error) {
+	ctx, cancel := d.timeout(ctx)
+	defer cancel()
+	var pos *int64
+	err := d.pool.QueryRow(ctx, `SELECT max(pos) FROM events`).Scan(&pos)
+	if pos == nil {
+		return 0, d.fail("last event", err)
+	}
+	return *pos, d.fail("last event", err)
+}
+
+// PruneEvents deletes the events from before, oldest first in chunks, and
+// their deliveries (by foreign key).
+func (d *DB) PruneEvents(ctx context.Context, before time.Time) (int64, error) {
+	const chunk = 5000
+	var total int64
+	for {
+		cctx, cancel := d.timeout(ctx)
+		tag, err := d.pool.Exec(cctx, `DELETE FROM events WHERE pos IN
+			(SELECT pos FROM events WHERE at < $1 ORDER BY pos LIMIT $2)`, before, chunk)
+		cancel()
+		if err != nil {
+			return total, d.fail("prune events", err)
+		}
+		total += tag.RowsAffected()
+		if tag.RowsAffected() < chunk {
+			return total, nil
+		}
+	}
+}

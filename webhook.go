@@ -1,0 +1,142 @@
+package otos
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"net/netip"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Webhook is an endpoint of a tenant that receives its events, signed with
+// the webhook's secret. The store keeps the secret sealed; it is shown once.
+type Webhook struct {
+	ID       string `json:"id"`
+	TenantID string `json:"tenant_id"`
+	URL      string `json:"url"`
+	// Types are the event types it receives; empty: every type.
+	Types     []EventType `json:"types"`
+	CreatedAt time.Time   `json:"created_at"`
+	// Sealed is the secret, encrypted with the server's sealing key.
+	Sealed []byte `json:"-"`
+	// Cursor is the position of the last event it has been given (each
+	// delivered, or kept among its deliveries to retry).
+	Cursor int64 `json:"-"`
+}
+
+// Wants reports whether the webhook receives events of type t.
+func (w *Webhook) Wants(t EventType) bool {
+	return len(w.Types) == 0 || slices.Contains(w.Types, t)
+}
+
+// MaxWebhookURLLen bounds a webhook's URL.
+const MaxWebhookURLLen = 2048
+
+// Validate checks an endpoint an operator registers: an absolute
+// http or https URL without credentials or fragment, and known event types.
+// Where it may point (no loopback or private address unless the operator
+// allows it) is checked again at every delivery, against the address the
+// name resolves to then.
+func (w *Webhook) Validate(allowPrivate bool) error {
+	if w.URL == "" {
+		return FieldError("url", ReasonRequired, "url is required")
+	}
+	u, err := url.Parse(w.URL)
+	switch {
+	case len(w.URL) > MaxWebhookURLLen:
+		return FieldError("url", ReasonTooLong, "url must be at most %d characters", MaxWebhookURLLen)
+	case err != nil || u.Scheme != "http" && u.Scheme != "https" || u.Host == "" || u.Opaque != "":
+		return FieldError("url", ReasonValue, "url must be an absolute http:// or https:// URL")
+	case u.User != nil:
+		return FieldError("url", ReasonValue, "url must not carry credentials; the signature authenticates otos")
+	case u.Fragment != "":
+		return FieldError("url", ReasonValue, "url must not have a fragment")
+	}
+	if a, err := netip.ParseAddr(strings.Trim(u.Hostname(), "[]")); err == nil && !allowPrivate && !PublicAddr(a) {
+		return FieldError("url", ReasonValue, "url names a loopback or private address; otos serve --webhook-allow-private permits it")
+	}
+	for i, t := range w.Types {
+		if !slices.Contains(EventTypes(), t) {
+			return FieldError("types", ReasonValue, "types[%d]: %q is not an event type", i, t)
+		}
+	}
+	return nil
+}
+
+// PublicAddr reports whether a is an address a webhook may be delivered to
+// without the operator's leave: not loopback, private, link-local,
+// unspecified, multicast or otherwise reserved for local use.
+func PublicAddr(a netip.Addr) bool {
+	a = a.Unmap()
+	return a.IsGlobalUnicast() && !a.IsPrivate() && !a.IsLoopback() && !a.IsLinkLocalUnicast() &&
+		!cgnat.Contains(a) && !uniqueLocal6.Contains(a)
+}
+
+var (
+	cgnat        = netip.MustParsePrefix("100.64.0.0/10")
+	uniqueLocal6 = netip.MustParsePrefix("fc00::/7")
+)
+
+// WebhookSecretPrefix starts a webhook secret, as in Standard Webhooks.
+const WebhookSecretPrefix = "whsec_"
+
+// WebhookSignature is the value of the webhook-signature header of a
+// delivery (Standard Webhooks): "v1," and the base64 HMAC-SHA256, keyed
+// with the secret's bytes, of the event id, the Unix timestamp in seconds
+// and the body, joined by dots. EINVALID for a secret not in the form
+// WebhookSecretPrefix + base64.
+func WebhookSignature(secret Secret, id string, ts int64, body []byte) (string, error) {
+	key, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(string(secret), WebhookSecretPrefix))
+	if err != nil || !strings.HasPrefix(string(secret), WebhookSecretPrefix) {
+		return "", Errorf(EINVALID, "webhook secret is not in the form %s<base64>", WebhookSecretPrefix)
+	}
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte(id + "." + strconv.FormatInt(ts, 10) + "."))
+	m.Write(body)
+	return "v1," + base64.StdEncoding.EncodeToString(m.Sum(nil)), nil
+}
+
+// DeliveryState is where a failed delivery stands.
+type DeliveryState string
+
+// Delivery states.
+const (
+	DeliveryRetrying DeliveryState = "retrying" // tried and failed; tried again at NextAt
+	DeliveryWaiting  DeliveryState = "waiting"  // not tried: an earlier event of its subject is retrying
+	DeliveryDead     DeliveryState = "dead"     // given up on; an operator may send it again
+)
+
+// Delivery is an event a webhook has not yet received: one that failed, or
+// one queued behind a failed event of the same subject, so that a device's
+// events arrive in order.
+type Delivery struct {
+	WebhookID  string        `json:"webhook_id"`
+	EventID    string        `json:"event_id"`
+	Pos        int64         `json:"-"`
+	Subject    string        `json:"-"`
+	EventType  EventType     `json:"event_type"`
+	State      DeliveryState `json:"state"`
+	Attempts   int           `json:"attempts"`
+	NextAt     time.Time     `json:"next_at"`
+	LastStatus int           `json:"last_status"`
+	LastError  string        `json:"last_error"`
+	UpdatedAt  time.Time     `json:"updated_at"`
+}
+
+// WebhookFilter selects webhooks in a list.
+type WebhookFilter struct {
+	TenantID string // empty: every tenant
+	Page
+}
+
+// DeliveryFilter selects a webhook's deliveries, in event order.
+type DeliveryFilter struct {
+	WebhookID string
+	State     DeliveryState // empty: any
+	After     int64         // positions after this one
+	Limit     int
+}
