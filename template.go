@@ -206,3 +206,25 @@ type ProductFilter struct {
 	TemplateID string
 	Page
 }
+
+// Changed names the settings an operator sets that differ between t and
+// after, as the admin API spells them.
+func (t *Template) Changed(after *Template) []string {
+	var out []string
+	for _, c := range []struct {
+		name string
+		diff bool
+	}{
+		{"name", t.Name != after.Name},
+		{"registration", t.Registration != after.Registration},
+		{"reregistration", t.Reregistration != after.Reregistration},
+		{"auth_mode", t.AuthMode != after.AuthMode},
+		{"max_devices", t.MaxDevices != after.MaxDevices},
+		{"rate_limit", t.RateLimit != after.RateLimit},
+	} {
+		if c.diff {
+			out = append(out, c.name)
+		}
+	}
+	return out
+}

@@ -30,8 +30,12 @@ func (a *Admin) SetDeviceStatus(ctx context.Context, p *otos.Principal, id strin
 	if st == otos.StatusDisabled {
 		action = otos.ActionDeviceDisable
 	}
-	return a.changeDevice(ctx, p, action, id, func(*otos.Device) (*otos.Device, error) {
-		d, err := a.store.SetDeviceStatus(ctx, id, st, a.timestamp())
+	typ := otos.EventDeviceEnabled
+	if st == otos.StatusDisabled {
+		typ = otos.EventDeviceDisabled
+	}
+	return a.changeDevice(ctx, p, action, id, func(cur *otos.Device) (*otos.Device, error) {
+		d, err := a.store.SetDeviceStatus(ctx, id, st, a.timestamp(), a.deviceEvent(typ, cur, ""))
 		if err != nil {
 			return nil, err
 		}
@@ -47,8 +51,8 @@ func (a *Admin) SetDeviceStatus(ctx context.Context, p *otos.Principal, id strin
 
 // ResetDevice implements otos.Admin.
 func (a *Admin) ResetDevice(ctx context.Context, p *otos.Principal, id string) (*otos.Device, error) {
-	return a.changeDevice(ctx, p, otos.ActionDeviceReset, id, func(*otos.Device) (*otos.Device, error) {
-		d, err := a.store.ResetDevice(ctx, id, a.timestamp())
+	return a.changeDevice(ctx, p, otos.ActionDeviceReset, id, func(cur *otos.Device) (*otos.Device, error) {
+		d, err := a.store.ResetDevice(ctx, id, a.timestamp(), a.deviceEvent(otos.EventDeviceReset, cur, ""))
 		if err != nil {
 			return nil, err
 		}
@@ -61,7 +65,7 @@ func (a *Admin) ResetDevice(ctx context.Context, p *otos.Principal, id string) (
 // DeleteDevice implements otos.Admin.
 func (a *Admin) DeleteDevice(ctx context.Context, p *otos.Principal, id string) error {
 	_, err := a.changeDevice(ctx, p, otos.ActionDeviceDelete, id, func(d *otos.Device) (*otos.Device, error) {
-		if err := a.store.DeleteDevice(ctx, id); err != nil {
+		if err := a.store.DeleteDevice(ctx, id, a.deviceEvent(otos.EventDeviceDeleted, d, "")); err != nil {
 			return nil, err
 		}
 		a.log.Info("device deleted", "device_id", id, "device_number", d.DeviceNumber)

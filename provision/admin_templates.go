@@ -47,7 +47,9 @@ func (a *Admin) CreateTemplate(ctx context.Context, p *otos.Principal, t *otos.T
 	now := a.timestamp()
 	t.ID, t.TenantID, t.CreatedAt, t.UpdatedAt = id, sc.Tenant(), now, now
 	c.target, c.tenant = t.ID, t.TenantID
-	if err := a.store.CreateTemplate(ctx, t, ts); err != nil {
+	ev := a.event(otos.EventTemplateCreated, t.TenantID, t.ID,
+		otos.EventData{TemplateID: t.ID, Name: t.Name, DeviceType: t.DeviceType})
+	if err := a.store.CreateTemplate(ctx, t, ts, ev); err != nil {
 		return "", fmt.Errorf("create template: %w", err)
 	}
 	a.log.Info("template created", "template_id", t.ID, "tenant_id", t.TenantID)
@@ -96,11 +98,14 @@ func (a *Admin) UpdateTemplate(ctx context.Context, p *otos.Principal, id string
 		return nil, err
 	}
 	c.tenant = t.TenantID
+	before := *t
 	if err := u.Apply(t); err != nil {
 		return nil, err
 	}
 	t.UpdatedAt = a.timestamp()
-	if err := a.store.UpdateTemplate(ctx, t); err != nil {
+	ev := a.event(otos.EventTemplateUpdated, t.TenantID, t.ID,
+		otos.EventData{TemplateID: t.ID, Name: t.Name, Changed: before.Changed(t)})
+	if err := a.store.UpdateTemplate(ctx, t, ev); err != nil {
 		return nil, err
 	}
 	a.views.forgetTemplate(t.ID)
@@ -134,7 +139,8 @@ func (a *Admin) RotateSecret(ctx context.Context, p *otos.Principal, id string, 
 	}
 	now := a.timestamp()
 	until := now.Add(grace)
-	if err := a.store.RotateSecret(ctx, id, ts, until, now); err != nil {
+	ev := a.event(otos.EventTemplateRotated, t.TenantID, id, otos.EventData{TemplateID: id, PreviousValidUntil: &until})
+	if err := a.store.RotateSecret(ctx, id, ts, until, now, ev); err != nil {
 		return "", time.Time{}, fmt.Errorf("rotate secret: %w", err)
 	}
 	a.views.forgetTemplate(id)
@@ -168,7 +174,9 @@ func (a *Admin) ImportAllowlist(ctx context.Context, p *otos.Principal, template
 		return 0, err
 	}
 	c.tenant = t.TenantID
-	added, err := a.store.AllowDevices(ctx, templateID, numbers, a.timestamp())
+	received := len(numbers)
+	ev := a.event(otos.EventAllowlistChanged, t.TenantID, templateID, otos.EventData{TemplateID: templateID, Received: &received})
+	added, err := a.store.AllowDevices(ctx, templateID, numbers, a.timestamp(), ev)
 	if err != nil {
 		return 0, fmt.Errorf("import allow-list: %w", err)
 	}

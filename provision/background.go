@@ -6,29 +6,36 @@ import (
 )
 
 // Run does the core's background work until ctx ends: presence every
-// second, audit records four times a second, the audit retention hourly,
-// and on a node that shares its store, a check of its live sessions. Then
-// it writes what is left.
+// second, audit records four times a second, refused registrations as
+// events every refusalWindow, the audit and event retentions hourly, and on
+// a node that shares its store, a check of its live sessions. Then it
+// writes what is left.
 func (s *Service) Run(ctx context.Context) {
 	presence, audit, prune := time.NewTicker(time.Second), time.NewTicker(250*time.Millisecond), time.NewTicker(time.Hour)
-	revalidate := time.NewTicker(revalidateEvery)
+	revalidate, refused := time.NewTicker(revalidateEvery), time.NewTicker(refusalWindow)
 	defer presence.Stop()
 	defer audit.Stop()
 	defer prune.Stop()
 	defer revalidate.Stop()
+	defer refused.Stop()
 	s.core.audit.prune(ctx, s.retention)
+	s.core.pruneEvents(ctx, s.eventRetention)
 	for {
 		select {
 		case <-ctx.Done():
 			s.Sessions.FlushPresence(context.Background())
 			s.core.audit.flush(context.Background())
+			s.core.flushRefusals(context.Background())
 			return
+		case <-refused.C:
+			s.core.flushRefusals(ctx)
 		case <-presence.C:
 			s.Sessions.FlushPresence(ctx)
 		case <-audit.C:
 			s.core.audit.flush(ctx)
 		case <-prune.C:
 			s.core.audit.prune(ctx, s.retention)
+			s.core.pruneEvents(ctx, s.eventRetention)
 		case <-revalidate.C:
 			if s.core.views.notifier != nil { // alone on its store, a node misses no message
 				s.Sessions.Revalidate(ctx)

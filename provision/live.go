@@ -37,14 +37,21 @@ func (l *liveSessions) snapshot() []*otos.Session {
 	return out
 }
 
+// maxPresenceEvents bounds the connection events waiting to be written;
+// past it (the store is down or far behind) they are dropped and counted.
+const maxPresenceEvents = 200_000
+
 // presence gathers the latest presence change of each device between two
-// writes, so that a storm of connections costs one transaction a second.
+// writes, so that a storm of connections costs one transaction a second,
+// and every connection's event, in order.
 type presence struct {
 	mu      sync.Mutex
 	pending map[string]otos.Presence
+	events  []*otos.Event
+	dropped int
 }
 
-func (p *presence) add(e otos.Presence) {
+func (p *presence) add(e otos.Presence, ev *otos.Event) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.pending == nil {
@@ -53,15 +60,21 @@ func (p *presence) add(e otos.Presence) {
 	if old, ok := p.pending[e.DeviceID]; !ok || !e.At.Before(old.At) {
 		p.pending[e.DeviceID] = e
 	}
+	if len(p.events) < maxPresenceEvents {
+		p.events = append(p.events, ev)
+	} else {
+		p.dropped++
+	}
 }
 
-func (p *presence) take() []otos.Presence {
+func (p *presence) take() ([]otos.Presence, []*otos.Event, int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	ps := make([]otos.Presence, 0, len(p.pending))
 	for _, e := range p.pending {
 		ps = append(ps, e)
 	}
-	p.pending = nil
-	return ps
+	es, dropped := p.events, p.dropped
+	p.pending, p.events, p.dropped = nil, nil, 0
+	return ps, es, dropped
 }

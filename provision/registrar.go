@@ -44,7 +44,7 @@ func (r *Registrar) Register(ctx context.Context, from otos.Client, decode func(
 	if t, err = r.authTemplate(ctx, req); err != nil {
 		return nil, err
 	}
-	return r.register(ctx, t, req)
+	return r.register(ctx, from, t, req)
 }
 
 // refused audits an attempt, counts a failed credential against the
@@ -55,6 +55,7 @@ func (r *Registrar) refused(ctx context.Context, from otos.Client, req *otos.Aut
 		return
 	}
 	r.guard.count(from, err)
+	r.core.refused.add(t, otos.ErrorCode(err).Number(), r.now())
 	if req != nil && r.log.Enabled(ctx, slog.LevelInfo) {
 		r.log.InfoContext(ctx, "registration refused", "code", otos.ErrorCode(err).Number(),
 			"device_number", req.DeviceNumber, "client", from.Addr)
@@ -63,7 +64,7 @@ func (r *Registrar) refused(ctx context.Context, from otos.Client, req *otos.Aut
 
 // register admits req under template t, then creates the device or
 // re-issues the voucher of a known device that may register again.
-func (r *Registrar) register(ctx context.Context, t *otos.Template, req *otos.AuthRequest) (*otos.Issued, error) {
+func (r *Registrar) register(ctx context.Context, from otos.Client, t *otos.Template, req *otos.AuthRequest) (*otos.Issued, error) {
 	if err := r.admit(ctx, t, req.DeviceNumber); err != nil {
 		return nil, err
 	}
@@ -91,9 +92,9 @@ func (r *Registrar) register(ctx context.Context, t *otos.Template, req *otos.Au
 		return nil, err
 	}
 	if known != nil {
-		return r.reissue(ctx, t, known, v)
+		return r.reissue(ctx, from, t, known, v)
 	}
-	return r.create(ctx, t, d, v)
+	return r.create(ctx, from, t, d, v)
 }
 
 // authTemplate returns the template whose secret the request proves: by the
@@ -249,7 +250,7 @@ func (r *Registrar) bindParent(ctx context.Context, t *otos.Template, req *otos.
 
 // create inserts a new device. When a concurrent request registered the same
 // number first, the outcome is that of a repeat.
-func (r *Registrar) create(ctx context.Context, t *otos.Template, d *otos.Device, v otos.Voucher) (*otos.Issued, error) {
+func (r *Registrar) create(ctx context.Context, from otos.Client, t *otos.Template, d *otos.Device, v otos.Voucher) (*otos.Issued, error) {
 	id, err := r.newID()
 	if err != nil {
 		return nil, err
@@ -257,7 +258,7 @@ func (r *Registrar) create(ctx context.Context, t *otos.Template, d *otos.Device
 	now := r.timestamp()
 	d.ID, d.CreatedAt, d.UpdatedAt, d.Credential = id, now, now, v.Credential()
 	epoch := r.views.vouchers.Epoch()
-	err = r.store.CreateDevice(ctx, d)
+	err = r.store.CreateDevice(ctx, d, r.deviceEvent(otos.EventDeviceRegistered, d, from.Addr))
 	if err == nil {
 		r.views.registered(d, t.DeviceType, epoch)
 		r.log.Info("device registered", "device_id", d.ID, "device_number", d.DeviceNumber, "template_id", t.ID)
@@ -272,7 +273,7 @@ func (r *Registrar) create(ctx context.Context, t *otos.Template, d *otos.Device
 	case rerr != nil:
 		return nil, rerr
 	case known != nil:
-		return r.reissue(ctx, t, known, v)
+		return r.reissue(ctx, from, t, known, v)
 	case otos.ErrorField(err) == "sub_device_addr":
 		return nil, &otos.Error{Code: otos.ESUBADDRTAKEN, Field: "sub_device_addr",
 			Message: "Sub-device address already exists under this parent"}
@@ -286,9 +287,10 @@ func (r *Registrar) create(ctx context.Context, t *otos.Template, d *otos.Device
 }
 
 // reissue gives a known device a fresh voucher, voiding its old one.
-func (r *Registrar) reissue(ctx context.Context, t *otos.Template, d *otos.Device, v otos.Voucher) (*otos.Issued, error) {
+func (r *Registrar) reissue(ctx context.Context, from otos.Client, t *otos.Template, d *otos.Device, v otos.Voucher) (*otos.Issued, error) {
 	onlyIfVoid := t.Reregistration == otos.ReregNever // a reset device, once
-	d, err := r.store.ReissueCredential(ctx, d.ID, t.ID, v.Credential(), onlyIfVoid, r.timestamp())
+	d, err := r.store.ReissueCredential(ctx, d.ID, t.ID, v.Credential(), onlyIfVoid, r.timestamp(),
+		r.deviceEvent(otos.EventDeviceReissued, d, from.Addr))
 	switch otos.ErrorCode(err) {
 	case "":
 	case otos.ECONFLICT, otos.ENOTFOUND:

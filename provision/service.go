@@ -45,6 +45,9 @@ type Config struct {
 	// AuditRetention is how long audit records are kept; 0 means
 	// DefaultAuditRetention.
 	AuditRetention time.Duration
+	// EventRetention is how long events are kept for replay; 0 means
+	// DefaultEventRetention.
+	EventRetention time.Duration
 	// AdminToken, when set (OTOS_ADMIN_TOKEN), is a system token accepted
 	// besides the stored ones.
 	AdminToken otos.Secret
@@ -75,15 +78,18 @@ type core struct {
 	views *views
 	guard guard
 	audit *auditLog
+	// refused counts refused registrations into registration.refused events.
+	refused refusals
 }
 
 // Service is the core with its three services.
 type Service struct {
-	Registrar *Registrar
-	Admin     *Admin
-	Sessions  *Sessions
-	core      *core
-	retention time.Duration
+	Registrar      *Registrar
+	Admin          *Admin
+	Sessions       *Sessions
+	core           *core
+	retention      time.Duration
+	eventRetention time.Duration
 }
 
 // New returns a Service with cfg's dependencies.
@@ -105,12 +111,15 @@ func New(cfg Config) *Service {
 	c.views = newViews(c, cfg.Notifier, revoked)
 	c.guard = guard{lockout: cfg.Lockout, now: c.now, log: c.log}
 	c.audit = newAuditLog(c)
-	s := &Service{core: c, retention: cfg.AuditRetention,
+	s := &Service{core: c, retention: cfg.AuditRetention, eventRetention: cfg.EventRetention,
 		Registrar: &Registrar{core: c, rates: limit.NewRate(limit.DefaultMaxKeys)},
 		Sessions:  &Sessions{core: c},
 		Admin:     &Admin{core: c}}
 	if s.retention <= 0 {
 		s.retention = DefaultAuditRetention
+	}
+	if s.eventRetention <= 0 {
+		s.eventRetention = DefaultEventRetention
 	}
 	if cfg.AdminToken != "" {
 		s.Admin.envToken = otos.TokenHash(cfg.AdminToken)
@@ -125,6 +134,13 @@ func (s *Service) Ping(ctx context.Context) error {
 
 // FlushAudit writes the audit records queued so far.
 func (s *Service) FlushAudit(ctx context.Context) { s.core.audit.flush(ctx) }
+
+// FlushEvents writes the events gathered so far: connections and refused
+// registrations, which are written in batches.
+func (s *Service) FlushEvents(ctx context.Context) {
+	s.Sessions.FlushPresence(ctx)
+	s.core.flushRefusals(ctx)
+}
 
 // Receive applies a message that another node published (see Notifier):
 // it forgets what this node caches of the object named, and for a drop ends

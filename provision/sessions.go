@@ -87,8 +87,9 @@ func (s *Sessions) Connected(ctx context.Context, sess *otos.Session) error {
 		return nil
 	}
 	now := s.timestamp()
+	ev := s.sessionEvent(otos.EventDeviceConnected, sess)
 	if !s.views.hasConnected(sess.Lookup) {
-		err := s.store.MarkConnected(ctx, sess.DeviceID, sess.Lookup, now)
+		err := s.store.MarkConnected(ctx, sess.DeviceID, sess.Lookup, now, ev)
 		if otos.ErrorCode(err) == otos.ENOTFOUND {
 			return errBadCredentials // disabled, reset or re-issued since it was checked
 		}
@@ -99,16 +100,23 @@ func (s *Sessions) Connected(ctx context.Context, sess *otos.Session) error {
 		s.live.add(sess)
 		return nil
 	}
-	s.presence.add(otos.Presence{DeviceID: sess.DeviceID, Online: true, At: now})
+	s.presence.add(otos.Presence{DeviceID: sess.DeviceID, Online: true, At: now}, ev)
 	s.live.add(sess)
 	return nil
+}
+
+// sessionEvent returns an event of type typ about the device of sess.
+func (s *Sessions) sessionEvent(typ otos.EventType, sess *otos.Session) *otos.Event {
+	return s.event(typ, sess.TenantID, sess.DeviceID, otos.EventData{DeviceID: sess.DeviceID,
+		DeviceNumber: sess.DeviceNumber, TemplateID: sess.TemplateID, ClientAddr: sess.From.Addr})
 }
 
 // Disconnected implements otos.Sessions.
 func (s *Sessions) Disconnected(sess *otos.Session) {
 	s.live.remove(sess.Key())
 	if !sess.IsService() {
-		s.presence.add(otos.Presence{DeviceID: sess.DeviceID, At: s.timestamp()})
+		s.presence.add(otos.Presence{DeviceID: sess.DeviceID, At: s.timestamp()},
+			s.sessionEvent(otos.EventDeviceDisconnected, sess))
 	}
 }
 
@@ -135,14 +143,18 @@ func (s *Sessions) Authorize(ctx context.Context, sess *otos.Session, topic stri
 	return err == nil && d != nil && d.TenantID == sess.TenantID
 }
 
-// FlushPresence writes the presence changes gathered since the last flush.
+// FlushPresence writes the presence changes gathered since the last flush,
+// with their connected and disconnected events.
 func (s *Sessions) FlushPresence(ctx context.Context) {
-	ps := s.presence.take()
-	if len(ps) == 0 {
+	ps, es, dropped := s.presence.take()
+	if dropped > 0 {
+		s.log.Error("presence events dropped: the store is not keeping up", "dropped", dropped)
+	}
+	if len(ps) == 0 && len(es) == 0 {
 		return
 	}
-	if err := s.store.RecordPresence(ctx, ps); err != nil {
-		s.log.Warn("record presence", "devices", len(ps), "err", err)
+	if err := s.store.RecordPresence(ctx, ps, es...); err != nil {
+		s.log.Warn("record presence", "devices", len(ps), "events", len(es), "err", err)
 	}
 }
 
