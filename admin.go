@@ -125,6 +125,29 @@ type Admin interface {
 	// AuditRecords lists the audit records the principal may see, oldest
 	// first, including those still on their way to the store.
 	AuditRecords(ctx context.Context, p *Principal, f AuditFilter) ([]*AuditRecord, string, error)
+
+	// CreateWebhook registers w (URL and event types) in the tenant that
+	// w.TenantID names ("" the principal's own) and returns its signing
+	// secret, shown only here. It receives the events from now on.
+	CreateWebhook(ctx context.Context, p *Principal, w *Webhook) (Secret, error)
+	// Webhook returns webhook id.
+	Webhook(ctx context.Context, p *Principal, id string) (*Webhook, error)
+	// Webhooks lists p's webhooks in creation order, with the next cursor.
+	Webhooks(ctx context.Context, p *Principal, pg Page) ([]*Webhook, string, error)
+	// DeleteWebhook deletes webhook id with what it had not yet received.
+	DeleteWebhook(ctx context.Context, p *Principal, id string) error
+	// Deliveries lists the events webhook f.WebhookID has not received:
+	// retrying, waiting behind another of the same device, or dead.
+	Deliveries(ctx context.Context, p *Principal, f DeliveryFilter) ([]*Delivery, error)
+	// ResendDelivery sends the event again to the webhook, at once and then
+	// with the retries of a new delivery; ENOTFOUND unless the webhook has
+	// not received it.
+	ResendDelivery(ctx context.Context, p *Principal, webhookID, eventID string) (*Delivery, error)
+	// Events lists the events p may see after the event with id after (""
+	// from the oldest kept), at most limit (DefaultPageLimit when 0), in
+	// the order of their changes. EINVALID naming "after" for an id that is
+	// no event (never, or no longer: events are kept for a while only).
+	Events(ctx context.Context, p *Principal, after string, limit int) ([]*Event, error)
 }
 
 // Change names what an admin request changes: one of the actions below, and
@@ -150,6 +173,9 @@ const (
 	ActionServiceAccountRevoke = "service_account.revoke"
 	ActionTokenCreate          = "token.create"
 	ActionTokenRevoke          = "token.revoke"
+	ActionWebhookCreate        = "webhook.create"
+	ActionWebhookDelete        = "webhook.delete"
+	ActionWebhookResend        = "webhook.resend"
 )
 
 // Grace limits of a secret rotation.

@@ -1,6 +1,7 @@
 package otos
 
 import (
+	"context"
 	"encoding/json"
 	"time"
 )
@@ -91,4 +92,19 @@ type EventFilter struct {
 func DeviceEventData(d *Device) EventData {
 	return EventData{DeviceID: d.ID, DeviceNumber: d.DeviceNumber, DeviceName: d.Name, TemplateID: d.TemplateID,
 		ProductID: d.ProductID, ParentID: d.ParentID, SubDeviceAddr: d.SubDeviceAddr}
+}
+
+// Deliverer sends events to webhook endpoints: the webhook adapter, which
+// the core's dispatcher calls.
+type Deliverer interface {
+	// Deliver posts body, the JSON of event e, to url, signed with secret,
+	// and returns the answer's HTTP status (0 when there was none). Any
+	// answer but a 2xx is an error.
+	Deliver(ctx context.Context, url string, secret Secret, e *Event, body []byte) (status int, err error)
+}
+
+// EventPublisher passes events on as they happen, in position order: the
+// embedded broker, to its tenants' service accounts.
+type EventPublisher interface {
+	PublishEvents(es []*Event)
 }

@@ -32,10 +32,10 @@ var (
 // platform's consumers: otos/{tenant_id}/{device_number}/{original topic}.
 const ConsumerPrefix = "otos/"
 
-// topicSafe reports whether s can stand as one topic level: no level
+// TopicSafe reports whether s can stand as one topic level: no level
 // separator, no wildcard, not empty. A device number that is not cannot
 // name the device's topics.
-func topicSafe(s string) bool {
+func TopicSafe(s string) bool {
 	return s != "" && !strings.ContainsAny(s, "/+#\x00")
 }
 
@@ -71,7 +71,7 @@ func families(t DeviceType) []string {
 
 // IsUplink reports whether a device of session s may publish topic.
 func IsUplink(s *Session, topic string) bool {
-	if !topicSafe(s.DeviceNumber) {
+	if !TopicSafe(s.DeviceNumber) {
 		return false
 	}
 	for _, fam := range families(s.DeviceType) {
@@ -87,7 +87,7 @@ func IsUplink(s *Session, topic string) bool {
 // IsOwnDownlink reports whether filter is one of the device's own downlink
 // topics or filters.
 func IsOwnDownlink(s *Session, filter string) bool {
-	if !topicSafe(s.DeviceNumber) {
+	if !TopicSafe(s.DeviceNumber) {
 		return false
 	}
 	for _, fam := range families(s.DeviceType) {
@@ -127,7 +127,7 @@ func DownlinkNumber(topic string) (string, bool) {
 				ok = false
 			}
 		}
-		if ok && topicSafe(number) {
+		if ok && TopicSafe(number) {
 			return number, true
 		}
 	}

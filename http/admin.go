@@ -85,6 +85,13 @@ func (s *Server) adminTable() []adminRoute {
 		{"GET /api/v1/tokens", read, s.listTokens},
 		{"DELETE /api/v1/tokens/{id}", otos.ActionTokenRevoke, byID(s, "token", otos.Admin.RevokeToken)},
 		{"GET /api/v1/audit", read, s.listAudit},
+		{"POST /api/v1/webhooks", otos.ActionWebhookCreate, s.createWebhook},
+		{"GET /api/v1/webhooks", read, s.listWebhooks},
+		{"GET /api/v1/webhooks/{id}", read, byID(s, "webhook", otos.Admin.Webhook)},
+		{"DELETE /api/v1/webhooks/{id}", otos.ActionWebhookDelete, s.deleteWebhook},
+		{"GET /api/v1/webhooks/{id}/deliveries", read, s.listDeliveries},
+		{"POST /api/v1/webhooks/{id}/deliveries/{event_id}/resend", otos.ActionWebhookResend, s.resendDelivery},
+		{"GET /api/v1/events", read, s.listEvents},
 	}
 }
 

@@ -15,6 +15,8 @@ type Admin struct {
 	*core
 	// envToken is the hash of Config.AdminToken, or nil.
 	envToken []byte
+	// allowPrivateWebhooks is Config.WebhookAllowPrivate.
+	allowPrivateWebhooks bool
 }
 
 var errUnauthorized = otos.Errorf(otos.EUNAUTHORIZED, "Missing or invalid admin token")

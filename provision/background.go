@@ -3,6 +3,8 @@ package provision
 import (
 	"context"
 	"time"
+
+	"github.com/otos-iot/otos"
 )
 
 // Run does the core's background work until ctx ends: presence every
@@ -20,6 +22,11 @@ func (s *Service) Run(ctx context.Context) {
 	defer refused.Stop()
 	s.core.audit.prune(ctx, s.retention)
 	s.core.pruneEvents(ctx, s.eventRetention)
+	if s.dispatch != nil {
+		done := make(chan struct{})
+		go func() { defer close(done); s.dispatch.run(ctx) }()
+		defer func() { <-done }()
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -40,6 +47,44 @@ func (s *Service) Run(ctx context.Context) {
 			if s.core.views.notifier != nil { // alone on its store, a node misses no message
 				s.Sessions.Revalidate(ctx)
 			}
+		}
+	}
+}
+
+// followEvery is how often Follow looks for new events.
+const followEvery = 200 * time.Millisecond
+
+// Follow passes every event from now on to pub, in position order, until
+// ctx ends: the events of every node that shares the store.
+func (s *Service) Follow(ctx context.Context, pub otos.EventPublisher) {
+	var after int64
+	for {
+		pos, err := s.core.store.LastEventPos(ctx)
+		if err == nil {
+			after = pos
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(time.Second):
+		}
+	}
+	t := time.NewTicker(followEvery)
+	defer t.Stop()
+	for {
+		for {
+			es, err := s.core.store.Events(ctx, otos.EventFilter{After: after, Limit: otos.MaxPageLimit})
+			if err != nil || len(es) == 0 {
+				break
+			}
+			pub.PublishEvents(es)
+			after = es[len(es)-1].Pos
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
 		}
 	}
 }

@@ -59,6 +59,18 @@ type Config struct {
 	// Notifier, when set, carries changes to the other nodes that share the
 	// store (see cluster.go).
 	Notifier Notifier
+	// Deliverer, when set, sends events to the tenants' webhooks (see
+	// dispatch.go); Node names this node in the webhooks' leases, and must
+	// differ between the nodes that share a store.
+	Deliverer otos.Deliverer
+	Node      string
+	// WebhookRetries are the waits between a failed delivery's attempts;
+	// nil means DefaultWebhookRetries.
+	WebhookRetries []time.Duration
+	// WebhookAllowPrivate lets webhooks point at loopback and private
+	// addresses, which they may not by default (server-side request
+	// forgery).
+	WebhookAllowPrivate bool
 }
 
 // The three services are what the adapters know them as.
@@ -90,6 +102,7 @@ type Service struct {
 	core           *core
 	retention      time.Duration
 	eventRetention time.Duration
+	dispatch       *dispatcher // nil without a Deliverer
 }
 
 // New returns a Service with cfg's dependencies.
@@ -123,6 +136,16 @@ func New(cfg Config) *Service {
 	}
 	if cfg.AdminToken != "" {
 		s.Admin.envToken = otos.TokenHash(cfg.AdminToken)
+	}
+	s.Admin.allowPrivateWebhooks = cfg.WebhookAllowPrivate
+	if cfg.Deliverer != nil {
+		s.dispatch = &dispatcher{c: c, deliver: cfg.Deliverer, node: cfg.Node, retries: cfg.WebhookRetries, log: c.log}
+		if len(s.dispatch.retries) == 0 {
+			s.dispatch.retries = DefaultWebhookRetries
+		}
+		if s.dispatch.node == "" {
+			s.dispatch.node, _ = c.newID()
+		}
 	}
 	return s
 }

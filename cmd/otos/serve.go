@@ -20,6 +20,7 @@ import (
 	"github.com/otos-iot/otos/limit"
 	"github.com/otos-iot/otos/mqtt"
 	"github.com/otos-iot/otos/provision"
+	"github.com/otos-iot/otos/webhook"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -49,6 +50,9 @@ type Config struct {
 	LockoutWindow    time.Duration // span over which failed attempts are counted
 	LockoutDuration  time.Duration // how long a locked-out address is refused
 	AuditRetention   time.Duration // how long audit records are kept
+	EventRetention   time.Duration // how long events are kept for replay
+	// WebhookAllowPrivate lets webhooks reach loopback and private addresses.
+	WebhookAllowPrivate bool
 	// Now is the clock of the service and its limits; nil is time.Now. It
 	// has no flag: tests set it.
 	Now func() time.Time
@@ -81,7 +85,7 @@ func NewMain() *Main {
 			Data: "./otos-data", HTTP: ":8080", MQTT: ":1883", LogLevel: "info",
 			ShutdownTimeout:  15 * time.Second,
 			LockoutThreshold: limit.DefaultThreshold, LockoutWindow: limit.DefaultWindow, LockoutDuration: limit.DefaultDuration,
-			AuditRetention: provision.DefaultAuditRetention,
+			AuditRetention: provision.DefaultAuditRetention, EventRetention: provision.DefaultEventRetention,
 		},
 		LogOutput: os.Stderr,
 	}
@@ -201,6 +205,9 @@ func (m *Main) Open(ctx context.Context) error {
 	var broker *mqtt.Broker
 	m.Service = provision.New(provision.Config{Store: m.Store, Keys: keys, Logger: m.Logger, Now: m.Config.Now,
 		AuditRetention: m.Config.AuditRetention, Lockout: lockout,
+		EventRetention: m.Config.EventRetention, WebhookAllowPrivate: m.Config.WebhookAllowPrivate,
+		Deliverer:  webhook.New(webhook.Config{AllowPrivate: m.Config.WebhookAllowPrivate, Now: m.Config.Now}),
+		Node:       nodeName(m.Config.Data),
 		AdminToken: m.Config.AdminToken, Notifier: m.notifier(), Revoked: func(id string) {
 			if broker != nil {
 				broker.Drop(id)
@@ -228,6 +235,9 @@ func (m *Main) Open(ctx context.Context) error {
 		return err
 	}
 	m.subscribe()
+	if broker != nil {
+		go m.Service.Follow(bg, broker)
+	}
 	m.HTTP = otoshttp.NewServer(otoshttp.Config{
 		Addr: m.Config.HTTP, Registry: registry, Logger: m.Logger,
 		Registrar: m.Service.Registrar, Admin: m.Service.Admin, Ready: m.Service.Ping,

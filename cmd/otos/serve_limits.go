@@ -45,6 +45,12 @@ func (c *Config) limitFlags(fs *flag.FlagSet, env func(string) string) error {
 	fs.DurationVar(&c.AuditRetention, "audit-retention", c.AuditRetention,
 		help("audit-retention", "how long audit records are kept, e.g. 2160h (90 days)"))
 	fromEnv("audit-retention")
+	fs.DurationVar(&c.EventRetention, "event-retention", c.EventRetention,
+		help("event-retention", "how long events are kept for replay (GET /api/v1/events), e.g. 168h (7 days)"))
+	fromEnv("event-retention")
+	fs.BoolVar(&c.WebhookAllowPrivate, "webhook-allow-private", c.WebhookAllowPrivate,
+		help("webhook-allow-private", "let webhooks reach loopback and private addresses (off: a webhook cannot be aimed inside the network)"))
+	fromEnv("webhook-allow-private")
 	return errors.Join(errs...)
 }
 
@@ -58,6 +64,9 @@ func (c *Config) validateLimits() error {
 	}
 	if c.AuditRetention < time.Hour {
 		return fmt.Errorf("--audit-retention %v: want at least 1h", c.AuditRetention)
+	}
+	if c.EventRetention < time.Hour {
+		return fmt.Errorf("--event-retention %v: want at least 1h", c.EventRetention)
 	}
 	for name, d := range map[string]time.Duration{"--lockout-window": c.LockoutWindow, "--lockout-duration": c.LockoutDuration} {
 		if d < time.Second || d > maxLockoutSpan {

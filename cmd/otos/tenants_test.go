@@ -70,11 +70,12 @@ type tenantA struct {
 	product, device, account string
 	token, bootstrap, tenant string
 	deviceNumber             string
+	webhook, event           string
 }
 
 // ids returns every id of a.
 func (a *tenantA) ids() []string {
-	return []string{a.template.ID, a.product, a.device, a.account, a.token, a.bootstrap, a.tenant}
+	return []string{a.template.ID, a.product, a.device, a.account, a.token, a.bootstrap, a.tenant, a.webhook, a.event}
 }
 
 // setUpTenantA creates, as the system administrator, one object of each
@@ -101,6 +102,14 @@ func setUpTenantA(t *testing.T, s *testServer) *tenantA {
 		t.Fatalf("the system administrator's token list has no bootstrap token: %+v", tokens.Items)
 	}
 	seedAudit(t, s, a.tenant, a.template.ID, a.deviceNumber)
+	var hook struct{ ID string }
+	s.admin(t, "POST", "/api/v1/webhooks", map[string]any{"url": "https://example.com/tenant-a"}, http.StatusCreated, &hook)
+	a.webhook = hook.ID
+	es, err := s.Store.Events(t.Context(), otos.EventFilter{TenantID: a.tenant})
+	if err != nil || len(es) == 0 {
+		t.Fatalf("tenant A's events: %v, %v", es, err)
+	}
+	a.event = es[0].ID
 	return a
 }
 
@@ -165,6 +174,15 @@ func isolationProbes(a *tenantA) map[string][]probe {
 			notFound("/api/v1/tokens/"+a.account, nil)},
 		"GET /api/v1/audit": {list("/api/v1/audit"), list("/api/v1/audit?template_id=" + a.template.ID),
 			list("/api/v1/audit?device_number=" + a.deviceNumber)},
+		"POST /api/v1/webhooks": {forbidden("/api/v1/webhooks",
+			map[string]any{"url": "https://example.com/b", "tenant_id": a.tenant})},
+		"GET /api/v1/webhooks":                 {list("/api/v1/webhooks")},
+		"GET /api/v1/webhooks/{id}":            {notFound("/api/v1/webhooks/"+a.webhook, nil)},
+		"DELETE /api/v1/webhooks/{id}":         {notFound("/api/v1/webhooks/"+a.webhook, nil)},
+		"GET /api/v1/webhooks/{id}/deliveries": {notFound("/api/v1/webhooks/"+a.webhook+"/deliveries", nil)},
+		"POST /api/v1/webhooks/{id}/deliveries/{event_id}/resend": {notFound(
+			"/api/v1/webhooks/"+a.webhook+"/deliveries/"+a.event+"/resend", nil)},
+		"GET /api/v1/events": {list("/api/v1/events"), list("/api/v1/events?after=" + a.event)},
 	}
 }
 

@@ -1,0 +1,298 @@
+package provision
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/otos-iot/otos"
+)
+
+// DefaultWebhookRetries are the waits between the attempts of a delivery
+// that fails: about 17 hours in all, then it is parked as dead.
+var DefaultWebhookRetries = []time.Duration{5 * time.Second, 30 * time.Second, 2 * time.Minute, 5 * time.Minute,
+	15 * time.Minute, 30 * time.Minute, time.Hour, 2 * time.Hour, 4 * time.Hour, 8 * time.Hour}
+
+// Dispatch settings.
+const (
+	dispatchTick    = 500 * time.Millisecond // how often each webhook looks for work
+	refreshEvery    = 2 * time.Second        // how often the list of webhooks is read
+	leaseTTL        = 30 * time.Second       // how long a node delivers a webhook without renewing
+	deliverTimeout  = 10 * time.Second       // one attempt
+	eventsPerRound  = 500                    // new events read at once
+	subjectsAtOnce  = 8                      // devices delivered to in parallel, per webhook
+	maxDeliveryRead = otos.MaxPageLimit      // kept deliveries looked at per round
+	maxErrorLen     = 500
+)
+
+// dispatcher delivers every tenant's events to its webhooks: one worker per
+// webhook, so that a slow or dead endpoint delays no other, and of nodes
+// sharing a store, one at a time per webhook (its lease). A device's events
+// reach a webhook in order: when one fails, the later ones of that device
+// wait behind it, while other devices' go on. Delivery is at least once.
+type dispatcher struct {
+	c       *core
+	deliver otos.Deliverer
+	node    string
+	retries []time.Duration
+	log     *slog.Logger
+
+	mu      sync.Mutex
+	workers map[string]context.CancelFunc
+}
+
+// run keeps one worker per webhook until ctx ends.
+func (d *dispatcher) run(ctx context.Context) {
+	d.workers = map[string]context.CancelFunc{}
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	t := time.NewTicker(refreshEvery)
+	defer t.Stop()
+	for {
+		ids, err := d.webhookIDs(ctx)
+		if err == nil {
+			d.mu.Lock()
+			for id, stop := range d.workers {
+				if !ids[id] {
+					stop()
+					delete(d.workers, id)
+				}
+			}
+			for id := range ids {
+				if d.workers[id] == nil {
+					wctx, stop := context.WithCancel(ctx)
+					d.workers[id] = stop
+					wg.Go(func() { d.work(wctx, id) })
+				}
+			}
+			d.mu.Unlock()
+		} else if ctx.Err() == nil {
+			d.log.Warn("webhooks: list", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// webhookIDs returns the ids of every webhook.
+func (d *dispatcher) webhookIDs(ctx context.Context) (map[string]bool, error) {
+	ids := map[string]bool{}
+	cursor := ""
+	for {
+		ws, next, err := d.c.store.Webhooks(ctx, otos.WebhookFilter{Page: otos.Page{Limit: otos.MaxPageLimit, Cursor: cursor}})
+		if err != nil {
+			return nil, err
+		}
+		for _, w := range ws {
+			ids[w.ID] = true
+		}
+		if next == "" {
+			return ids, nil
+		}
+		cursor = next
+	}
+}
+
+// work delivers webhook id's events until ctx ends.
+func (d *dispatcher) work(ctx context.Context, id string) {
+	t := time.NewTicker(dispatchTick)
+	defer t.Stop()
+	for {
+		for d.round(ctx, id) && ctx.Err() == nil {
+			// a full page of new events: go on at once
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// round does one round of webhook id's deliveries, if this node holds its
+// lease: the kept deliveries that are due, then the new events. It reports
+// whether more new events may be waiting.
+func (d *dispatcher) round(ctx context.Context, id string) bool {
+	now := d.c.now()
+	w, err := d.c.store.LeaseWebhook(ctx, id, d.node, now.Add(leaseTTL), now)
+	if err != nil {
+		if code := otos.ErrorCode(err); code != otos.ECONFLICT && code != otos.ENOTFOUND && ctx.Err() == nil {
+			d.log.Warn("webhook: lease", "webhook_id", id, "err", err)
+		}
+		return false
+	}
+	secret, err := d.c.keys.Open(w.Sealed)
+	if err != nil {
+		d.log.Error("webhook: open secret", "webhook_id", id, "err", err)
+		return false
+	}
+	blocked, err := d.retry(ctx, w, secret)
+	if err != nil {
+		if ctx.Err() == nil {
+			d.log.Warn("webhook: retry deliveries", "webhook_id", id, "err", err)
+		}
+		return false
+	}
+	more, err := d.advance(ctx, w, secret, blocked)
+	if err != nil && ctx.Err() == nil {
+		d.log.Warn("webhook: deliver events", "webhook_id", id, "err", err)
+	}
+	return more && err == nil
+}
+
+// retry attempts the kept deliveries that are due, each device's first one
+// and, when it succeeds, the ones behind it. It returns the devices that
+// still have a delivery pending, whose new events must wait.
+func (d *dispatcher) retry(ctx context.Context, w *otos.Webhook, secret otos.Secret) (map[string]bool, error) {
+	ds, es, err := d.c.store.Deliveries(ctx, otos.DeliveryFilter{WebhookID: w.ID, Limit: maxDeliveryRead})
+	if err != nil {
+		return nil, err
+	}
+	bySubject := map[string][]int{}
+	var order []string
+	for i, dl := range ds {
+		if dl.State == otos.DeliveryDead {
+			continue
+		}
+		if bySubject[dl.Subject] == nil {
+			order = append(order, dl.Subject)
+		}
+		bySubject[dl.Subject] = append(bySubject[dl.Subject], i)
+	}
+	var mu sync.Mutex
+	blocked := map[string]bool{}
+	d.each(order, func(subject string) {
+		for _, i := range bySubject[subject] {
+			dl, e := ds[i], es[i]
+			if dl.State == otos.DeliveryRetrying && d.c.now().Before(dl.NextAt) {
+				break
+			}
+			if !d.attempt(ctx, w, secret, dl, e) {
+				break
+			}
+			if err := d.c.store.DeleteDelivery(ctx, w.ID, dl.Pos); err != nil {
+				d.log.Warn("webhook: delete delivery", "webhook_id", w.ID, "err", err)
+				break
+			}
+			bySubject[subject] = bySubject[subject][1:]
+		}
+		if len(bySubject[subject]) > 0 {
+			mu.Lock()
+			blocked[subject] = true
+			mu.Unlock()
+		}
+	})
+	if len(ds) == maxDeliveryRead {
+		// More are kept than were read: hold back every device's new
+		// events rather than overtake one not seen.
+		blocked[""] = true
+	}
+	return blocked, nil
+}
+
+// attempt delivers e once as dl, and on failure stores dl's next attempt,
+// or parks it as dead when the retries are spent. It reports success.
+func (d *dispatcher) attempt(ctx context.Context, w *otos.Webhook, secret otos.Secret, dl *otos.Delivery, e *otos.Event) bool {
+	status, err := d.send(ctx, w, secret, e)
+	if err == nil {
+		return true
+	}
+	now := d.c.timestamp()
+	dl.Attempts++
+	dl.LastStatus, dl.LastError, dl.UpdatedAt = status, truncate(err.Error()), now
+	if dl.Attempts > len(d.retries) {
+		dl.State = otos.DeliveryDead
+		d.log.Warn("webhook: delivery given up", "webhook_id", w.ID, "event_id", e.ID, "attempts", dl.Attempts)
+	} else {
+		dl.State, dl.NextAt = otos.DeliveryRetrying, now.Add(d.retries[dl.Attempts-1])
+	}
+	if err := d.c.store.UpdateDelivery(ctx, dl); err != nil {
+		d.log.Warn("webhook: update delivery", "webhook_id", w.ID, "err", err)
+	}
+	return false
+}
+
+// send posts e to w's endpoint.
+func (d *dispatcher) send(ctx context.Context, w *otos.Webhook, secret otos.Secret, e *otos.Event) (int, error) {
+	body, err := json.Marshal(e)
+	if err != nil {
+		return 0, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, deliverTimeout)
+	defer cancel()
+	return d.deliver.Deliver(ctx, w.URL, secret, e, body)
+}
+
+// advance delivers the events after w's cursor that it wants, a device's in
+// order; what fails, and what of that device follows, is kept to retry.
+// It reports whether a full page was read.
+func (d *dispatcher) advance(ctx context.Context, w *otos.Webhook, secret otos.Secret, blocked map[string]bool) (bool, error) {
+	es, err := d.c.store.Events(ctx, otos.EventFilter{TenantID: w.TenantID, After: w.Cursor, Limit: eventsPerRound})
+	if err != nil || len(es) == 0 {
+		return false, err
+	}
+	bySubject := map[string][]*otos.Event{}
+	var order []string
+	for _, e := range es {
+		if !w.Wants(e.Type) {
+			continue
+		}
+		if bySubject[e.Subject] == nil {
+			order = append(order, e.Subject)
+		}
+		bySubject[e.Subject] = append(bySubject[e.Subject], e)
+	}
+	var mu sync.Mutex
+	var kept []*otos.Delivery
+	d.each(order, func(subject string) {
+		failed := blocked[subject] || blocked[""]
+		for _, e := range bySubject[subject] {
+			now := d.c.timestamp()
+			dl := &otos.Delivery{WebhookID: w.ID, EventID: e.ID, Pos: e.Pos, Subject: e.Subject, EventType: e.Type,
+				State: otos.DeliveryWaiting, NextAt: now, UpdatedAt: now}
+			if !failed {
+				status, err := d.send(ctx, w, secret, e)
+				if err == nil {
+					continue
+				}
+				failed = true
+				dl.State, dl.Attempts, dl.NextAt = otos.DeliveryRetrying, 1, now.Add(d.retries[0])
+				dl.LastStatus, dl.LastError = status, truncate(err.Error())
+			}
+			mu.Lock()
+			kept = append(kept, dl)
+			mu.Unlock()
+		}
+	})
+	if ctx.Err() != nil {
+		return false, ctx.Err() // cut short: leave the cursor, deliver again
+	}
+	err = d.c.store.AdvanceWebhook(ctx, w.ID, d.node, es[len(es)-1].Pos, kept)
+	return len(es) == eventsPerRound, err
+}
+
+// each runs fn for every subject, subjectsAtOnce at a time.
+func (d *dispatcher) each(subjects []string, fn func(subject string)) {
+	sem := make(chan struct{}, subjectsAtOnce)
+	var wg sync.WaitGroup
+	for _, s := range subjects {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			fn(s)
+		})
+	}
+	wg.Wait()
+}
+
+func truncate(s string) string {
+	if len(s) > maxErrorLen {
+		return s[:maxErrorLen]
+	}
+	return s
+}
