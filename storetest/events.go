@@ -151,6 +151,14 @@ func testEventOrder(t *testing.T, s otos.Store) {
 	read.Go(func() {
 		after := int64(0)
 		for {
+			// Whether the writers had finished before this read: then an
+			// empty page means there is nothing more.
+			var done bool
+			select {
+			case <-stop:
+				done = true
+			default:
+			}
 			page, err := s.Events(ctx, otos.EventFilter{TenantID: tn.ID, After: after})
 			if err != nil {
 				t.Error(err)
@@ -160,12 +168,8 @@ func testEventOrder(t *testing.T, s otos.Store) {
 				seen[e.ID] = true
 				after = e.Pos
 			}
-			select {
-			case <-stop:
-				if len(page) == 0 {
-					return
-				}
-			default:
+			if done && len(page) == 0 {
+				return
 			}
 		}
 	})
