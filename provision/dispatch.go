@@ -15,12 +15,14 @@ import (
 var DefaultWebhookRetries = []time.Duration{5 * time.Second, 30 * time.Second, 2 * time.Minute, 5 * time.Minute,
 	15 * time.Minute, 30 * time.Minute, time.Hour, 2 * time.Hour, 4 * time.Hour, 8 * time.Hour}
 
+// DefaultWebhookTimeout bounds one delivery attempt.
+const DefaultWebhookTimeout = 10 * time.Second
+
 // Dispatch settings.
 const (
 	dispatchTick    = 500 * time.Millisecond // how often each webhook looks for work
 	refreshEvery    = 2 * time.Second        // how often the list of webhooks is read
 	leaseTTL        = 30 * time.Second       // how long a node delivers a webhook without renewing
-	deliverTimeout  = 10 * time.Second       // one attempt
 	eventsPerRound  = 500                    // new events read at once
 	subjectsAtOnce  = 8                      // devices delivered to in parallel, per webhook
 	maxDeliveryRead = otos.MaxPageLimit      // kept deliveries looked at per round
@@ -37,6 +39,7 @@ type dispatcher struct {
 	deliver otos.Deliverer
 	node    string
 	retries []time.Duration
+	timeout time.Duration
 	log     *slog.Logger
 
 	mu      sync.Mutex
@@ -167,6 +170,7 @@ func (d *dispatcher) retry(ctx context.Context, w *otos.Webhook, secret otos.Sec
 	var mu sync.Mutex
 	blocked := map[string]bool{}
 	d.each(order, func(subject string) {
+		pending := bySubject[subject] // the map is only read here: goroutines share it
 		for _, i := range bySubject[subject] {
 			dl, e := ds[i], es[i]
 			if dl.State == otos.DeliveryRetrying && d.c.now().Before(dl.NextAt) {
@@ -179,9 +183,9 @@ func (d *dispatcher) retry(ctx context.Context, w *otos.Webhook, secret otos.Sec
 				d.log.Warn("webhook: delete delivery", "webhook_id", w.ID, "err", err)
 				break
 			}
-			bySubject[subject] = bySubject[subject][1:]
+			pending = pending[1:]
 		}
-		if len(bySubject[subject]) > 0 {
+		if len(pending) > 0 {
 			mu.Lock()
 			blocked[subject] = true
 			mu.Unlock()
@@ -223,7 +227,7 @@ func (d *dispatcher) send(ctx context.Context, w *otos.Webhook, secret otos.Secr
 	if err != nil {
 		return 0, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, deliverTimeout)
+	ctx, cancel := context.WithTimeout(ctx, d.timeout)
 	defer cancel()
 	return d.deliver.Deliver(ctx, w.URL, secret, e, body)
 }

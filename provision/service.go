@@ -65,8 +65,10 @@ type Config struct {
 	Deliverer otos.Deliverer
 	Node      string
 	// WebhookRetries are the waits between a failed delivery's attempts;
-	// nil means DefaultWebhookRetries.
+	// nil means DefaultWebhookRetries. WebhookTimeout bounds one attempt; 0
+	// means DefaultWebhookTimeout.
 	WebhookRetries []time.Duration
+	WebhookTimeout time.Duration
 	// WebhookAllowPrivate lets webhooks point at loopback and private
 	// addresses, which they may not by default (server-side request
 	// forgery).
@@ -139,9 +141,13 @@ func New(cfg Config) *Service {
 	}
 	s.Admin.allowPrivateWebhooks = cfg.WebhookAllowPrivate
 	if cfg.Deliverer != nil {
-		s.dispatch = &dispatcher{c: c, deliver: cfg.Deliverer, node: cfg.Node, retries: cfg.WebhookRetries, log: c.log}
+		s.dispatch = &dispatcher{c: c, deliver: cfg.Deliverer, node: cfg.Node, retries: cfg.WebhookRetries,
+			timeout: cfg.WebhookTimeout, log: c.log}
 		if len(s.dispatch.retries) == 0 {
 			s.dispatch.retries = DefaultWebhookRetries
+		}
+		if s.dispatch.timeout <= 0 {
+			s.dispatch.timeout = DefaultWebhookTimeout
 		}
 		if s.dispatch.node == "" {
 			s.dispatch.node, _ = c.newID()

@@ -46,6 +46,8 @@ var groups = map[string][]command{
 	"tenant":          tenantCommands,
 	"token":           tokenCommands,
 	"audit":           auditCommands,
+	"webhook":         webhookCommands,
+	"events":          eventCommands,
 }
 
 // usageError is a mistake on the command line; runAdmin prints the command's

@@ -26,6 +26,8 @@ Usage:
   otos tenant create|list|show
   otos token create|list|revoke
   otos audit list
+  otos webhook create|list|show|delete|deliveries|resend
+  otos events list|tail              replay and follow the lifecycle events
   otos bench --secret S [flags]      load-test a server: register N devices, optionally connect them over MQTT
   otos migrate --from sqlite:PATH --to postgres://…   copy a SQLite deployment into PostgreSQL
   otos version
@@ -67,7 +69,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, env func(
 			return err
 		}
 		return m.Serve(ctx)
-	case "template", "product", "device", "service-account", "tenant", "token", "audit":
+	case "template", "product", "device", "service-account", "tenant", "token", "audit", "webhook", "events":
 		return runAdmin(ctx, args[0], args[1:], stdout, stderr, env)
 	case "bench":
 		return runBench(ctx, args[1:], stdout, stderr, env)

@@ -53,6 +53,10 @@ type Config struct {
 	EventRetention   time.Duration // how long events are kept for replay
 	// WebhookAllowPrivate lets webhooks reach loopback and private addresses.
 	WebhookAllowPrivate bool
+	// WebhookRetries and WebhookTimeout, when set, replace the delivery
+	// retries and the bound of one attempt. No flags: tests set them.
+	WebhookRetries []time.Duration
+	WebhookTimeout time.Duration
 	// Now is the clock of the service and its limits; nil is time.Now. It
 	// has no flag: tests set it.
 	Now func() time.Time
@@ -206,8 +210,8 @@ func (m *Main) Open(ctx context.Context) error {
 	m.Service = provision.New(provision.Config{Store: m.Store, Keys: keys, Logger: m.Logger, Now: m.Config.Now,
 		AuditRetention: m.Config.AuditRetention, Lockout: lockout,
 		EventRetention: m.Config.EventRetention, WebhookAllowPrivate: m.Config.WebhookAllowPrivate,
-		Deliverer:  webhook.New(webhook.Config{AllowPrivate: m.Config.WebhookAllowPrivate, Now: m.Config.Now}),
-		Node:       nodeName(m.Config.Data),
+		Deliverer: webhook.New(webhook.Config{AllowPrivate: m.Config.WebhookAllowPrivate, Now: m.Config.Now}),
+		Node:      nodeName(m.Config.Data), WebhookRetries: m.Config.WebhookRetries, WebhookTimeout: m.Config.WebhookTimeout,
 		AdminToken: m.Config.AdminToken, Notifier: m.notifier(), Revoked: func(id string) {
 			if broker != nil {
 				broker.Drop(id)

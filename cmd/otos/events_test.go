@@ -1,0 +1,278 @@
+package main
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/otos-iot/otos"
+	"github.com/otos-iot/otos/webhook"
+)
+
+// receiver is a webhook endpoint on a free port that checks every
+// delivery's signature and keeps the events it accepted, once each, and in
+// the order each device's arrived. fail, when set, decides the answer.
+type receiver struct {
+	t      *testing.T
+	srv    *httptest.Server
+	secret otos.Secret
+	mu     sync.Mutex
+	seen   map[string]int // event id → deliveries
+	order  map[string][]string
+	events []*otos.Event
+	bad    int // deliveries whose signature did not verify
+	fail   func(e *otos.Event) (status int, hang time.Duration)
+}
+
+func newReceiver(t *testing.T) *receiver {
+	r := &receiver{t: t, seen: map[string]int{}, order: map[string][]string{}}
+	r.srv = httptest.NewServer(http.HandlerFunc(r.serve))
+	t.Cleanup(r.srv.Close)
+	return r
+}
+
+func (r *receiver) serve(w http.ResponseWriter, req *http.Request) {
+	body, _ := io.ReadAll(req.Body)
+	r.mu.Lock()
+	secret, fail := r.secret, r.fail
+	r.mu.Unlock()
+	if err := webhook.Verify(secret, req.Header, body, time.Now(), 5*time.Minute); err != nil {
+		r.mu.Lock()
+		r.bad++
+		r.mu.Unlock()
+		http.Error(w, err.Error(), http.StatusUnauthorized)
+		return
+	}
+	var e otos.Event
+	if err := json.Unmarshal(body, &e); err != nil || e.ID != req.Header.Get(webhook.HeaderID) {
+		http.Error(w, "bad body", http.StatusBadRequest)
+		return
+	}
+	if fail != nil {
+		if status, hang := fail(&e); status != 0 || hang != 0 {
+			time.Sleep(hang)
+			w.WriteHeader(max(status, 200))
+			if status >= 300 || hang > 0 {
+				return
+			}
+		}
+	}
+	var d otos.EventData
+	_ = json.Unmarshal(e.Data, &d)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.seen[e.ID]++
+	if r.seen[e.ID] == 1 { // de-duplicated by id, as a receiver should
+		r.events = append(r.events, &e)
+		r.order[d.DeviceNumber] = append(r.order[d.DeviceNumber], string(e.Type))
+	}
+}
+
+// waitFor waits until the receiver holds n events.
+func (r *receiver) waitFor(n int, within time.Duration) []*otos.Event {
+	r.t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		r.mu.Lock()
+		got := slices.Clone(r.events)
+		r.mu.Unlock()
+		if len(got) >= n {
+			return got
+		}
+		if time.Now().After(deadline) {
+			r.t.Fatalf("the receiver has %d events after %v, want %d", len(got), within, n)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// createWebhook registers the receiver and keeps the secret it is given.
+func (r *receiver) createWebhook(t *testing.T, s *testServer, types ...string) string {
+	t.Helper()
+	body := map[string]any{"url": r.srv.URL + "/hook"}
+	if len(types) > 0 {
+		body["types"] = types
+	}
+	var created struct {
+		ID     string `json:"id"`
+		Secret string `json:"secret"`
+	}
+	s.admin(t, "POST", "/api/v1/webhooks", body, http.StatusCreated, &created)
+	if !strings.HasPrefix(created.Secret, otos.WebhookSecretPrefix) {
+		t.Fatalf("webhook secret %q", created.Secret)
+	}
+	r.mu.Lock()
+	r.secret = otos.Secret(created.Secret)
+	r.mu.Unlock()
+	return created.ID
+}
+
+// quickWebhooks makes deliveries retry within a test's patience.
+func quickWebhooks(c *Config) {
+	c.WebhookAllowPrivate = true
+	c.WebhookRetries = []time.Duration{50 * time.Millisecond, 100 * time.Millisecond, 200 * time.Millisecond}
+	c.WebhookTimeout = 300 * time.Millisecond
+}
+
+// TestWebhookDelivery: a webhook receives every event of its tenant,
+// signed, each device's in order, from its creation on.
+func TestWebhookDelivery(t *testing.T) {
+	s := startServer(t, "", quickWebhooks)
+	rcv := newReceiver(t)
+	tp := s.createTemplate(t, nil)
+	s.register(t, tp.Secret, "before-the-hook") // not delivered: it came first
+	rcv.createWebhook(t, s)
+	ids := map[string]string{}
+	for _, n := range []string{"wh-1", "wh-2", "wh-3"} {
+		ids[n], _ = s.register(t, tp.Secret, n)
+	}
+	s.register(t, tp.Secret, "wh-1") // re-issued: never connected
+	s.admin(t, "POST", "/api/v1/devices/"+ids["wh-2"]+"/disable", nil, 200, nil)
+	s.admin(t, "POST", "/api/v1/devices/"+ids["wh-2"]+"/enable", nil, 200, nil)
+	s.admin(t, "POST", "/api/v1/devices/"+ids["wh-3"]+"/reset", nil, 200, nil)
+	s.admin(t, "DELETE", "/api/v1/devices/"+ids["wh-3"], nil, 204, nil)
+	got := rcv.waitFor(8, 5*time.Second)
+	want := map[string]string{
+		"wh-1": "device.registered device.reissued",
+		"wh-2": "device.registered device.disabled device.enabled",
+		"wh-3": "device.registered device.reset device.deleted",
+	}
+	rcv.mu.Lock()
+	defer rcv.mu.Unlock()
+	for n, w := range want {
+		if g := strings.Join(rcv.order[n], " "); g != w {
+			t.Errorf("%s received %q, want %q", n, g, w)
+		}
+	}
+	time.Sleep(200 * time.Millisecond) // nothing more comes
+	if len(rcv.order["before-the-hook"]) != 0 || rcv.bad != 0 || len(got) != 8 || len(rcv.events) != 8 {
+		t.Errorf("%d events, %d with bad signatures, and %v for the device from before the hook", len(got), rcv.bad, rcv.order["before-the-hook"])
+	}
+	for id, n := range rcv.seen {
+		if n != 1 {
+			t.Errorf("event %s delivered %d times", id, n)
+		}
+	}
+}
+
+// TestWebhookRetries: an endpoint that fails, then hangs past the timeout,
+// then recovers, receives every event in the end, each device's in order,
+// and one whose retries are spent is parked as dead, listed, and sent again
+// by an operator.
+func TestWebhookRetries(t *testing.T) {
+	s := startServer(t, "", quickWebhooks)
+	rcv := newReceiver(t)
+	tp := s.createTemplate(t, nil)
+	hook := rcv.createWebhook(t, s, "device.registered", "device.disabled")
+	var mu sync.Mutex
+	tries := map[string]int{}
+	rcv.fail = func(e *otos.Event) (int, time.Duration) {
+		mu.Lock()
+		defer mu.Unlock()
+		tries[e.ID]++
+		var d otos.EventData
+		_ = json.Unmarshal(e.Data, &d)
+		switch {
+		case d.DeviceNumber == "doomed":
+			return http.StatusServiceUnavailable, 0 // always
+		case tries[e.ID] == 1:
+			return http.StatusInternalServerError, 0
+		case tries[e.ID] == 2:
+			return 0, time.Second // past the 300 ms timeout
+		}
+		return 0, 0
+	}
+	id1, _ := s.register(t, tp.Secret, "flaky-1")
+	s.admin(t, "POST", "/api/v1/devices/"+id1+"/disable", nil, 200, nil)
+	s.register(t, tp.Secret, "flaky-2")
+	s.register(t, tp.Secret, "doomed")
+	rcv.waitFor(3, 10*time.Second)
+	rcv.mu.Lock()
+	if g := strings.Join(rcv.order["flaky-1"], " "); g != "device.registered device.disabled" {
+		t.Errorf("flaky-1 received %q: out of order", g)
+	}
+	rcv.mu.Unlock()
+
+	// The doomed device's event: three retries, then dead.
+	var dead otoshttpList
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		s.admin(t, "GET", "/api/v1/webhooks/"+hook+"/deliveries?state=dead", nil, 200, &dead)
+		if len(dead.Items) == 1 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if len(dead.Items) != 1 || dead.Items[0].Attempts != 4 || dead.Items[0].LastStatus != 503 ||
+		dead.Items[0].EventType != otos.EventDeviceRegistered {
+		t.Fatalf("dead deliveries: %+v", dead.Items)
+	}
+	out, err := s.runCLI(t, "webhook", "deliveries", hook)
+	if err != nil || !strings.Contains(out, "dead") || !strings.Contains(out, dead.Items[0].EventID) {
+		t.Errorf("otos webhook deliveries:\n%s", out)
+	}
+	mu.Lock()
+	rcv.fail = nil // it recovered
+	mu.Unlock()
+	if out, err := s.runCLI(t, "webhook", "resend", hook, "--event", dead.Items[0].EventID); err != nil {
+		t.Fatalf("otos webhook resend: %v\n%s", err, out)
+	}
+	rcv.waitFor(4, 5*time.Second)
+	s.admin(t, "GET", "/api/v1/webhooks/"+hook+"/deliveries", nil, 200, &dead)
+	if len(dead.Items) != 0 {
+		t.Errorf("deliveries left after the re-send: %+v", dead.Items)
+	}
+}
+
+// otoshttpList is a page of deliveries.
+type otoshttpList struct {
+	Items []otos.Delivery `json:"items"`
+}
+
+// TestWebhookRefusesPrivateAddresses: by default a webhook cannot aim at
+// the network inside: an address literal is refused when it is created, a
+// name that resolves inside is refused when it is delivered to.
+func TestWebhookRefusesPrivateAddresses(t *testing.T) {
+	s := startServer(t, "", nil)
+	for _, u := range []string{"http://127.0.0.1:9/x", "http://[::1]/x", "http://10.1.2.3/x", "http://169.254.169.254/latest",
+		"ftp://example.com/x", "http://user:pass@example.com/x", "not a url"} {
+		status, body := s.as(t, s.Token, "POST", "/api/v1/webhooks", map[string]any{"url": u})
+		if status != http.StatusBadRequest || !strings.Contains(string(body), `"field":"url"`) {
+			t.Errorf("url %q: %d %s, want 400 naming url", u, status, body)
+		}
+	}
+	status, body := s.as(t, s.Token, "POST", "/api/v1/webhooks", map[string]any{"url": "https://example.com/x", "types": []string{"device.exploded"}})
+	if status != http.StatusBadRequest || !strings.Contains(string(body), `"field":"types"`) {
+		t.Errorf("an unknown type: %d %s", status, body)
+	}
+	// A name is resolved at every delivery, and where it points is checked
+	// on the connection: localhost gets nothing.
+	rcv := newReceiver(t)
+	local := strings.Replace(rcv.srv.URL, "127.0.0.1", "localhost", 1) + "/hook"
+	var created struct{ ID string }
+	s.admin(t, "POST", "/api/v1/webhooks", map[string]any{"url": local}, http.StatusCreated, &created)
+	tp := s.createTemplate(t, nil)
+	s.register(t, tp.Secret, "ssrf-1")
+	var ds otoshttpList
+	deadline := time.Now().Add(5 * time.Second)
+	for len(ds.Items) < 2 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+		s.admin(t, "GET", "/api/v1/webhooks/"+created.ID+"/deliveries", nil, 200, &ds)
+	}
+	for _, d := range ds.Items { // the template's creation, the registration
+		if d.State != otos.DeliveryRetrying || !strings.Contains(d.LastError, "private") {
+			t.Errorf("delivery to localhost: %+v", d)
+		}
+	}
+	rcv.mu.Lock()
+	defer rcv.mu.Unlock()
+	if len(rcv.seen) != 0 {
+		t.Errorf("the receiver on localhost got %d events", len(rcv.seen))
+	}
+}
