@@ -80,6 +80,8 @@ func New(cfg Config) *Broker {
 	caps.MaximumClientWritesPending = maxWritesPending
 	server := mochi.New(&mochi.Options{
 		Capabilities: caps,
+		// The broker publishes the core's events itself (events.go).
+		InlineClient: true,
 		// mochi logs every refused CONNECT as a warning without context; the
 		// hook logs refusals itself.
 		Logger: slog.New(levelFilter{cfg.Logger.Handler(), slog.LevelError}),

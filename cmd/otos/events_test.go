@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -274,5 +275,144 @@ func TestWebhookRefusesPrivateAddresses(t *testing.T) {
 	defer rcv.mu.Unlock()
 	if len(rcv.seen) != 0 {
 		t.Errorf("the receiver on localhost got %d events", len(rcv.seen))
+	}
+}
+
+// TestEventsReplay: a consumer that was away catches up from the last event
+// it saw, page by page, sees only its tenant's events, and otos events tail
+// prints new ones as they come.
+func TestEventsReplay(t *testing.T) {
+	s := startServer(t, "", nil)
+	tp := s.createTemplate(t, nil)
+	for _, n := range []string{"rp-1", "rp-2", "rp-3"} {
+		s.register(t, tp.Secret, n)
+	}
+	type page struct {
+		Items []otos.Event `json:"items"`
+		After string       `json:"after"`
+	}
+	var all page
+	s.admin(t, "GET", "/api/v1/events", nil, 200, &all)
+	if len(all.Items) != 4 || all.Items[0].Type != otos.EventTemplateCreated || all.After != all.Items[3].ID {
+		t.Fatalf("events: %+v", all)
+	}
+	var rest page
+	s.admin(t, "GET", "/api/v1/events?limit=2&after="+all.Items[0].ID, nil, 200, &rest)
+	if len(rest.Items) != 2 || rest.Items[0].ID != all.Items[1].ID || rest.After != all.Items[2].ID {
+		t.Fatalf("two after the first: %+v", rest)
+	}
+	s.admin(t, "GET", "/api/v1/events?after="+all.After, nil, 200, &rest)
+	if len(rest.Items) != 0 || rest.After != all.After {
+		t.Fatalf("after the last: %+v", rest)
+	}
+	if status, body := s.as(t, s.Token, "GET", "/api/v1/events?after=01900000-0000-7000-8000-000000000000", nil); status != 400 ||
+		!strings.Contains(string(body), `"field":"after"`) {
+		t.Errorf("after an unknown event: %d %s", status, body)
+	}
+	// Another tenant's token sees none of these.
+	var b otos.Tenant
+	s.admin(t, "POST", "/api/v1/tenants", map[string]any{"name": "replay B"}, http.StatusCreated, &b)
+	tok := s.newToken(t, s.Token, map[string]any{"role": "viewer", "tenant_id": b.ID})
+	var theirs page
+	s.asOK(t, tok.Token, "GET", "/api/v1/events", nil, 200, &theirs)
+	if len(theirs.Items) != 0 {
+		t.Errorf("tenant B sees %d of the default tenant's events", len(theirs.Items))
+	}
+
+	// otos events tail: from now on, one JSON object a line.
+	ctx, stop := context.WithCancel(context.Background())
+	var out syncBuffer
+	done := make(chan error, 1)
+	env := func(k string) string {
+		return map[string]string{"OTOS_SERVER": s.URL, "OTOS_TOKEN": s.Token}[k]
+	}
+	go func() { done <- run(ctx, []string{"events", "tail"}, &out, io.Discard, env) }()
+	time.Sleep(300 * time.Millisecond) // it has skipped to the newest
+	s.register(t, tp.Secret, "rp-4")
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(out.String(), "rp-4") && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	stop()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	var e otos.Event
+	if len(lines) != 1 || json.Unmarshal([]byte(lines[0]), &e) != nil || e.Type != otos.EventDeviceRegistered {
+		t.Errorf("otos events tail printed %q, want the one new registration", out.String())
+	}
+}
+
+// TestEventsOverMQTT: a service account receives its tenant's events on
+// otos/<tenant>/events/<type>, and a retained online/offline on
+// otos/<tenant>/<number>/status; another tenant's account may not
+// subscribe to them.
+func TestEventsOverMQTT(t *testing.T) {
+	s := startBroker(t, nil)
+	acct, err := s.Service.Admin.CreateServiceAccount(t.Context(), systemAdmin, "", "events")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tenant := otos.DefaultTenantID
+	c := connect5(t, s.MQTTAddr(), "events-consumer", acct.Username, acct.Password)
+	for _, f := range []string{"otos/" + tenant + "/events/#", "otos/" + tenant + "/+/status"} {
+		if rc := c.subscribe(t, f); rc > 2 {
+			t.Fatalf("subscribe %s: reason %#x", f, rc)
+		}
+	}
+	tp := s.createTemplate(t, nil)
+	_, v := s.register(t, tp.Secret, "mq-ev-1")
+	dev, err := connect3(t, "tcp://"+s.MQTTAddr(), "mq-ev-1", v.Username, v.Password, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dev.Disconnect(100)
+	want := []string{
+		"otos/" + tenant + "/events/template.created",
+		"otos/" + tenant + "/events/device.registered",
+		"otos/" + tenant + "/events/device.connected",
+		"otos/" + tenant + "/mq-ev-1/status online",
+		"otos/" + tenant + "/events/device.disconnected",
+		"otos/" + tenant + "/mq-ev-1/status offline",
+	}
+	var got []string
+	for len(got) < len(want) {
+		m, ok := c.next(5 * time.Second)
+		if !ok {
+			break
+		}
+		g := m.Topic
+		if strings.HasSuffix(m.Topic, "/status") {
+			g += " " + string(m.Payload)
+		} else {
+			var e otos.Event
+			if err := json.Unmarshal(m.Payload, &e); err != nil || !strings.HasSuffix(m.Topic, string(e.Type)) || e.TenantID != tenant {
+				t.Errorf("event on %s: %s", m.Topic, m.Payload)
+			}
+		}
+		got = append(got, g)
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("received\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	// A newcomer gets the retained status at once.
+	late := connect5(t, s.MQTTAddr(), "late-consumer", acct.Username, acct.Password)
+	late.subscribe(t, "otos/"+tenant+"/mq-ev-1/status")
+	if m, ok := late.next(2 * time.Second); !ok || string(m.Payload) != "offline" || !m.Retain {
+		t.Errorf("retained status for a new subscriber: %+v", m)
+	}
+	// Another tenant's account may not listen in.
+	other, err := s.Service.Admin.CreateTenant(t.Context(), systemAdmin, "other")
+	if err != nil {
+		t.Fatal(err)
+	}
+	theirs, err := s.Service.Admin.CreateServiceAccount(t.Context(), systemAdmin, other.ID, "theirs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	spy := connect5(t, s.MQTTAddr(), "spy", theirs.Username, theirs.Password)
+	if rc := spy.subscribe(t, "otos/"+tenant+"/events/#"); rc < 0x80 {
+		t.Errorf("another tenant's account subscribed to this tenant's events: reason %#x", rc)
 	}
 }
