@@ -242,3 +242,36 @@ func TestClusterOutage(t *testing.T) {
 		t.Errorf("the device registered before the outage: %v", err)
 	}
 }
+
+// TestClusterWebhookOnce: two nodes on one database deliver each event to a
+// webhook once, not once per node, whichever node made the change.
+func TestClusterWebhookOnce(t *testing.T) {
+	nodes := startNodes(t, pgtest.Schema(t), 2, quickWebhooks)
+	rcv := newReceiver(t)
+	rcv.createWebhook(t, nodes[0], "device.registered", "device.disabled")
+	tp := nodes[1].createTemplate(t, nil)
+	const devices = 60
+	for i := range devices {
+		id, _ := nodes[i%2].register(t, tp.Secret, fmt.Sprintf("once-%d", i))
+		if i%10 == 0 {
+			nodes[(i+1)%2].admin(t, "POST", "/api/v1/devices/"+id+"/disable", nil, http.StatusOK, nil)
+		}
+	}
+	rcv.waitFor(devices+devices/10, 15*time.Second)
+	time.Sleep(time.Second) // a second delivery, if any, would arrive meanwhile
+	rcv.mu.Lock()
+	defer rcv.mu.Unlock()
+	for id, n := range rcv.seen {
+		if n != 1 {
+			t.Errorf("event %s delivered %d times", id, n)
+		}
+	}
+	if len(rcv.events) != devices+devices/10 || rcv.bad != 0 {
+		t.Errorf("%d events (%d badly signed), want %d", len(rcv.events), rcv.bad, devices+devices/10)
+	}
+	for n, order := range rcv.order {
+		if len(order) == 2 && order[0] != "device.registered" {
+			t.Errorf("%s: %v, out of order", n, order)
+		}
+	}
+}
