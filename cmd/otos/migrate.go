@@ -57,7 +57,7 @@ func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err := c.run(*keyFile); err != nil {
 		return err
 	}
-	for _, kind := range []string{"tenants", "templates", "products", "devices", "tokens", "audit records", "allow-list entries"} {
+	for _, kind := range []string{"tenants", "templates", "products", "devices", "tokens", "webhooks", "audit records", "allow-list entries"} {
 		fmt.Fprintf(stdout, "%-18s %d copied, counts match\n", kind, c.counts[kind])
 	}
 	fmt.Fprintln(stdout, "server key         copied; template secrets verified.")
@@ -115,6 +115,7 @@ func (c *copier) run(keyFile string) error {
 		{"caps", c.caps},
 		{"allow-lists", c.allowlists},
 		{"tokens", c.tokens},
+		{"webhooks", c.webhooks},
 		{"audit records", c.audit},
 		{"verify", c.verify},
 	}
@@ -302,6 +303,19 @@ func (c *copier) tokens() error {
 	})
 }
 
+// webhooks copies the endpoints with their sealed secrets (the server key
+// is copied first); in the target they receive its events from its start.
+// Events, and deliveries not yet made, are not copied: they are the old
+// deployment's.
+func (c *copier) webhooks() error {
+	return each(func(p otos.Page) ([]*otos.Webhook, string, error) {
+		return c.src.Webhooks(c.ctx, otos.WebhookFilter{Page: p})
+	}, func(w *otos.Webhook) error {
+		c.counts["webhooks"]++
+		return c.dst.CreateWebhook(c.ctx, w)
+	})
+}
+
 func (c *copier) audit() error {
 	var batch []*otos.AuditRecord
 	err := each(func(p otos.Page) ([]*otos.AuditRecord, string, error) {
@@ -351,6 +365,11 @@ func (c *copier) verify() error {
 		{"tokens", func() (int, error) {
 			return count(func(p otos.Page) ([]*otos.Token, string, error) {
 				return c.dst.Tokens(c.ctx, otos.TokenFilter{Page: p})
+			})
+		}},
+		{"webhooks", func() (int, error) {
+			return count(func(p otos.Page) ([]*otos.Webhook, string, error) {
+				return c.dst.Webhooks(c.ctx, otos.WebhookFilter{Page: p})
 			})
 		}},
 		{"audit records", func() (int, error) {

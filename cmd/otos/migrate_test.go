@@ -51,6 +51,11 @@ func TestMigrateSQLiteToPostgres(t *testing.T) {
 	if err := old.Store.CreateTenant(t.Context(), &otos.Tenant{ID: "tenant-2", Name: "acme", CreatedAt: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
+	var hook struct {
+		ID     string `json:"id"`
+		Secret string `json:"secret"`
+	}
+	old.admin(t, "POST", "/api/v1/webhooks", map[string]any{"url": "https://example.com/migrated"}, http.StatusCreated, &hook)
 	adminToken := old.Token
 	old.Close()
 
@@ -59,7 +64,7 @@ func TestMigrateSQLiteToPostgres(t *testing.T) {
 		t.Fatalf("migrate: %v\n%s", err, out)
 	}
 	for _, want := range []string{"tenants            2 copied", "templates          3 copied", "products           1 copied",
-		"devices            4 copied", "allow-list entries 2 copied", "counts match"} {
+		"devices            4 copied", "allow-list entries 2 copied", "webhooks           1 copied", "counts match"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
@@ -91,6 +96,12 @@ func TestMigrateSQLiteToPostgres(t *testing.T) {
 	// A voucher issued by SQLite opens the new node's broker.
 	if _, err := connect3(t, "tcp://"+s.MQTTAddr(), "mig", gwVoucher.Username, gwVoucher.Password, nil); err != nil {
 		t.Errorf("the gateway's voucher (%s): %v", gwID, err)
+	}
+
+	// The webhook came over, its secret sealed under the copied key.
+	w, err := s.Store.Webhook(t.Context(), hook.ID)
+	if err != nil || w.URL != "https://example.com/migrated" {
+		t.Errorf("the webhook came over as %+v, %v", w, err)
 	}
 
 	// A second run refuses: the target is no longer empty.
