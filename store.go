@@ -13,7 +13,7 @@ import (
 // The methods that change something take the events of the change: the
 // store writes them in the change's own transaction when the change is
 // made, and not at all when it is not (an error, no row matched), giving
-// each a position (Event.Pos) in the order of commits.
+// each a position in the order of commits.
 type Store interface {
 	// Ping returns nil when the store can serve requests.
 	Ping(ctx context.Context) error

@@ -19,8 +19,11 @@ type Webhook struct {
 	TenantID string `json:"tenant_id"`
 	URL      string `json:"url"`
 	// Types are the event types it receives; empty: every type.
-	Types     []EventType `json:"types"`
-	CreatedAt time.Time   `json:"created_at"`
+	Types []EventType `json:"types"`
+	// BatchSize is how many events one request may carry: 1 (the default)
+	// posts each event as the body; more posts {"events":[…]}, in order.
+	BatchSize int       `json:"batch_size"`
+	CreatedAt time.Time `json:"created_at"`
 	// Sealed is the secret, encrypted with the server's sealing key.
 	Sealed []byte `json:"-"`
 	// Cursor is the position of the last event it has been given (each
@@ -33,8 +36,11 @@ func (w *Webhook) Wants(t EventType) bool {
 	return len(w.Types) == 0 || slices.Contains(w.Types, t)
 }
 
-// MaxWebhookURLLen bounds a webhook's URL.
-const MaxWebhookURLLen = 2048
+// Webhook limits.
+const (
+	MaxWebhookURLLen = 2048
+	MaxBatchSize     = 100
+)
 
 // Validate checks an endpoint an operator registers: an absolute
 // http or https URL without credentials or fragment, and known event types.
@@ -58,6 +64,9 @@ func (w *Webhook) Validate(allowPrivate bool) error {
 	}
 	if a, err := netip.ParseAddr(strings.Trim(u.Hostname(), "[]")); err == nil && !allowPrivate && !PublicAddr(a) {
 		return FieldError("url", ReasonValue, "url names a loopback or private address; otos serve --webhook-allow-private permits it")
+	}
+	if w.BatchSize < 1 || w.BatchSize > MaxBatchSize {
+		return FieldError("batch_size", ReasonValue, "batch_size must be between 1 and %d events a request", MaxBatchSize)
 	}
 	for i, t := range w.Types {
 		if !slices.Contains(EventTypes(), t) {

@@ -7,20 +7,21 @@
 #   bench/ratios.sh                  # sqlite-new repeat bad-secret mqtt
 #   bench/ratios.sh postgres-new     # one scenario
 #
-# Scenarios: sqlite-new, repeat, bad-secret, postgres-new, mqtt.
+# Scenarios: sqlite-new, repeat, bad-secret, postgres-new, mqtt, webhook.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SHARED=${SHARED:-../shared/bench}
 ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-6s}
 WORK=$(mktemp -d /tmp/otos-ratios.XXXXXX)
-HTTP=127.0.0.1:18181 MQTT=127.0.0.1:18183 CEIL=127.0.0.1:18180 MCEIL=127.0.0.1:18182
+HTTP=127.0.0.1:18181 MQTT=127.0.0.1:18183 CEIL=127.0.0.1:18180 MCEIL=127.0.0.1:18182 SINK=127.0.0.1:18184
 PIDS=()
 trap 'kill "${PIDS[@]}" 2>/dev/null || true; rm -rf "$WORK"' EXIT
 
 command -v wrk >/dev/null || { echo "wrk is needed (Debian: apt-get install wrk)"; exit 1; }
 [ -f "$SHARED/auth.lua" ] || { echo "no $SHARED/auth.lua: set SHARED to the shared bench directory"; exit 1; }
 go build -o "$WORK/otos" ./cmd/otos
+go build -o "$WORK/webhooksink" ./bench/webhooksink
 (cd "$SHARED/ceiling" && go build -o "$WORK/ceiling" .)
 (cd "$SHARED/mqtt-ceiling" && go build -o "$WORK/mqtt-ceiling" .)
 "$WORK/ceiling" -addr $CEIL >/dev/null 2>&1 & PIDS+=($!)
@@ -81,6 +82,36 @@ mqtt_scenario() {
 	echo "mqtt          median ratio, first CONNECTs $(printf '%s\n' "${first[@]}" | sort -n | sed -n "${mid}p"), reconnects $(printf '%s\n' "${again[@]}" | sort -n | sed -n "${mid}p")"
 }
 
+# sink_count: how many deliveries the sink has taken.
+sink_count() { tail -1 "$WORK/sink.log" | sed -n 's/.*received \([0-9]*\).*/\1/p'; }
+
+# webhook_scenario: new devices on SQLite without a webhook, then with one that receives every event
+# (BATCH events a request, default 1), in alternating rounds, and the median ratio of with to without (what delivering the events costs the
+# registrations); after each round with the webhook, how long the sink took to receive every event.
+webhook_scenario() {
+	"$WORK/webhooksink" -addr $SINK 2>"$WORK/sink.log" &
+	PIDS+=($!)
+	sleep 1.2
+	local ratios=()
+	for i in $(seq "$ROUNDS"); do
+		local without with id before ok waited=0
+		without=$(wrk_run new "$SECRET" http://$HTTP)
+		id=$(OTOS_DATA="$WORK/data" "$WORK/otos" webhook create --url http://$SINK/hook --batch "${BATCH:-1}" --server http://$HTTP --json |
+			sed -n 's/^  "id": *"\([^"]*\)".*/\1/p')
+		before=$(sink_count)
+		with=$(wrk_run new "$SECRET" http://$HTTP)
+		ok=$(echo "$with" | sed 's/.*ok=\([0-9]*\).*/\1/')
+		while [ $(($(sink_count) - before)) -lt "$ok" ] && [ $waited -lt 60 ]; do sleep 1; waited=$((waited + 1)); done
+		OTOS_DATA="$WORK/data" "$WORK/otos" webhook delete "$id" --server http://$HTTP >/dev/null
+		local r
+		r=$(echo "scale=3; $(echo "$with" | rps_of) / $(echo "$without" | rps_of)" | bc)
+		ratios+=("$r")
+		printf 'webhook       round %d  without %6s/s  with %6s/s  ratio %s  delivered %s of %s, within %ss of the end\n' "$i" \
+			"$(echo "$without" | rps_of)" "$(echo "$with" | rps_of)" "$r" "$(($(sink_count) - before))" "$ok" "$waited"
+	done
+	printf '%-13s median ratio with/without %s\n' webhook "$(printf '%s\n' "${ratios[@]}" | sort -n | sed -n "$(((ROUNDS + 1) / 2))p")"
+}
+
 run() {
 	case $1 in
 	sqlite-new) otos_start --lockout-threshold 0; http_scenario sqlite-new new; otos_stop ;;
@@ -92,6 +123,7 @@ run() {
 		otos_start --lockout-threshold 0 --db "$(echo "$OTOS_PERF_POSTGRES" | sed 's#/[^/?]*\(?\|$\)#/otos_ratios\1#')"
 		http_scenario postgres-new new; otos_stop ;;
 	mqtt) otos_start; mqtt_scenario; otos_stop ;;
+	webhook) otos_start --lockout-threshold 0 --webhook-allow-private; webhook_scenario; otos_stop ;;
 	*) echo "unknown scenario $1"; exit 2 ;;
 	esac
 }

@@ -23,14 +23,15 @@ type EventPage struct {
 
 func (s *Server) createWebhook(r *http.Request, p *otos.Principal) (int, any, error) {
 	var body struct {
-		URL      string           `json:"url"`
-		Types    []otos.EventType `json:"types"`
-		TenantID string           `json:"tenant_id"`
+		URL       string           `json:"url"`
+		Types     []otos.EventType `json:"types"`
+		BatchSize int              `json:"batch_size"`
+		TenantID  string           `json:"tenant_id"`
 	}
 	if err := decodeAdmin(r, &body, false); err != nil {
 		return 0, nil, err
 	}
-	w := &otos.Webhook{TenantID: body.TenantID, URL: body.URL, Types: body.Types}
+	w := &otos.Webhook{TenantID: body.TenantID, URL: body.URL, Types: body.Types, BatchSize: body.BatchSize}
 	secret, err := s.cfg.Admin.CreateWebhook(r.Context(), p, w)
 	if err != nil {
 		return 0, nil, err

@@ -10,7 +10,7 @@ import (
 	"github.com/otos-iot/otos/internal/storetypes"
 )
 
-const webhookColumns = `id, tenant_id, url, types, sealed, created_at, cursor`
+const webhookColumns = `id, tenant_id, url, types, batch_size, sealed, created_at, cursor`
 
 // CreateWebhook inserts w with its cursor at the newest event. ECONFLICT if
 // its id is taken, ENOTFOUND if its tenant does not exist.
@@ -20,16 +20,16 @@ func (d *DB) CreateWebhook(ctx context.Context, w *otos.Webhook) error {
 	}
 	ctx, cancel := d.timeout(ctx)
 	defer cancel()
-	err := d.pool.QueryRow(ctx, `INSERT INTO webhooks (id, tenant_id, url, types, sealed, created_at, cursor)
-		VALUES ($1, $2, $3, $4, $5, $6, (SELECT last FROM event_counter)) RETURNING cursor`,
-		w.ID, w.TenantID, w.URL, storetypes.Join(w.Types), w.Sealed, w.CreatedAt).Scan(&w.Cursor)
+	err := d.pool.QueryRow(ctx, `INSERT INTO webhooks (id, tenant_id, url, types, batch_size, sealed, created_at, cursor)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, (SELECT last FROM event_counter)) RETURNING cursor`,
+		w.ID, w.TenantID, w.URL, storetypes.Join(w.Types), max(w.BatchSize, 1), w.Sealed, w.CreatedAt).Scan(&w.Cursor)
 	return d.fail("create webhook", err)
 }
 
 func scanWebhook(s scanner) (*otos.Webhook, error) {
 	var w otos.Webhook
 	var types string
-	if err := s.Scan(&w.ID, &w.TenantID, &w.URL, &types, &w.Sealed, &w.CreatedAt, &w.Cursor); err != nil {
+	if err := s.Scan(&w.ID, &w.TenantID, &w.URL, &types, &w.BatchSize, &w.Sealed, &w.CreatedAt, &w.Cursor); err != nil {
 		return nil, err
 	}
 	w.Types, w.CreatedAt = storetypes.Split(types), w.CreatedAt.UTC()

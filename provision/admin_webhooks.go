@@ -23,6 +23,9 @@ func (a *Admin) CreateWebhook(ctx context.Context, p *otos.Principal, w *otos.We
 	if err != nil {
 		return "", err
 	}
+	if w.BatchSize == 0 {
+		w.BatchSize = 1
+	}
 	if err := w.Validate(a.allowPrivateWebhooks); err != nil {
 		return "", err
 	}

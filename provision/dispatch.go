@@ -221,15 +221,25 @@ func (d *dispatcher) attempt(ctx context.Context, w *otos.Webhook, secret otos.S
 	return false
 }
 
-// send posts e to w's endpoint.
-func (d *dispatcher) send(ctx context.Context, w *otos.Webhook, secret otos.Secret, e *otos.Event) (int, error) {
-	body, err := json.Marshal(e)
+// send posts es to w's endpoint in one request: the event itself as the
+// body, or for a webhook that takes batches {"events":[…]}, whose id is its
+// first event's.
+func (d *dispatcher) send(ctx context.Context, w *otos.Webhook, secret otos.Secret, es ...*otos.Event) (int, error) {
+	var body []byte
+	var err error
+	if w.BatchSize > 1 {
+		body, err = json.Marshal(struct {
+			Events []*otos.Event `json:"events"`
+		}{es})
+	} else {
+		body, err = json.Marshal(es[0])
+	}
 	if err != nil {
 		return 0, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, d.timeout)
 	defer cancel()
-	return d.deliver.Deliver(ctx, w.URL, secret, e, body)
+	return d.deliver.Deliver(ctx, w.URL, secret, es[0], body)
 }
 
 // advance delivers the events after w's cursor that it wants, a device's in
@@ -240,12 +250,32 @@ func (d *dispatcher) advance(ctx context.Context, w *otos.Webhook, secret otos.S
 	if err != nil || len(es) == 0 {
 		return false, err
 	}
+	wanted := make([]*otos.Event, 0, len(es))
+	for _, e := range es {
+		if w.Wants(e.Type) {
+			wanted = append(wanted, e)
+		}
+	}
+	var kept []*otos.Delivery
+	if w.BatchSize > 1 {
+		kept = d.sendBatches(ctx, w, secret, blocked, wanted)
+	} else {
+		kept = d.sendEach(ctx, w, secret, blocked, wanted)
+	}
+	if ctx.Err() != nil {
+		return false, ctx.Err() // cut short: leave the cursor, deliver again
+	}
+	err = d.c.store.AdvanceWebhook(ctx, w.ID, d.node, es[len(es)-1].Pos, kept)
+	return len(es) == eventsPerRound, err
+}
+
+// sendEach sends es one a request, devices in parallel, each device's in
+// order, and returns what is kept: a device's first failed event, to retry,
+// and its later ones, waiting behind it.
+func (d *dispatcher) sendEach(ctx context.Context, w *otos.Webhook, secret otos.Secret, blocked map[string]bool, es []*otos.Event) []*otos.Delivery {
 	bySubject := map[string][]*otos.Event{}
 	var order []string
 	for _, e := range es {
-		if !w.Wants(e.Type) {
-			continue
-		}
 		if bySubject[e.Subject] == nil {
 			order = append(order, e.Subject)
 		}
@@ -254,30 +284,71 @@ func (d *dispatcher) advance(ctx context.Context, w *otos.Webhook, secret otos.S
 	var mu sync.Mutex
 	var kept []*otos.Delivery
 	d.each(order, func(subject string) {
-		failed := blocked[subject] || blocked[""]
+		stuck := blocked[subject] || blocked[""]
 		for _, e := range bySubject[subject] {
-			now := d.c.timestamp()
-			dl := &otos.Delivery{WebhookID: w.ID, EventID: e.ID, Pos: e.Pos, Subject: e.Subject, EventType: e.Type,
-				State: otos.DeliveryWaiting, NextAt: now, UpdatedAt: now}
-			if !failed {
-				status, err := d.send(ctx, w, secret, e)
-				if err == nil {
-					continue
-				}
-				failed = true
-				dl.State, dl.Attempts, dl.NextAt = otos.DeliveryRetrying, 1, now.Add(d.retries[0])
-				dl.LastStatus, dl.LastError = status, truncate(err.Error())
+			var dl *otos.Delivery
+			if stuck {
+				dl = d.kept(w, e, 0, nil)
+			} else if status, err := d.send(ctx, w, secret, e); err != nil {
+				stuck, dl = true, d.kept(w, e, status, err)
+			} else {
+				continue
 			}
 			mu.Lock()
 			kept = append(kept, dl)
 			mu.Unlock()
 		}
 	})
-	if ctx.Err() != nil {
-		return false, ctx.Err() // cut short: leave the cursor, deliver again
+	return kept
+}
+
+// sendBatches sends es in requests of up to w.BatchSize, in order, and
+// returns what is kept: of a failed request, each device's first event to
+// retry and the rest waiting, as are the device's later events.
+func (d *dispatcher) sendBatches(ctx context.Context, w *otos.Webhook, secret otos.Secret, blocked map[string]bool, es []*otos.Event) []*otos.Delivery {
+	var kept []*otos.Delivery
+	failed := map[string]bool{}
+	var batch []*otos.Event
+	flush := func() {
+		if len(batch) == 0 {
+			return
+		}
+		if status, err := d.send(ctx, w, secret, batch...); err != nil {
+			for _, e := range batch {
+				if failed[e.Subject] {
+					kept = append(kept, d.kept(w, e, 0, nil))
+				} else {
+					failed[e.Subject] = true
+					kept = append(kept, d.kept(w, e, status, err))
+				}
+			}
+		}
+		batch = batch[:0]
 	}
-	err = d.c.store.AdvanceWebhook(ctx, w.ID, d.node, es[len(es)-1].Pos, kept)
-	return len(es) == eventsPerRound, err
+	for _, e := range es {
+		if blocked[e.Subject] || blocked[""] || failed[e.Subject] {
+			kept = append(kept, d.kept(w, e, 0, nil))
+			continue
+		}
+		if batch = append(batch, e); len(batch) == w.BatchSize {
+			flush()
+		}
+	}
+	flush()
+	return kept
+}
+
+// kept is the delivery of e that is kept: to retry after err, its first
+// failure, or with err nil waiting behind an earlier event of its device.
+func (d *dispatcher) kept(w *otos.Webhook, e *otos.Event, status int, err error) *otos.Delivery {
+	now := d.c.timestamp()
+	dl := &otos.Delivery{WebhookID: w.ID, EventID: e.ID, Pos: e.Pos, Subject: e.Subject, EventType: e.Type,
+		State: otos.DeliveryWaiting, NextAt: now, UpdatedAt: now}
+	if err != nil {
+		dl.State, dl.Attempts, dl.NextAt = otos.DeliveryRetrying, 1, now.Add(d.retries[0])
+		dl.LastStatus, dl.LastError = status, truncate(err.Error())
+	}
+	return dl
 }
 
 // each runs fn for every subject, subjectsAtOnce at a time.

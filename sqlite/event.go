@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/otos-iot/otos"
@@ -22,22 +24,34 @@ func (d *DB) emit(events []*otos.Event) {
 
 const eventColumns = `pos, id, type, at, tenant_id, subject, data`
 
-// flushEvents inserts the batch's events, in the order they were emitted.
+// eventRows bounds the rows of one insert; a batch of more is inserted in
+// several.
+const eventRows = 64
+
+// flushEvents inserts the batch's events, in the order they were emitted,
+// a multi-row INSERT at a time: one statement per batch, not per event.
 func (d *DB) flushEvents(ctx context.Context, tx *sql.Tx) error {
-	if len(d.events) == 0 {
-		return nil
-	}
-	st, err := d.txStmt(ctx, tx, `INSERT INTO events (id, type, at, tenant_id, subject, data)
-		VALUES (?, ?, ?, ?, ?, ?) RETURNING pos`)
-	if err != nil {
-		return err
-	}
-	for _, e := range d.events {
-		if err := st.QueryRowContext(ctx, e.ID, e.Type, micros(e.At), e.TenantID, e.Subject, string(e.Data)).Scan(&e.Pos); err != nil {
+	for chunk := range slices.Chunk(d.events, eventRows) {
+		st, err := d.txStmt(ctx, tx, insertEvents(len(chunk)))
+		if err != nil {
+			return err
+		}
+		args := make([]any, 0, 6*len(chunk))
+		for _, e := range chunk {
+			args = append(args, e.ID, e.Type, micros(e.At), e.TenantID, e.Subject, string(e.Data))
+		}
+		if _, err := st.ExecContext(ctx, args...); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// insertEvents is the insert of n events; there are at most eventRows
+// texts, each prepared once.
+func insertEvents(n int) string {
+	return `INSERT INTO events (id, type, at, tenant_id, subject, data) VALUES ` +
+		strings.TrimSuffix(strings.Repeat(`(?, ?, ?, ?, ?, ?), `, n), ", ")
 }
 
 // beforeCommit is what every batch does last: its device counts and its

@@ -11,16 +11,16 @@ import (
 	"github.com/otos-iot/otos/internal/storetypes"
 )
 
-const webhookColumns = `id, tenant_id, url, types, sealed, created_at, cursor`
+const webhookColumns = `id, tenant_id, url, types, batch_size, sealed, created_at, cursor`
 
 // CreateWebhook inserts w with its cursor at the newest event: it receives
 // the events from now on. ECONFLICT if its id is taken, ENOTFOUND if its
 // tenant does not exist.
 func (d *DB) CreateWebhook(ctx context.Context, w *otos.Webhook) error {
 	err := d.writeRow(ctx, nil, func(row scanner) error { return row.Scan(&w.Cursor) },
-		`INSERT INTO webhooks (id, tenant_id, url, types, sealed, created_at, cursor)
-		VALUES (?, ?, ?, ?, ?, ?, (SELECT coalesce(max(pos), 0) FROM events)) RETURNING cursor`,
-		w.ID, w.TenantID, w.URL, storetypes.Join(w.Types), w.Sealed, micros(w.CreatedAt))
+		`INSERT INTO webhooks (id, tenant_id, url, types, batch_size, sealed, created_at, cursor)
+		VALUES (?, ?, ?, ?, ?, ?, ?, (SELECT coalesce(max(pos), 0) FROM events)) RETURNING cursor`,
+		w.ID, w.TenantID, w.URL, storetypes.Join(w.Types), max(w.BatchSize, 1), w.Sealed, micros(w.CreatedAt))
 	return d.fail(ctx, "create webhook", err, ref{table: "tenants", id: w.TenantID, field: "tenant_id", name: "tenant"})
 }
 
@@ -28,7 +28,7 @@ func scanWebhook(s scanner) (*otos.Webhook, error) {
 	var w otos.Webhook
 	var types string
 	var created int64
-	if err := s.Scan(&w.ID, &w.TenantID, &w.URL, &types, &w.Sealed, &created, &w.Cursor); err != nil {
+	if err := s.Scan(&w.ID, &w.TenantID, &w.URL, &types, &w.BatchSize, &w.Sealed, &created, &w.Cursor); err != nil {
 		return nil, err
 	}
 	w.Types, w.CreatedAt = storetypes.Split(types), fromMicros(created)

@@ -42,6 +42,7 @@ func webhookCreate(fs *flag.FlagSet) action {
 	var types stringList
 	fs.Var(&types, "type", "an event `TYPE` it receives, e.g. device.registered; repeat or separate with commas (default: every type)")
 	fields := defineFields(fs, fieldFlag{"url", "url", "the endpoint's `URL`, https:// (required)"}, tenantFlag)
+	batch := fs.Int("batch", 1, "up to `N` events a request, as {\"events\":[…]} (1: each event is the body)")
 	return func(ctx context.Context, c *cli, _ string) error {
 		if err := required(fs, "url"); err != nil {
 			return err
@@ -53,6 +54,7 @@ func webhookCreate(fs *flag.FlagSet) action {
 		if len(types) > 0 {
 			body["types"] = types
 		}
+		body["batch_size"] = *batch
 		return call(ctx, c, http.MethodPost, "/api/v1/webhooks", body, printCreatedWebhook)
 	}
 }
@@ -89,9 +91,9 @@ func webhookResend(fs *flag.FlagSet) action {
 }
 
 var webhookColumns = columns[otos.Webhook]{
-	header: []string{"ID", "URL", "TYPES", "CREATED"},
+	header: []string{"ID", "URL", "TYPES", "BATCH", "CREATED"},
 	row: func(w *otos.Webhook) []string {
-		return []string{w.ID, w.URL, webhookTypes(w), timestamp(&w.CreatedAt)}
+		return []string{w.ID, w.URL, webhookTypes(w), strconv.Itoa(w.BatchSize), timestamp(&w.CreatedAt)}
 	},
 }
 
@@ -111,6 +113,7 @@ func printWebhook(w io.Writer, h *otos.Webhook) error {
 		field{"id", h.ID},
 		field{"url", h.URL},
 		field{"types", webhookTypes(h)},
+		field{"batch size", strconv.Itoa(h.BatchSize)},
 		field{"tenant", h.TenantID},
 		field{"created", timestamp(&h.CreatedAt)})
 }

@@ -3,12 +3,14 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -27,8 +29,9 @@ type receiver struct {
 	seen   map[string]int // event id → deliveries
 	order  map[string][]string
 	events []*otos.Event
-	bad    int // deliveries whose signature did not verify
-	fail   func(e *otos.Event) (status int, hang time.Duration)
+	bad      int // deliveries whose signature did not verify
+	requests int // deliveries accepted
+	fail     func(e *otos.Event) (status int, hang time.Duration)
 }
 
 func newReceiver(t *testing.T) *receiver {
@@ -50,13 +53,22 @@ func (r *receiver) serve(w http.ResponseWriter, req *http.Request) {
 		http.Error(w, err.Error(), http.StatusUnauthorized)
 		return
 	}
-	var e otos.Event
-	if err := json.Unmarshal(body, &e); err != nil || e.ID != req.Header.Get(webhook.HeaderID) {
-		http.Error(w, "bad body", http.StatusBadRequest)
+	// One event, or a batch of them.
+	var batch struct{ Events []*otos.Event }
+	var one otos.Event
+	if json.Unmarshal(body, &batch) != nil || len(batch.Events) == 0 {
+		if err := json.Unmarshal(body, &one); err != nil {
+			http.Error(w, "bad body", http.StatusBadRequest)
+			return
+		}
+		batch.Events = []*otos.Event{&one}
+	}
+	if batch.Events[0].ID != req.Header.Get(webhook.HeaderID) {
+		http.Error(w, "webhook-id is not the first event's", http.StatusBadRequest)
 		return
 	}
 	if fail != nil {
-		if status, hang := fail(&e); status != 0 || hang != 0 {
+		if status, hang := fail(batch.Events[0]); status != 0 || hang != 0 {
 			time.Sleep(hang)
 			w.WriteHeader(max(status, 200))
 			if status >= 300 || hang > 0 {
@@ -64,14 +76,17 @@ func (r *receiver) serve(w http.ResponseWriter, req *http.Request) {
 			}
 		}
 	}
-	var d otos.EventData
-	_ = json.Unmarshal(e.Data, &d)
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.seen[e.ID]++
-	if r.seen[e.ID] == 1 { // de-duplicated by id, as a receiver should
-		r.events = append(r.events, &e)
-		r.order[d.DeviceNumber] = append(r.order[d.DeviceNumber], string(e.Type))
+	r.requests++
+	for _, e := range batch.Events {
+		var d otos.EventData
+		_ = json.Unmarshal(e.Data, &d)
+		r.seen[e.ID]++
+		if r.seen[e.ID] == 1 { // de-duplicated by id, as a receiver should
+			r.events = append(r.events, e)
+			r.order[d.DeviceNumber] = append(r.order[d.DeviceNumber], string(e.Type))
+		}
 	}
 }
 
@@ -96,7 +111,13 @@ func (r *receiver) waitFor(n int, within time.Duration) []*otos.Event {
 // createWebhook registers the receiver and keeps the secret it is given.
 func (r *receiver) createWebhook(t *testing.T, s *testServer, types ...string) string {
 	t.Helper()
-	body := map[string]any{"url": r.srv.URL + "/hook"}
+	return r.createWebhookWith(t, s, map[string]any{}, types...)
+}
+
+// createWebhookWith is createWebhook with more fields in the request.
+func (r *receiver) createWebhookWith(t *testing.T, s *testServer, body map[string]any, types ...string) string {
+	t.Helper()
+	body["url"] = r.srv.URL + "/hook"
 	if len(types) > 0 {
 		body["types"] = types
 	}
@@ -414,5 +435,44 @@ func TestEventsOverMQTT(t *testing.T) {
 	spy := connect5(t, s.MQTTAddr(), "spy", theirs.Username, theirs.Password)
 	if rc := spy.subscribe(t, "otos/"+tenant+"/events/#"); rc < 0x80 {
 		t.Errorf("another tenant's account subscribed to this tenant's events: reason %#x", rc)
+	}
+}
+
+// TestWebhookBatches: a webhook with batch_size receives its events in
+// requests of up to that many, in order; a failed request is retried, and
+// its events still arrive, each device's in order.
+func TestWebhookBatches(t *testing.T) {
+	s := startServer(t, "", quickWebhooks)
+	rcv := newReceiver(t)
+	var failed atomic.Bool
+	rcv.fail = func(*otos.Event) (int, time.Duration) {
+		if !failed.Swap(true) {
+			return http.StatusBadGateway, 0 // the first request
+		}
+		return 0, 0
+	}
+	tp := s.createTemplate(t, nil)
+	rcv.createWebhookWith(t, s, map[string]any{"batch_size": 50}, "device.registered", "device.disabled")
+	const devices = 120
+	for i := range devices {
+		id, _ := s.register(t, tp.Secret, fmt.Sprintf("batch-%d", i))
+		if i%3 == 0 {
+			s.admin(t, "POST", "/api/v1/devices/"+id+"/disable", nil, 200, nil)
+		}
+	}
+	rcv.waitFor(devices+devices/3, 10*time.Second)
+	rcv.mu.Lock()
+	defer rcv.mu.Unlock()
+	for n, o := range rcv.order {
+		if o[0] != "device.registered" {
+			t.Errorf("%s received %v: out of order", n, o)
+		}
+	}
+	if rcv.requests >= devices/2 || rcv.bad != 0 {
+		t.Errorf("%d requests (%d badly signed) for %d events: not batched", rcv.requests, rcv.bad, len(rcv.events))
+	}
+	if status, body := s.as(t, s.Token, "POST", "/api/v1/webhooks", map[string]any{"url": "https://example.com/x", "batch_size": 101}); status != 400 ||
+		!strings.Contains(string(body), `"field":"batch_size"`) {
+		t.Errorf("batch_size 101: %d %s", status, body)
 	}
 }

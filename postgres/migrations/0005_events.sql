@@ -27,6 +27,7 @@ CREATE TABLE webhooks (
     tenant_id   text COLLATE "C" NOT NULL REFERENCES tenants (id),
     url         text             NOT NULL,
     types       text             NOT NULL, -- comma-separated; empty: every type
+    batch_size  integer          NOT NULL,
     sealed      bytea            NOT NULL,
     created_at  timestamptz      NOT NULL,
     cursor      bigint           NOT NULL,

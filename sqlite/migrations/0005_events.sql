@@ -19,6 +19,7 @@ CREATE TABLE webhooks (
     tenant_id   TEXT    NOT NULL REFERENCES tenants (id),
     url         TEXT    NOT NULL,
     types       TEXT    NOT NULL, -- comma-separated; empty: every type
+    batch_size  INTEGER NOT NULL,
     sealed      BLOB    NOT NULL,
     created_at  INTEGER NOT NULL,
     cursor      INTEGER NOT NULL,
