@@ -22,13 +22,13 @@ import (
 // delivery's signature and keeps the events it accepted, once each, and in
 // the order each device's arrived. fail, when set, decides the answer.
 type receiver struct {
-	t      *testing.T
-	srv    *httptest.Server
-	secret otos.Secret
-	mu     sync.Mutex
-	seen   map[string]int // event id → deliveries
-	order  map[string][]string
-	events []*otos.Event
+	t        *testing.T
+	srv      *httptest.Server
+	secret   otos.Secret
+	mu       sync.Mutex
+	seen     map[string]int // event id → deliveries
+	order    map[string][]string
+	events   []*otos.Event
 	bad      int // deliveries whose signature did not verify
 	requests int // deliveries accepted
 	fail     func(e *otos.Event) (status int, hang time.Duration)
