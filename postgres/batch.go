@@ -197,37 +197,94 @@ func (in *inserter) insertMany(batch []*insertReq) (map[string]bool, error) {
 		lookups[i], hashes[i] = nonEmpty(dv.Credential.Lookup), nonEmpty(dv.Credential.PasswordHash)
 		created[i], updated[i], connected[i], seen[i], online[i] = dv.CreatedAt, dv.UpdatedAt, dv.FirstConnectedAt, dv.LastSeenAt, dv.Online
 	}
+	var events []*otos.Event
+	for _, r := range batch {
+		events = append(events, r.events...)
+	}
 	// No caller's context: the statement is everyone's.
 	ctx, cancel := in.d.timeout(context.Background())
 	defer cancel()
-	inserted := make(map[string]bool, n)
-	err := in.d.tx(ctx, func(tx pgx.Tx) error {
-		clear(inserted)
-		rows, err := tx.Query(ctx, insertBatch, ids, tenants, templates, products, parents, numbers, names,
-			addrs, statuses, lookups, hashes, created, updated, connected, seen, online)
+	args := []any{ids, tenants, templates, products, parents, numbers, names,
+		addrs, statuses, lookups, hashes, created, updated, connected, seen, online}
+	if len(events) == 0 {
+		rows, err := in.d.pool.Query(ctx, insertBatch, args...)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		defer rows.Close()
-		for rows.Next() {
-			var id string
-			if err := rows.Scan(&id); err != nil {
-				return err
-			}
-			inserted[id] = true
+		return insertedIDs(rows, n)
+	}
+	return in.insertWithEvents(ctx, batch, args)
+}
+
+// insertWithEvents runs the batch statement and the events of the devices
+// it inserted in one transaction, pipelined into two round trips: BEGIN
+// with the insert, then the events with COMMIT. The events come last, as
+// writeEvents requires.
+func (in *inserter) insertWithEvents(ctx context.Context, batch []*insertReq, args []any) (map[string]bool, error) {
+	conn, err := in.d.pool.Acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Release()
+	rollback := func(err error) (map[string]bool, error) {
+		if _, rerr := conn.Exec(context.WithoutCancel(ctx), "ROLLBACK"); rerr != nil {
+			conn.Conn().Close(ctx) // leave no connection in a transaction in the pool
 		}
-		if err := rows.Err(); err != nil {
-			return err
+		return nil, err
+	}
+	var first pgx.Batch
+	first.Queue("BEGIN")
+	first.Queue(insertBatch, args...)
+	br := conn.SendBatch(ctx, &first)
+	if _, err := br.Exec(); err != nil {
+		br.Close()
+		return rollback(err)
+	}
+	rows, err := br.Query()
+	if err != nil {
+		br.Close()
+		return rollback(err)
+	}
+	inserted, err := insertedIDs(rows, len(batch))
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return rollback(err)
+	}
+	var events []*otos.Event
+	for _, r := range batch {
+		if inserted[r.dev.ID] {
+			events = append(events, r.events...)
 		}
-		var events []*otos.Event
-		for _, r := range batch {
-			if inserted[r.dev.ID] {
-				events = append(events, r.events...)
-			}
+	}
+	var second pgx.Batch
+	if len(events) > 0 {
+		eargs, err := eventArgs(events)
+		if err != nil {
+			return rollback(err)
 		}
-		return writeEvents(ctx, tx, events)
-	})
-	return inserted, err
+		second.Queue(insertEvents, eargs...)
+	}
+	second.Queue("COMMIT")
+	if err := conn.SendBatch(ctx, &second).Close(); err != nil {
+		return rollback(err)
+	}
+	return inserted, nil
+}
+
+// insertedIDs reads the ids that the batch statement returned.
+func insertedIDs(rows pgx.Rows, n int) (map[string]bool, error) {
+	defer rows.Close()
+	inserted := make(map[string]bool, n)
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		inserted[id] = true
+	}
+	return inserted, rows.Err()
 }
 
 // optional is an optional text column's value: nil (NULL) for "".

@@ -13,7 +13,7 @@ import (
 
 const eventColumns = `pos, id, type, at, tenant_id, subject, data`
 
-// writeEvents inserts events in tx at the next positions. It must be the
+// writeEvents inserts events in tx at the next positions, in their order. It must be the
 // last statement of its transaction: it takes event_counter's row and
 // holds it until the commit, which is what puts positions in commit order
 // (see migration 0005), and nothing may wait on another lock meanwhile.
@@ -21,27 +21,35 @@ func writeEvents(ctx context.Context, tx pgx.Tx, events []*otos.Event) error {
 	if len(events) == 0 {
 		return nil
 	}
-	for _, e := range events {
-		if err := checkText("event", e.ID, "event", e.TenantID, "event", e.Subject, "event", string(e.Data)); err != nil {
-			return err
-		}
-	}
-	n := int64(len(events))
-	var first int64
-	if err := tx.QueryRow(ctx, `UPDATE event_counter SET last = last + $1 RETURNING last - $1 + 1`, n).Scan(&first); err != nil {
+	args, err := eventArgs(events)
+	if err != nil {
 		return err
 	}
-	ids, types, tenants, subjects, data := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
-	ats, poss := make([]time.Time, n), make([]int64, n)
-	for i, e := range events {
-		e.Pos = first + int64(i)
-		poss[i], ids[i], types[i], ats[i], tenants[i], subjects[i], data[i] =
-			e.Pos, e.ID, string(e.Type), e.At, e.TenantID, e.Subject, string(e.Data)
-	}
-	_, err := tx.Exec(ctx, `INSERT INTO events (`+eventColumns+`)
-		SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::timestamptz[], $5::text[], $6::text[], $7::text[])`,
-		poss, ids, types, ats, tenants, subjects, data)
+	_, err = tx.Exec(ctx, insertEvents, args...)
 	return err
+}
+
+// insertEvents is one statement: the counter, then the rows at the
+// positions it gave, in their order.
+const insertEvents = `WITH c AS (UPDATE event_counter SET last = last + $1 RETURNING last - $1 AS base)
+	INSERT INTO events (` + eventColumns + `)
+	SELECT c.base + e.n, e.id, e.type, e.at, e.tenant_id, e.subject, e.data
+	FROM c, unnest($2::text[], $3::text[], $4::timestamptz[], $5::text[], $6::text[], $7::text[])
+		WITH ORDINALITY AS e(id, type, at, tenant_id, subject, data, n)`
+
+// eventArgs are insertEvents' arguments for events.
+func eventArgs(events []*otos.Event) ([]any, error) {
+	n := len(events)
+	ids, types, tenants, subjects, data := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	ats := make([]time.Time, n)
+	for i, e := range events {
+		if err := checkText("event", e.ID, "event", e.TenantID, "event", e.Subject, "event", string(e.Data)); err != nil {
+			return nil, err
+		}
+		ids[i], types[i], ats[i], tenants[i], subjects[i], data[i] =
+			e.ID, string(e.Type), e.At, e.TenantID, e.Subject, string(e.Data)
+	}
+	return []any{n, ids, types, ats, tenants, subjects, data}, nil
 }
 
 // withEvents runs fn in a transaction and then writes the events, when fn

@@ -55,7 +55,7 @@ func (r *Registrar) refused(ctx context.Context, from otos.Client, req *otos.Aut
 		return
 	}
 	r.guard.count(from, err)
-	r.core.refused.add(t, otos.ErrorCode(err).Number(), r.now())
+	r.core.refused.add(t, otos.ErrorCode(err).Number(), r.timestamp())
 	if req != nil && r.log.Enabled(ctx, slog.LevelInfo) {
 		r.log.InfoContext(ctx, "registration refused", "code", otos.ErrorCode(err).Number(),
 			"device_number", req.DeviceNumber, "client", from.Addr)
