@@ -89,7 +89,7 @@ sink_count() { tail -1 "$WORK/sink.log" | sed -n 's/.*received \([0-9]*\).*/\1/p
 # (BATCH events a request, default 1), in alternating rounds, and the median ratio of with to without (what delivering the events costs the
 # registrations); after each round with the webhook, how long the sink took to receive every event.
 webhook_scenario() {
-	"$WORK/webhooksink" -addr $SINK 2>"$WORK/sink.log" &
+	nice -n "${SINK_NICE:-0}" "$WORK/webhooksink" -addr $SINK 2>"$WORK/sink.log" &
 	PIDS+=($!)
 	sleep 1.2
 	local ratios=()
