@@ -162,3 +162,36 @@ func DownlinkFilters(number string) []string {
 	}
 	return out
 }
+
+// Filters returns, as a list of topic filters, what session s may publish
+// to (publish) or subscribe to, for a broker that takes permissions as a
+// list (NATS): a device's uplinks and its own downlinks, also under
+// "gateway/" for a gateway; a service account's downlinks of any device
+// ("+" for the number, whose tenant the broker adapter must still check
+// with Sessions.Authorize) and its tenant's consumer topics. Nil for a
+// device whose number cannot stand in a topic.
+func Filters(s *Session, publish bool) []string {
+	switch {
+	case s.IsService() && !publish:
+		return []string{ConsumerPrefix + s.TenantID + "/#"}
+	case s.IsService():
+		return inFamilies(DeviceGateway, DownlinkFilters("+"))
+	case !TopicSafe(s.DeviceNumber):
+		return nil
+	case publish:
+		return inFamilies(s.DeviceType, uplinks)
+	}
+	return inFamilies(s.DeviceType, DownlinkFilters(s.DeviceNumber))
+}
+
+// inFamilies returns topics, which start with "devices/", under each of the
+// prefixes a device of type t uses.
+func inFamilies(t DeviceType, topics []string) []string {
+	var out []string
+	for _, fam := range families(t) {
+		for _, topic := range topics {
+			out = append(out, fam+strings.TrimPrefix(topic, "devices/"))
+		}
+	}
+	return out
+}

@@ -26,6 +26,7 @@ const KeySize = 32
 type Keyring struct {
 	lookup []byte
 	aead   cipher.AEAD
+	subkey []byte // the root of Derive's keys
 	macs   sync.Pool // of keyed HMACs for Hash
 }
 
@@ -42,7 +43,8 @@ func NewKeyring(master []byte) (*Keyring, error) {
 	if err != nil {
 		return nil, err
 	}
-	k := &Keyring{lookup: derive(master, "otos/template-secret/lookup/v1"), aead: aead}
+	k := &Keyring{lookup: derive(master, "otos/template-secret/lookup/v1"), aead: aead,
+		subkey: derive(master, "otos/subkeys/v1")}
 	// Keying an HMAC costs two hash blocks; every registration needs one.
 	k.macs.New = func() any { return hmac.New(sha256.New, k.lookup) }
 	return k, nil
@@ -53,6 +55,12 @@ func derive(master []byte, purpose string) []byte {
 	m.Write([]byte(purpose))
 	return m.Sum(nil)
 }
+
+// Derive returns 32 bytes derived from the server key for purpose: the same
+// on every node that shares the store, and revealing neither the server key
+// nor another purpose's bytes. The broker adapters take their signing keys
+// and passwords from it, so that nothing more has to be stored or copied.
+func (k *Keyring) Derive(purpose string) []byte { return derive(k.subkey, purpose) }
 
 // Hash returns the keyed hash under which secret is stored and looked up.
 // Without the server key, a copy of the database does not reveal which

@@ -19,6 +19,7 @@ import (
 	otoshttp "github.com/otos-iot/otos/http"
 	"github.com/otos-iot/otos/limit"
 	"github.com/otos-iot/otos/mqtt"
+	otosnats "github.com/otos-iot/otos/nats"
 	"github.com/otos-iot/otos/provision"
 	"github.com/otos-iot/otos/webhook"
 	"github.com/prometheus/client_golang/prometheus"
@@ -37,6 +38,9 @@ type Config struct {
 	Compat   bool   // ThingsPanel compatibility: device API always HTTP 200
 	LogLevel string // debug, info, warn, error
 	Pprof    string // pprof listen address; empty: off
+	// NATS names the NATS servers otos answers the authorization callout of
+	// (see nats.go); empty: none.
+	NATS string
 	// AdminToken comes from OTOS_ADMIN_TOKEN only: a flag would show it in ps.
 	AdminToken otos.Secret
 	// ShutdownTimeout bounds how long in-flight requests may take at exit.
@@ -74,6 +78,7 @@ type Main struct {
 	Service *provision.Service
 	HTTP    *otoshttp.Server
 	Broker  *mqtt.Broker
+	NATS    *otosnats.Service
 
 	// stopBackground ends the service's background writer (presence, audit);
 	// backgroundDone closes once it has written what it held.
@@ -114,6 +119,7 @@ func (m *Main) ParseFlags(args []string, stderr io.Writer, env func(string) stri
 	str(&c.TLSKey, "tls-key", "PEM private key file for --mqtt-tls")
 	str(&c.DB, "db", "database DSN (default: SQLite in the data directory)")
 	str(&c.LogLevel, "log-level", "log level: debug, info, warn, error")
+	str(&c.NATS, "nats", "NATS server URLs (comma-separated) whose authorization callout otos answers; see `otos nats config`")
 	str(&c.Pprof, "pprof", "serve Go's pprof profiles on this address (e.g. 127.0.0.1:6060); off when empty")
 	if v, ok := lookup(env, "compat-thingspanel"); ok {
 		c.Compat = v == "1" || strings.EqualFold(v, "true")
@@ -216,6 +222,9 @@ func (m *Main) Open(ctx context.Context) error {
 			if broker != nil {
 				broker.Drop(id)
 			}
+			if m.NATS != nil {
+				m.NATS.Drop(id)
+			}
 		}})
 	if m.Config.AdminToken == "" {
 		path := filepath.Join(m.Config.Data, "admin.token")
@@ -226,6 +235,9 @@ func (m *Main) Open(ctx context.Context) error {
 		if created {
 			m.Logger.Info("admin token written", "path", path)
 		}
+	}
+	if err := m.openNATS(keys); err != nil { // before anything can revoke: Revoked reads m.NATS
+		return err
 	}
 	bg, cancel := context.WithCancel(context.Background())
 	m.stopBackground, m.backgroundDone = cancel, make(chan struct{})
@@ -239,8 +251,8 @@ func (m *Main) Open(ctx context.Context) error {
 		return err
 	}
 	m.subscribe()
-	if broker != nil {
-		go m.Service.Follow(bg, broker)
+	if pub := m.publishers(); pub != nil {
+		go m.Service.Follow(bg, pub)
 	}
 	m.HTTP = otoshttp.NewServer(otoshttp.Config{
 		Addr: m.Config.HTTP, Registry: registry, Logger: m.Logger,
@@ -316,6 +328,9 @@ func (m *Main) Close() error {
 	}
 	if m.Broker != nil {
 		errs = append(errs, m.Broker.Close())
+	}
+	if m.NATS != nil {
+		errs = append(errs, m.NATS.Close())
 	}
 	if m.pprof != nil {
 		m.pprof.Close()

@@ -1,0 +1,192 @@
+package nats
+
+import (
+	"encoding/hex"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/nats-io/jwt/v2"
+	natsgo "github.com/nats-io/nats.go"
+	"github.com/otos-iot/otos"
+)
+
+const (
+	authSubject    = "$SYS.REQ.USER.AUTH"
+	xkeyHeader     = "Nats-Server-Xkey"
+	calloutTimeout = 4 * time.Second // under the server's own (ServerConfig: 5 s)
+)
+
+// callout answers one authorization request, off the subscription's
+// goroutine so that a slow store read holds up no other client; at most
+// Workers at once.
+func (s *Service) callout(m *natsgo.Msg) {
+	s.work <- struct{}{}
+	go func() {
+		defer func() { <-s.work }()
+		s.answer(m)
+	}()
+}
+
+// answer decrypts the request, decides, and sends the signed answer,
+// encrypted for the server that asked. A request otos cannot read gets no
+// answer: the server times out and refuses the client.
+func (s *Service) answer(m *natsgo.Msg) {
+	data, serverKey := m.Data, m.Header.Get(xkeyHeader)
+	if serverKey != "" {
+		var err error
+		if data, err = s.cfg.Keys.XKey.Open(m.Data, serverKey); err != nil {
+			s.log.Warn("nats: callout request not for this key (is the configuration otos's?)", "err", err)
+			return
+		}
+	}
+	req, err := jwt.DecodeAuthorizationRequestClaims(string(data))
+	if err != nil {
+		s.log.Warn("nats: unreadable callout request", "err", err)
+		return
+	}
+	resp := jwt.NewAuthorizationResponseClaims(req.UserNkey)
+	resp.Audience = req.Server.ID
+	if resp.Jwt, err = s.authorize(req); err != nil {
+		resp.Error = string(otos.ErrorCode(err)) + ": " + otos.ErrorMessage(err)
+	}
+	token, err := resp.Encode(s.cfg.Keys.Issuer)
+	if err != nil {
+		s.log.Error("nats: sign callout answer", "err", err)
+		return
+	}
+	out := []byte(token)
+	if serverKey != "" {
+		if out, err = s.cfg.Keys.XKey.Seal(out, serverKey); err != nil {
+			s.log.Error("nats: encrypt callout answer", "err", err)
+			return
+		}
+	}
+	if err := m.Respond(out); err != nil {
+		s.log.Warn("nats: answer callout", "err", err)
+	}
+}
+
+// authorize checks the client's username and password with the sessions
+// service, as the embedded broker does, and returns the signed user that
+// holds its permissions.
+func (s *Service) authorize(req *jwt.AuthorizationRequestClaims) (string, error) {
+	ctx, cancel := s.background(calloutTimeout)
+	defer cancel()
+	from := clientAt(req.ClientInformation.Host)
+	opts := req.ConnectOptions
+	sess, err := s.cfg.Sessions.Authenticate(ctx, from, opts.Username, opts.Password)
+	if err != nil {
+		return "", err
+	}
+	uc, err := userOf(req.UserNkey, sess)
+	if err != nil {
+		return "", err
+	}
+	if err := s.cfg.Sessions.Connected(ctx, sess); err != nil {
+		return "", err
+	}
+	s.mu.Lock()
+	s.mine[connID{req.Server.ID, req.ClientInformation.ID}] = sess
+	s.mu.Unlock()
+	return uc.Encode(s.cfg.Keys.Issuer)
+}
+
+// clientAt returns the client at host, as the callout names it.
+func clientAt(host string) otos.Client {
+	if a, err := netip.ParseAddr(host); err == nil {
+		return otos.ClientAt(a)
+	}
+	return otos.Client{Addr: host, Key: host}
+}
+
+// userOf returns the user that session sess connects as: in the devices'
+// or the service accounts' account, allowed exactly its topics as
+// subjects, and tagged with who it is, for the relays and revocations.
+func userOf(nkey string, sess *otos.Session) (*jwt.UserClaims, error) {
+	uc := jwt.NewUserClaims(nkey)
+	uc.Audience, uc.Name = AccountDevices, sess.DeviceNumber
+	if sess.IsService() {
+		uc.Audience, uc.Name = AccountApps, otos.ServiceUsernamePrefix+sess.AccountID
+	}
+	uc.Tags.Add(tagsOf(sess)...)
+	for _, p := range []struct {
+		publish bool
+		list    *jwt.StringList
+	}{{true, &uc.Pub.Allow}, {false, &uc.Sub.Allow}} {
+		filters := otos.Filters(sess, p.publish)
+		if len(filters) == 0 {
+			return nil, otos.Errorf(otos.EFORBIDDEN, "the device number cannot name a topic")
+		}
+		for _, f := range filters {
+			subj, ok := Subject(f)
+			if !ok {
+				return nil, otos.Errorf(otos.EFORBIDDEN, "the device number cannot name a NATS subject")
+			}
+			p.list.Add(subj)
+		}
+	}
+	return uc, nil
+}
+
+// Tag names. nats-server lowers tags, so the device number, which may be
+// in capitals, travels in hex.
+const (
+	tagKey      = "otos-key:"
+	tagTenant   = "otos-tenant:"
+	tagDevice   = "otos-device:"
+	tagNumber   = "otos-number:"
+	tagTemplate = "otos-template:"
+	tagType     = "otos-type:"
+	tagAccount  = "otos-account:"
+)
+
+func tagsOf(s *otos.Session) []string {
+	tags := []string{tagKey + s.Key(), tagTenant + s.TenantID}
+	if s.IsService() {
+		return append(tags, tagAccount+s.AccountID)
+	}
+	return append(tags, tagDevice+s.DeviceID, tagNumber+hex.EncodeToString([]byte(s.DeviceNumber)),
+		tagTemplate+s.TemplateID, tagType+string(s.DeviceType))
+}
+
+// sessionOf returns the session that tags describe (what the relays need
+// of it), false if they are not otos's.
+func sessionOf(tags []string) (*otos.Session, bool) {
+	var s otos.Session
+	for _, t := range tags {
+		name, value, _ := strings.Cut(t, ":")
+		switch name + ":" {
+		case tagTenant:
+			s.TenantID = value
+		case tagDevice:
+			s.DeviceID = value
+		case tagNumber:
+			b, err := hex.DecodeString(value)
+			if err != nil {
+				return nil, false
+			}
+			s.DeviceNumber = string(b)
+		case tagTemplate:
+			s.TemplateID = value
+		case tagType:
+			s.DeviceType = otos.DeviceType(value)
+		case tagAccount:
+			s.AccountID = value
+		}
+	}
+	if s.TenantID == "" || s.DeviceID == "" && s.AccountID == "" {
+		return nil, false
+	}
+	return &s, true
+}
+
+// keyOf returns the session key in tags, "" if none.
+func keyOf(tags []string) string {
+	for _, t := range tags {
+		if k, ok := strings.CutPrefix(t, tagKey); ok {
+			return k
+		}
+	}
+	return ""
+}

@@ -1,0 +1,238 @@
+package nats
+
+import (
+	"encoding/json"
+	"fmt"
+	"sync"
+	"time"
+
+	natsgo "github.com/nats-io/nats.go"
+)
+
+// System subjects (nats-server's events.go).
+const (
+	connectEvent    = "$SYS.ACCOUNT.%s.CONNECT"
+	disconnectEvent = "$SYS.ACCOUNT.%s.DISCONNECT"
+	kickSubject     = "$SYS.REQ.SERVER.%s.KICK"
+	connzSubject    = "$SYS.REQ.SERVER.%s.CONNZ"
+	pingSubject     = "$SYS.REQ.SERVER.PING"
+)
+
+// revokedFor is how long a revocation is remembered, for a connection whose
+// callout was answered before it and whose connect event arrives after.
+const revokedFor = 10 * time.Second
+
+// connID names a client connection in the cluster.
+type connID struct {
+	server string
+	cid    uint64
+}
+
+// connections are the cluster's connections of otos's users by session
+// key, as the servers' connect and disconnect events tell every otos node.
+type connections struct {
+	mu      sync.Mutex
+	byKey   map[string]map[connID]struct{}
+	keyOf   map[connID]string
+	revoked map[string]time.Time
+}
+
+func (c *connections) init() {
+	c.byKey, c.keyOf, c.revoked = map[string]map[connID]struct{}{}, map[connID]string{}, map[string]time.Time{}
+}
+
+// add records connection id of key, and reports whether key was revoked
+// lately, so that the connection must go too.
+func (c *connections) add(key string, id connID) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.byKey[key] == nil {
+		c.byKey[key] = map[connID]struct{}{}
+	}
+	c.byKey[key][id] = struct{}{}
+	c.keyOf[id] = key
+	at, ok := c.revoked[key]
+	return ok && time.Since(at) < revokedFor
+}
+
+func (c *connections) remove(id connID) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	key, ok := c.keyOf[id]
+	if !ok {
+		return
+	}
+	delete(c.keyOf, id)
+	if delete(c.byKey[key], id); len(c.byKey[key]) == 0 {
+		delete(c.byKey, key)
+	}
+}
+
+// revoke returns key's connections and remembers the revocation a while.
+func (c *connections) revoke(key string) []connID {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := time.Now()
+	for k, at := range c.revoked {
+		if now.Sub(at) >= revokedFor {
+			delete(c.revoked, k)
+		}
+	}
+	c.revoked[key] = now
+	var ids []connID
+	for id := range c.byKey[key] {
+		ids = append(ids, id)
+	}
+	return ids
+}
+
+// count returns how many connections are known.
+func (c *connections) count() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.keyOf)
+}
+
+// connEvent is the part of a connect or disconnect event otos reads.
+type connEvent struct {
+	Server struct {
+		ID string `json:"id"`
+	} `json:"server"`
+	Client struct {
+		ID   uint64   `json:"id"`
+		Tags []string `json:"tags"`
+	} `json:"client"`
+}
+
+func (s *Service) connected(m *natsgo.Msg) {
+	var e connEvent
+	if json.Unmarshal(m.Data, &e) != nil {
+		return
+	}
+	id := connID{e.Server.ID, e.Client.ID}
+	if key := keyOf(e.Client.Tags); key != "" && s.conns.add(key, id) {
+		s.kick(id)
+	}
+}
+
+// disconnected forgets the connection and, on the node that answered its
+// callout, tells the sessions service.
+func (s *Service) disconnected(m *natsgo.Msg) {
+	var e connEvent
+	if json.Unmarshal(m.Data, &e) != nil {
+		return
+	}
+	id := connID{e.Server.ID, e.Client.ID}
+	s.conns.remove(id)
+	s.mu.Lock()
+	sess := s.mine[id]
+	delete(s.mine, id)
+	s.mu.Unlock()
+	if sess != nil {
+		s.cfg.Sessions.Disconnected(sess)
+	}
+}
+
+// Drop disconnects every connection of session key (a device's or service
+// account's id) wherever in the cluster it is. It does not block.
+func (s *Service) Drop(key string) {
+	for _, id := range s.conns.revoke(key) {
+		go s.kick(id)
+	}
+}
+
+func (s *Service) kick(id connID) {
+	body, _ := json.Marshal(struct {
+		CID uint64 `json:"cid"`
+	}{id.cid})
+	if _, err := s.sys.Request(fmt.Sprintf(kickSubject, id.server), body, 2*time.Second); err != nil {
+		s.log.Warn("nats: disconnect a revoked client", "server", id.server, "cid", id.cid, "err", err)
+		return
+	}
+	s.log.Info("nats: revoked client disconnected", "server", id.server, "cid", id.cid)
+}
+
+// resync asks every server for the connections of otos's accounts: the
+// events of those made while this node was away are lost to it.
+func (s *Service) resync() {
+	servers, err := s.servers()
+	if err != nil {
+		s.log.Warn("nats: list servers", "err", err)
+		return
+	}
+	for _, server := range servers {
+		for _, acc := range []string{AccountDevices, AccountApps} {
+			if err := s.resyncServer(server, acc); err != nil {
+				s.log.Warn("nats: list connections", "server", server, "account", acc, "err", err)
+			}
+		}
+	}
+}
+
+// servers returns the ids of the servers that answer a ping within a while.
+func (s *Service) servers() ([]string, error) {
+	inbox := s.sys.NewRespInbox()
+	sub, err := s.sys.SubscribeSync(inbox)
+	if err != nil {
+		return nil, err
+	}
+	defer sub.Unsubscribe()
+	if err := s.sys.PublishRequest(pingSubject, inbox, nil); err != nil {
+		return nil, err
+	}
+	var ids []string
+	wait := time.Second
+	for {
+		m, err := sub.NextMsg(wait)
+		if err != nil {
+			return ids, nil // quiet for a while: every server that will answer has
+		}
+		var r struct {
+			Server struct {
+				ID string `json:"id"`
+			} `json:"server"`
+		}
+		if json.Unmarshal(m.Data, &r) == nil && r.Server.ID != "" {
+			ids = append(ids, r.Server.ID)
+		}
+		wait = 250 * time.Millisecond
+	}
+}
+
+// resyncServer pages through server's connections of account acc.
+func (s *Service) resyncServer(server, acc string) error {
+	const page = 1024
+	for offset := 0; ; offset += page {
+		body, _ := json.Marshal(map[string]any{"acc": acc, "auth": true, "offset": offset, "limit": page})
+		m, err := s.sys.Request(fmt.Sprintf(connzSubject, server), body, 2*time.Second)
+		if err != nil {
+			return err
+		}
+		var r struct {
+			Data struct {
+				Total int `json:"total"`
+				Conns []struct {
+					CID  uint64   `json:"cid"`
+					Tags []string `json:"tags"`
+				} `json:"connections"`
+			} `json:"data"`
+			Error *struct {
+				Description string `json:"description"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(m.Data, &r); err != nil {
+			return err
+		}
+		if r.Error != nil {
+			return fmt.Errorf("%s", r.Error.Description)
+		}
+		for _, c := range r.Data.Conns {
+			if key := keyOf(c.Tags); key != "" {
+				s.conns.add(key, connID{server, c.CID})
+			}
+		}
+		if len(r.Data.Conns) < page {
+			return nil
+		}
+	}
+}

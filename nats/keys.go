@@ -1,0 +1,56 @@
+// Package nats makes otos the authentication service of a NATS cluster: it
+// answers nats-server's authorization callout for every connecting client
+// (MQTT and NATS alike) with the device's or service account's permissions,
+// relays uplinks to the consumer topics that name their device, and
+// disconnects revoked devices wherever in the cluster they are connected.
+//
+// The server's configuration (ServerConfig, printed by `otos nats config`)
+// holds four static accounts: OTOS for otos itself, OTOS_DEVICES for every
+// device, OTOS_APPS for every service account, and the system account. The
+// tenants are subject namespaces in these, which the permissions otos
+// grants keep apart (see README, "NATS").
+package nats
+
+import (
+	"bytes"
+	"encoding/base64"
+	"fmt"
+
+	"github.com/nats-io/nkeys"
+)
+
+// Keys are what otos and nats-server share: the account key that signs the
+// callout's answers and users, the curve key under which the server
+// encrypts requests to otos, and the passwords of otos's two users. They
+// are derived from otos's server key, so every node that shares the store
+// has the same, and nothing more is stored.
+type Keys struct {
+	Issuer      nkeys.KeyPair
+	XKey        nkeys.KeyPair
+	Password    string // of User, in AccountOTOS
+	SysPassword string // of SysUser, in the system account
+}
+
+// DeriveKeys returns the Keys that derive (the server key's Derive) gives.
+func DeriveKeys(derive func(purpose string) []byte) (*Keys, error) {
+	issuer, err := nkeys.FromRawSeed(nkeys.PrefixByteAccount, derive("otos/nats/issuer/v1"))
+	if err != nil {
+		return nil, fmt.Errorf("nats issuer key: %w", err)
+	}
+	xkey, err := nkeys.CreateCurveKeysWithRand(bytes.NewReader(derive("otos/nats/xkey/v1")))
+	if err != nil {
+		return nil, fmt.Errorf("nats xkey: %w", err)
+	}
+	pw := func(p string) string { return base64.RawURLEncoding.EncodeToString(derive(p)) }
+	return &Keys{Issuer: issuer, XKey: xkey,
+		Password: pw("otos/nats/password/v1"), SysPassword: pw("otos/nats/sys-password/v1")}, nil
+}
+
+// public returns kp's public key; a key pair made from a seed always has one.
+func public(kp nkeys.KeyPair) string {
+	p, err := kp.PublicKey()
+	if err != nil {
+		panic(err)
+	}
+	return p
+}
