@@ -26,7 +26,7 @@ const KeySize = 32
 type Keyring struct {
 	lookup []byte
 	aead   cipher.AEAD
-	subkey []byte // the root of Derive's keys
+	subkey []byte    // the root of Derive's keys
 	macs   sync.Pool // of keyed HMACs for Hash
 }
 
