@@ -1,6 +1,7 @@
 package main
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -47,5 +48,161 @@ func TestNATSCallout(t *testing.T) {
 	}
 	if _, err := connect3(t, nc.mqtt[0], "nats-dev-x", v.Username, "wrong", nil); err == nil {
 		t.Fatal("a wrong password connected")
+	}
+}
+
+// natsTenant is a tenant with a template, a service account connected over
+// NATS to one node and subscribed to its tenant's consumer subjects.
+type natsTenant struct {
+	id     string
+	secret otos.Secret
+	app    *natsgo.Conn
+	up     *natsgo.Subscription
+}
+
+func newNATSTenant(t *testing.T, s *testServer, url, tenant string) *natsTenant {
+	t.Helper()
+	fields := map[string]any{}
+	if tenant != otos.DefaultTenantID {
+		fields["tenant_id"] = tenant
+	}
+	tp := s.createTemplate(t, fields)
+	acct, err := s.Service.Admin.CreateServiceAccount(t.Context(), systemAdmin, tenant, "consumer")
+	if err != nil {
+		t.Fatal(err)
+	}
+	app, err := natsgo.Connect(url, natsgo.UserInfo(acct.Username, acct.Password))
+	if err != nil {
+		t.Fatalf("service account over NATS: %v", err)
+	}
+	t.Cleanup(app.Close)
+	up, err := app.SubscribeSync("otos." + tenant + ".*.devices.>")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := app.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	return &natsTenant{id: tenant, secret: otos.Secret(tp.Secret), app: app, up: up}
+}
+
+// next returns the next uplink's subject and payload, "" after d.
+func (n *natsTenant) next(d time.Duration) (string, string) {
+	m, err := n.up.NextMsg(d)
+	if err != nil {
+		return "", ""
+	}
+	return m.Subject, string(m.Data)
+}
+
+// TestNATSCluster: three clustered nats-server nodes with otos as their
+// authentication service. Devices connect with their vouchers to different
+// nodes; a device's uplink reaches its tenant's service account on another
+// node under its own number, even when it claims another's identity; it
+// cannot reach other devices' or tenants' topics; downlinks reach only the
+// tenant's own devices; and a disabled, reset, deleted or re-issued device
+// is disconnected from whichever node holds it within a second.
+func TestNATSCluster(t *testing.T) {
+	dir := t.TempDir()
+	nc := startNATS(t, 3, otosNATSBlock(t, dir))
+	s := startServer(t, dir, func(c *Config) { c.NATS = nc.url() })
+	var other otos.Tenant
+	s.admin(t, "POST", "/api/v1/tenants", map[string]any{"name": "other"}, 201, &other)
+	t1 := newNATSTenant(t, s, nc.urls[2], otos.DefaultTenantID)
+	t2 := newNATSTenant(t, s, nc.urls[1], other.ID)
+
+	idA, vA := s.register(t, string(t1.secret), "Nats.A")
+	_, vB := s.register(t, string(t1.secret), "nats-b")
+	_, vC := s.register(t, string(t2.secret), "nats-c")
+	a, err := connect3(t, nc.mqtt[0], "nats-a", vA.Username, vA.Password, nil)
+	if err != nil {
+		t.Fatalf("device A: %v", err)
+	}
+	c, err := connect3(t, nc.mqtt[1], "nats-c", vC.Username, vC.Password, nil)
+	if err != nil {
+		t.Fatalf("device C: %v", err)
+	}
+
+	spy, err := t2.app.SubscribeSync("otos." + t1.id + ".>")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t2.app.Flush()
+
+	// Uplinks, under the number of the device that sent them.
+	a.Publish(otos.TelemetryTopic, 0, false, "a1").Wait()
+	if subj, body := t1.next(5 * time.Second); subj != "otos."+t1.id+".Nats//A.devices.telemetry" || body != "a1" {
+		t.Fatalf("A's uplink reached tenant 1 as %q %q", subj, body)
+	}
+	c.Publish("devices/event/boot", 0, false, "c1").Wait()
+	if subj, body := t2.next(5 * time.Second); subj != "otos."+t2.id+".nats-c.devices.event.boot" || body != "c1" {
+		t.Fatalf("C's uplink reached tenant 2 as %q %q", subj, body)
+	}
+	if subj, _ := t1.next(300 * time.Millisecond); subj != "" {
+		t.Fatalf("tenant 1 saw %s of tenant 2", subj)
+	}
+
+	// A device over NATS that claims device A's identity is still itself.
+	b, err := natsgo.Connect(nc.urls[1], natsgo.UserInfo(vB.Username, vB.Password))
+	if err != nil {
+		t.Fatalf("device B over NATS: %v", err)
+	}
+	defer b.Close()
+	forged := natsgo.NewMsg("devices.telemetry")
+	forged.Data = []byte("b1")
+	forged.Header.Set("Nats-Request-Info", `{"acc":"OTOS_DEVICES","tags":["otos-key:`+idA+`","otos-tenant:`+t1.id+
+		`","otos-device:`+idA+`","otos-number:4e6174732e41"]}`)
+	if err := b.PublishMsg(forged); err != nil {
+		t.Fatal(err)
+	}
+	if subj, body := t1.next(5 * time.Second); subj != "otos."+t1.id+".nats-b.devices.telemetry" || body != "b1" {
+		t.Fatalf("B's forged uplink reached tenant 1 as %q %q", subj, body)
+	}
+
+	// What a device may not subscribe to, nor a service account of another tenant.
+	for _, f := range []string{"devices/command/nats-b/+", "devices/command/+/+", "devices/#", "otos/#", "#"} {
+		if rc := a.subscribe(t, f); rc != 0x80 {
+			t.Errorf("device A subscribed to %s: %#x", f, rc)
+		}
+	}
+	if m, err := spy.NextMsg(100 * time.Millisecond); err == nil {
+		t.Errorf("tenant 2's service account received tenant 1's %s", m.Subject)
+	}
+	if err := t2.app.LastError(); err == nil || !strings.Contains(err.Error(), "Permissions Violation") {
+		t.Errorf("tenant 2's subscription to tenant 1's subjects: %v, want a permissions violation", err)
+	}
+
+	// Downlinks: to one's own tenant's devices only.
+	if rc := a.subscribe(t, "devices/command/Nats.A/+"); rc > 1 {
+		t.Fatalf("device A's own commands: %#x", rc)
+	}
+	if err := t2.app.Publish("devices.command.Nats//A.x", []byte("from tenant 2")); err != nil {
+		t.Fatal(err)
+	}
+	if err := t1.app.Publish("devices.command.Nats//A.m1", []byte("reboot")); err != nil {
+		t.Fatal(err)
+	}
+	if m, ok := a.received("devices/command/Nats.A/m1", 5*time.Second); !ok || string(m.Payload()) != "reboot" {
+		t.Fatal("device A did not receive its tenant's command")
+	}
+	if _, ok := a.received("devices/command/Nats.A/x", 300*time.Millisecond); ok {
+		t.Fatal("device A received another tenant's command")
+	}
+
+	// Revocation reaches the node that holds the device, within a second.
+	start := time.Now()
+	if _, err := s.Service.Admin.SetDeviceStatus(t.Context(), systemAdmin, idA, otos.StatusDisabled); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-a.lost:
+		if d := time.Since(start); d > time.Second {
+			t.Errorf("disabled device disconnected after %v", d)
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("a disabled device stays connected")
+	}
+	if _, err := connect3(t, nc.mqtt[2], "nats-a", vA.Username, vA.Password, nil); err == nil {
+		t.Fatal("a disabled device connected")
 	}
 }
