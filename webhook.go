@@ -78,17 +78,64 @@ func (w *Webhook) Validate(allowPrivate bool) error {
 
 // PublicAddr reports whether a is an address a webhook may be delivered to
 // without the operator's leave: not loopback, private, link-local,
-// unspecified, multicast or otherwise reserved for local use.
+// unspecified, multicast, or in a range IANA lists as not globally
+// reachable (shared, documentation, benchmarking, reserved, ...). An IPv6
+// address that carries an IPv4 one (NAT64, 6to4, IPv4-mapped or
+// -compatible) is judged by the IPv4 address, which is where it leads.
 func PublicAddr(a netip.Addr) bool {
-	a = a.Unmap()
-	return a.IsGlobalUnicast() && !a.IsPrivate() && !a.IsLoopback() && !a.IsLinkLocalUnicast() &&
-		!cgnat.Contains(a) && !uniqueLocal6.Contains(a)
+	a = a.Unmap().WithZone("")
+	if v4, ok := embeddedIPv4(a); ok {
+		a = v4
+	}
+	if !a.IsGlobalUnicast() || a.IsPrivate() || a.IsLoopback() || a.IsLinkLocalUnicast() {
+		return false
+	}
+	for _, p := range notGlobal {
+		if p.Contains(a) {
+			return false
+		}
+	}
+	return true
+}
+
+// embeddedIPv4 returns the IPv4 address that an IPv6 address of a
+// translation or tunnel prefix leads to.
+func embeddedIPv4(a netip.Addr) (netip.Addr, bool) {
+	b := a.As16()
+	switch {
+	case !a.Is6():
+		return a, false
+	case nat64.Contains(a), ipv4Compatible.Contains(a):
+		return netip.AddrFrom4([4]byte(b[12:16])), true
+	case sixToFour.Contains(a):
+		return netip.AddrFrom4([4]byte(b[2:6])), true
+	}
+	return a, false
 }
 
 var (
-	cgnat        = netip.MustParsePrefix("100.64.0.0/10")
-	uniqueLocal6 = netip.MustParsePrefix("fc00::/7")
+	nat64          = netip.MustParsePrefix("64:ff9b::/96") // RFC 6052
+	ipv4Compatible = netip.MustParsePrefix("::/96")        // RFC 4291, deprecated
+	sixToFour      = netip.MustParsePrefix("2002::/16")    // RFC 3056
 )
+
+// notGlobal are the special-purpose ranges of the IANA registries that are
+// not globally reachable, beyond what netip's methods tell: an endpoint on
+// the internet is never in one, a device of the network inside may be.
+var notGlobal = prefixes(
+	"0.0.0.0/8", "100.64.0.0/10", "192.0.0.0/24", "192.0.2.0/24", "192.88.99.0/24", "198.18.0.0/15",
+	"198.51.100.0/24", "203.0.113.0/24", "240.0.0.0/4",
+	"::ffff:0:0:0/96", "64:ff9b:1::/48", "100::/64", "100:0:0:1::/64", "2001::/23", "2001:db8::/32",
+	"3fff::/20", "5f00::/16", "fc00::/7", "fec0::/10",
+)
+
+func prefixes(ps ...string) []netip.Prefix {
+	out := make([]netip.Prefix, len(ps))
+	for i, p := range ps {
+		out[i] = netip.MustParsePrefix(p)
+	}
+	return out
+}
 
 // WebhookSecretPrefix starts a webhook secret, as in Standard Webhooks.
 const WebhookSecretPrefix = "whsec_"
