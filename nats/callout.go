@@ -3,6 +3,7 @@ package nats
 import (
 	"encoding/hex"
 	"net/netip"
+	"strconv"
 	"strings"
 	"time"
 
@@ -79,7 +80,7 @@ func (s *Service) authorize(req *jwt.AuthorizationRequestClaims) (string, error)
 	if err != nil {
 		return "", err
 	}
-	uc, err := userOf(req.UserNkey, sess)
+	uc, err := userOf(req.UserNkey, sess, time.Now())
 	if err != nil {
 		return "", err
 	}
@@ -103,13 +104,14 @@ func clientAt(host string) otos.Client {
 // userOf returns the user that session sess connects as: in the devices'
 // or the service accounts' account, allowed exactly its topics as
 // subjects, and tagged with who it is, for the relays and revocations.
-func userOf(nkey string, sess *otos.Session) (*jwt.UserClaims, error) {
+func userOf(nkey string, sess *otos.Session, now time.Time) (*jwt.UserClaims, error) {
 	uc := jwt.NewUserClaims(nkey)
 	uc.Audience, uc.Name = AccountDevices, sess.DeviceNumber
 	if sess.IsService() {
 		uc.Audience, uc.Name = AccountApps, otos.ServiceUsernamePrefix+sess.AccountID
 	}
 	uc.Tags.Add(tagsOf(sess)...)
+	uc.Tags.Add(tagAt + strconv.FormatInt(now.UnixNano(), 10))
 	for _, p := range []struct {
 		publish bool
 		list    *jwt.StringList
@@ -139,6 +141,7 @@ const (
 	tagTemplate = "otos-template:"
 	tagType     = "otos-type:"
 	tagAccount  = "otos-account:"
+	tagAt       = "otos-at:" // when otos let the connection in, in Unix nanoseconds
 )
 
 func tagsOf(s *otos.Session) []string {
@@ -179,6 +182,19 @@ func sessionOf(tags []string) (*otos.Session, bool) {
 		return nil, false
 	}
 	return &s, true
+}
+
+// authorizedAt returns when otos let in the connection with tags, the zero
+// time if they do not say.
+func authorizedAt(tags []string) time.Time {
+	for _, t := range tags {
+		if v, ok := strings.CutPrefix(t, tagAt); ok {
+			if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+				return time.Unix(0, n)
+			}
+		}
+	}
+	return time.Time{}
 }
 
 // keyOf returns the session key in tags, "" if none.

@@ -41,9 +41,13 @@ func (c *connections) init() {
 	c.byKey, c.keyOf, c.revoked = map[string]map[connID]struct{}{}, map[connID]string{}, map[string]time.Time{}
 }
 
-// add records connection id of key, and reports whether key was revoked
-// lately, so that the connection must go too.
-func (c *connections) add(key string, id connID) bool {
+// add records connection id of key, let in at at, and reports whether key
+// was revoked since, so that the connection must go too: a revocation can
+// overtake the connection's event. A connection without a key is not otos's.
+func (c *connections) add(key string, id connID, at time.Time) bool {
+	if key == "" {
+		return false
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.byKey[key] == nil {
@@ -51,8 +55,8 @@ func (c *connections) add(key string, id connID) bool {
 	}
 	c.byKey[key][id] = struct{}{}
 	c.keyOf[id] = key
-	at, ok := c.revoked[key]
-	return ok && time.Since(at) < revokedFor
+	revoked, ok := c.revoked[key]
+	return ok && !at.After(revoked)
 }
 
 func (c *connections) remove(id connID) {
@@ -110,8 +114,8 @@ func (s *Service) connected(m *natsgo.Msg) {
 		return
 	}
 	id := connID{e.Server.ID, e.Client.ID}
-	if key := keyOf(e.Client.Tags); key != "" && s.conns.add(key, id) {
-		s.kick(id)
+	if s.conns.add(keyOf(e.Client.Tags), id, authorizedAt(e.Client.Tags)) {
+		go s.kick(id)
 	}
 }
 
@@ -136,7 +140,9 @@ func (s *Service) disconnected(m *natsgo.Msg) {
 // Drop disconnects every connection of session key (a device's or service
 // account's id) wherever in the cluster it is. It does not block.
 func (s *Service) Drop(key string) {
-	for _, id := range s.conns.revoke(key) {
+	ids := s.conns.revoke(key)
+	s.log.Debug("nats: drop", "key", key, "connections", len(ids))
+	for _, id := range ids {
 		go s.kick(id)
 	}
 }
@@ -167,6 +173,7 @@ func (s *Service) resync() {
 			}
 		}
 	}
+	s.log.Info("nats: live connections listed", "servers", len(servers), "connections", s.conns.count())
 }
 
 // servers returns the ids of the servers that answer a ping within a while.
@@ -227,8 +234,8 @@ func (s *Service) resyncServer(server, acc string) error {
 			return fmt.Errorf("%s", r.Error.Description)
 		}
 		for _, c := range r.Data.Conns {
-			if key := keyOf(c.Tags); key != "" {
-				s.conns.add(key, connID{server, c.CID})
+			if id := (connID{server, c.CID}); s.conns.add(keyOf(c.Tags), id, authorizedAt(c.Tags)) {
+				go s.kick(id) // revoked while the list was on its way
 			}
 		}
 		if len(r.Data.Conns) < page {

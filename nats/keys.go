@@ -13,7 +13,6 @@ package nats
 
 import (
 	"bytes"
-	"encoding/base64"
 	"fmt"
 
 	"github.com/nats-io/nkeys"
@@ -21,14 +20,16 @@ import (
 
 // Keys are what otos and nats-server share: the account key that signs the
 // callout's answers and users, the curve key under which the server
-// encrypts requests to otos, and the passwords of otos's two users. They
-// are derived from otos's server key, so every node that shares the store
-// has the same, and nothing more is stored.
+// encrypts requests to otos, and the user keys of otos's two connections
+// (nkeys: the server holds only their public halves, and otos proves them by
+// signing the server's nonce). They are derived from otos's server key, so
+// every node that shares the store has the same, and nothing more is
+// stored.
 type Keys struct {
-	Issuer      nkeys.KeyPair
-	XKey        nkeys.KeyPair
-	Password    string // of User, in AccountOTOS
-	SysPassword string // of SysUser, in the system account
+	Issuer nkeys.KeyPair
+	XKey   nkeys.KeyPair
+	User   nkeys.KeyPair // in AccountOTOS: callouts, relays, events
+	Sys    nkeys.KeyPair // in the system account: connection events, kicks
 }
 
 // DeriveKeys returns the Keys that derive (the server key's Derive) gives.
@@ -41,9 +42,15 @@ func DeriveKeys(derive func(purpose string) []byte) (*Keys, error) {
 	if err != nil {
 		return nil, fmt.Errorf("nats xkey: %w", err)
 	}
-	pw := func(p string) string { return base64.RawURLEncoding.EncodeToString(derive(p)) }
-	return &Keys{Issuer: issuer, XKey: xkey,
-		Password: pw("otos/nats/password/v1"), SysPassword: pw("otos/nats/sys-password/v1")}, nil
+	user, err := nkeys.FromRawSeed(nkeys.PrefixByteUser, derive("otos/nats/user/v1"))
+	if err != nil {
+		return nil, fmt.Errorf("nats user key: %w", err)
+	}
+	sys, err := nkeys.FromRawSeed(nkeys.PrefixByteUser, derive("otos/nats/sys-user/v1"))
+	if err != nil {
+		return nil, fmt.Errorf("nats system user key: %w", err)
+	}
+	return &Keys{Issuer: issuer, XKey: xkey, User: user, Sys: sys}, nil
 }
 
 // public returns kp's public key; a key pair made from a seed always has one.

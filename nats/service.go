@@ -9,6 +9,7 @@ import (
 	"time"
 
 	natsgo "github.com/nats-io/nats.go"
+	"github.com/nats-io/nkeys"
 	"github.com/otos-iot/otos"
 )
 
@@ -55,10 +56,10 @@ func Open(cfg Config) (*Service, error) {
 		mine: map[connID]*otos.Session{}, closing: make(chan struct{})}
 	s.conns.init()
 	var err error
-	if s.conn, err = s.connect("otos", User, cfg.Keys.Password, nil); err != nil {
+	if s.conn, err = s.connect("otos", cfg.Keys.User, nil); err != nil {
 		return nil, err
 	}
-	if s.sys, err = s.connect("otos-sys", SysUser, cfg.Keys.SysPassword, func() { go s.resync() }); err != nil {
+	if s.sys, err = s.connect("otos-sys", cfg.Keys.Sys, func() { go s.resync() }); err != nil {
 		s.conn.Close()
 		return nil, err
 	}
@@ -70,10 +71,10 @@ func Open(cfg Config) (*Service, error) {
 	return s, nil
 }
 
-// connect opens one of otos's connections; reconnected runs after each
-// reconnection.
-func (s *Service) connect(name, user, password string, reconnected func()) (*natsgo.Conn, error) {
-	opts := append([]natsgo.Option{natsgo.Name(name), natsgo.UserInfo(user, password),
+// connect opens one of otos's connections as user; reconnected runs after
+// each reconnection.
+func (s *Service) connect(name string, user nkeys.KeyPair, reconnected func()) (*natsgo.Conn, error) {
+	opts := append([]natsgo.Option{natsgo.Name(name), natsgo.Nkey(public(user), user.Sign),
 		natsgo.MaxReconnects(-1), natsgo.ReconnectWait(250 * time.Millisecond),
 		natsgo.DisconnectErrHandler(func(_ *natsgo.Conn, err error) {
 			if err != nil {
@@ -88,7 +89,7 @@ func (s *Service) connect(name, user, password string, reconnected func()) (*nat
 		})}, s.cfg.Options...)
 	c, err := natsgo.Connect(s.cfg.URL, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("nats: connect as %s to %s: %w", user, s.cfg.URL, err)
+		return nil, fmt.Errorf("nats: connect as %s to %s: %w", name, s.cfg.URL, err)
 	}
 	return c, nil
 }

@@ -80,10 +80,6 @@ func runNATS(ctx context.Context, args []string, stdout, stderr io.Writer, env f
 	if err != nil {
 		return err
 	}
-	conf, err := otosnats.ServerConfig(k, "")
-	if err != nil {
-		return err
-	}
-	_, err = io.WriteString(stdout, conf)
+	_, err = io.WriteString(stdout, otosnats.ServerConfig(k, ""))
 	return err
 }

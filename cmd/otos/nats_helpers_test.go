@@ -21,11 +21,16 @@ type natsCluster struct {
 	mqtt    []string // each node's MQTT URL
 }
 
-// otosNATSBlock returns what `otos nats config` prints for the store in dir.
-func otosNATSBlock(t *testing.T, dir string) string {
+// otosNATSBlock returns what `otos nats config` prints for the store in
+// the data directory dir, or with "--db", dsn for that database.
+func otosNATSBlock(t *testing.T, dir string, db ...string) string {
 	t.Helper()
+	args := []string{"nats", "config", "--data", dir}
+	if dir == "--db" {
+		args = []string{"nats", "config", "--data", t.TempDir(), "--db", db[0]}
+	}
 	var out, errs bytes.Buffer
-	if err := run(t.Context(), []string{"nats", "config", "--data", dir}, &out, &errs, func(string) string { return "" }); err != nil {
+	if err := run(t.Context(), args, &out, &errs, func(string) string { return "" }); err != nil {
 		t.Fatalf("otos nats config: %v: %s", err, errs.String())
 	}
 	return out.String()

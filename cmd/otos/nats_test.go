@@ -7,6 +7,7 @@ import (
 
 	natsgo "github.com/nats-io/nats.go"
 	"github.com/otos-iot/otos"
+	"github.com/otos-iot/otos/postgres/pgtest"
 )
 
 // TestNATSCallout: with otos as the authentication service of a NATS
@@ -112,7 +113,7 @@ func TestNATSCluster(t *testing.T) {
 	t2 := newNATSTenant(t, s, nc.urls[1], other.ID)
 
 	idA, vA := s.register(t, string(t1.secret), "Nats.A")
-	_, vB := s.register(t, string(t1.secret), "nats-b")
+	idB, vB := s.register(t, string(t1.secret), "nats-b")
 	_, vC := s.register(t, string(t2.secret), "nats-c")
 	a, err := connect3(t, nc.mqtt[0], "nats-a", vA.Username, vA.Password, nil)
 	if err != nil {
@@ -143,7 +144,9 @@ func TestNATSCluster(t *testing.T) {
 	}
 
 	// A device over NATS that claims device A's identity is still itself.
-	b, err := natsgo.Connect(nc.urls[1], natsgo.UserInfo(vB.Username, vB.Password))
+	bLost := make(chan struct{}, 1)
+	b, err := natsgo.Connect(nc.urls[1], natsgo.UserInfo(vB.Username, vB.Password), natsgo.NoReconnect(),
+		natsgo.ClosedHandler(func(*natsgo.Conn) { bLost <- struct{}{} }))
 	if err != nil {
 		t.Fatalf("device B over NATS: %v", err)
 	}
@@ -205,4 +208,106 @@ func TestNATSCluster(t *testing.T) {
 	if _, err := connect3(t, nc.mqtt[2], "nats-a", vA.Username, vA.Password, nil); err == nil {
 		t.Fatal("a disabled device connected")
 	}
+
+	// A reset drops device B (over NATS); registered again at once, it
+	// connects with its new voucher and stays.
+	if _, err := s.Service.Admin.ResetDevice(t.Context(), systemAdmin, idB); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-bLost:
+	case <-time.After(time.Second):
+		t.Fatal("a reset device stays connected")
+	}
+	_, vB2 := s.register(t, string(t1.secret), "nats-b")
+	b2, err := connect3(t, nc.mqtt[1], "nats-b", vB2.Username, vB2.Password, nil)
+	if err != nil {
+		t.Fatalf("registered again after a reset: %v", err)
+	}
+	select {
+	case err := <-b2.lost:
+		t.Fatalf("the device registered again after its reset was dropped: %v", err)
+	case <-time.After(500 * time.Millisecond):
+	}
+	b2.Publish(otos.TelemetryTopic, 0, false, "b2").Wait()
+	if subj, body := t1.next(5 * time.Second); subj != "otos."+t1.id+".nats-b.devices.telemetry" || body != "b2" {
+		t.Fatalf("B's uplink after its reset reached tenant 1 as %q %q", subj, body)
+	}
+}
+
+// TestNATSOtosNodes: two otos nodes on one PostgreSQL database answer one
+// NATS cluster's callouts. Stopping one changes nothing for the devices;
+// stopping both refuses new connections and keeps the live ones; a node
+// started again learns the live connections and disconnects a device it
+// disables, whichever node let it in.
+func TestNATSOtosNodes(t *testing.T) {
+	dsn := pgtest.Schema(t)
+	nc := startNATS(t, 3, otosNATSBlock(t, "--db", dsn))
+	nodes := startNodes(t, dsn, 2, func(c *Config) { c.MQTT, c.NATS = "", nc.url() })
+	a, b := nodes[0], nodes[1]
+	tp := a.createTemplate(t, nil)
+	ids, vs := map[string]string{}, map[string]voucher{}
+	for _, n := range []string{"d1", "d2", "d3", "d4"} {
+		ids[n], vs[n] = a.register(t, tp.Secret, "nodes-"+n)
+	}
+	dev := func(n string, node int) (*client3, error) {
+		return connect3(t, nc.mqtt[node], "nodes-"+n, vs[n].Username, vs[n].Password, nil)
+	}
+	d1, err := dev("d1", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dev("d2", 1); err != nil {
+		t.Fatal(err)
+	}
+	a.Close()
+	d3, err := dev("d3", 2)
+	if err != nil {
+		t.Fatalf("with one otos node stopped: %v", err)
+	}
+	b.Close()
+	if _, err := dev("d4", 0); err == nil {
+		t.Fatal("a device connected with no otos node answering")
+	}
+	select {
+	case err := <-d1.lost:
+		t.Fatalf("a live device was dropped when otos stopped: %v", err)
+	default:
+	}
+
+	restarted := restart(t, a)
+	if _, err := dev("d4", 1); err != nil {
+		t.Fatalf("after a node came back: %v", err)
+	}
+	for _, d := range []struct {
+		name string
+		c    *client3
+	}{{"d3", d3}, {"d1", d1}} {
+		start := time.Now()
+		if _, err := restarted.Service.Admin.SetDeviceStatus(t.Context(), systemAdmin, ids[d.name], otos.StatusDisabled); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-d.c.lost:
+			if took := time.Since(start); took > time.Second {
+				t.Errorf("%s disconnected after %v", d.name, took)
+			}
+		case <-time.After(3 * time.Second):
+			t.Fatalf("%s, let in by a node since stopped, stays connected when disabled\n%s", d.name, restarted.Logs)
+		}
+	}
+}
+
+// restart opens a new otos process with s's configuration, s closed.
+func restart(t *testing.T, s *testServer) *testServer {
+	t.Helper()
+	m := NewMain()
+	m.Config = s.Config
+	logs := &syncBuffer{}
+	m.LogOutput = logs
+	if err := m.Open(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	return &testServer{Main: m, URL: m.HTTP.URL(), Token: s.Token, Logs: logs}
 }
