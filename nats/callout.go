@@ -50,6 +50,8 @@ func (s *Service) answer(m *natsgo.Msg) {
 	resp.Audience = req.Server.ID
 	if resp.Jwt, err = s.authorize(req); err != nil {
 		resp.Error = string(otos.ErrorCode(err)) + ": " + otos.ErrorMessage(err)
+		s.log.Info("nats: connection refused", "client", req.ClientInformation.Host,
+			"kind", req.ClientInformation.Kind, "type", req.ClientInformation.Type, "reason", resp.Error)
 	}
 	token, err := resp.Encode(s.cfg.Keys.Issuer)
 	if err != nil {

@@ -55,17 +55,18 @@ func (d *DB) Publish(ctx context.Context, msg string) error {
 // Subscribe calls fn with every message that another node publishes, from a
 // goroutine that listens on a connection of its own until Close. fn must not
 // block for long. When the connection breaks, messages may be lost, so fn is
-// called with "" (everything derived from the database is suspect) both when
-// the listener loses its connection and when it listens again.
+// called with "" (everything derived from the database is suspect) when the
+// listener listens again. Not when it loses the connection: that is most
+// often the database going away for every node, when no node can change
+// anything, and what this node holds is what keeps its known devices
+// connecting until the database is back.
 func (d *DB) Subscribe(fn func(msg string)) {
 	d.wg.Add(1)
 	go func() {
 		defer d.wg.Done()
 		backoff := 100 * time.Millisecond
 		for first := true; ; first = false {
-			listening := false
 			err := d.listen(fn, func() {
-				listening = true
 				backoff = 100 * time.Millisecond
 				if !first {
 					fn("") // what changed while no one listened
@@ -73,9 +74,6 @@ func (d *DB) Subscribe(fn func(msg string)) {
 			})
 			if d.listenCtx.Err() != nil {
 				return
-			}
-			if listening {
-				fn("")
 			}
 			d.log.Warn("postgres: listener lost its connection; reconnecting", "err", err, "retry_in", backoff)
 			select {

@@ -311,3 +311,36 @@ func restart(t *testing.T, s *testServer) *testServer {
 	t.Cleanup(func() { m.Close() })
 	return &testServer{Main: m, URL: m.HTTP.URL(), Token: s.Token, Logs: logs}
 }
+
+// TestNATSDatabaseDown: while PostgreSQL is away, a device whose voucher
+// otos holds and whose first connection is recorded still connects through
+// the callout; one whose first connection cannot be recorded is refused.
+func TestNATSDatabaseDown(t *testing.T) {
+	dsn := pgtest.Schema(t)
+	nc := startNATS(t, 1, otosNATSBlock(t, "--db", dsn))
+	p := pgtest.NewProxy(t, pgtest.Addr(t, dsn))
+	s := startNodes(t, pgtest.WithHostPort(t, dsn, p.Addr()), 1, func(c *Config) {
+		c.MQTT, c.NATS, c.DBTimeout = "", nc.url(), time.Second
+	})[0]
+	tp := s.createTemplate(t, nil)
+	_, known := s.register(t, tp.Secret, "down-known")
+	_, fresh := s.register(t, tp.Secret, "down-fresh")
+	c, err := connect3(t, nc.mqtt[0], "down-known", known.Username, known.Password, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Disconnect(50)
+	time.Sleep(200 * time.Millisecond)
+
+	p.Down()
+	defer p.Up()
+	if _, err := connect3(t, nc.mqtt[0], "down-known", known.Username, known.Password, nil); err != nil {
+		t.Errorf("a known device during the outage: %v\n%s", err, s.Logs)
+	}
+	if _, err := connect3(t, nc.mqtt[0], "down-fresh", fresh.Username, fresh.Password, nil); err == nil {
+		t.Error("a device whose first connection cannot be recorded connected during the outage")
+	}
+	if !strings.Contains(s.Logs.String(), "unavailable") {
+		t.Errorf("the refusal does not say the store is unavailable:\n%s", s.Logs)
+	}
+}
