@@ -231,7 +231,7 @@ func (d *DB) RecordPresence(ctx context.Context, ps []otos.Presence, events ...*
 	slices.SortStableFunc(ps, func(a, b otos.Presence) int { return strings.Compare(a.DeviceID, b.DeviceID) })
 	ctx, cancel := d.timeout(ctx)
 	defer cancel()
-	err := d.tx(ctx, func(tx pgx.Tx) error {
+	err := d.txEvents(ctx, func(q querier) ([]*otos.Event, error) {
 		var b pgx.Batch
 		for _, p := range ps {
 			if checkText("id", p.DeviceID) != nil {
@@ -241,11 +241,11 @@ func (d *DB) RecordPresence(ctx context.Context, ps []otos.Presence, events ...*
 				WHERE id = $3 AND (last_seen_at IS NULL OR last_seen_at <= $2)`, p.Online, p.At, p.DeviceID)
 		}
 		if b.Len() > 0 {
-			if err := tx.SendBatch(ctx, &b).Close(); err != nil {
-				return err
+			if err := q.SendBatch(ctx, &b).Close(); err != nil {
+				return nil, err
 			}
 		}
-		return writeEvents(ctx, tx, events)
+		return events, nil
 	})
 	return d.fail("record presence", err)
 }

@@ -8,16 +8,18 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/otos-iot/otos"
 )
 
 const eventColumns = `pos, id, type, at, tenant_id, subject, data`
 
-// writeEvents inserts events in tx at the next positions, in their order. It must be the
-// last statement of its transaction: it takes event_counter's row and
-// holds it until the commit, which is what puts positions in commit order
-// (see migration 0005), and nothing may wait on another lock meanwhile.
-func writeEvents(ctx context.Context, tx pgx.Tx, events []*otos.Event) error {
+// writeEvents queues on b the insert of events at the next positions, in
+// their order. It must be the last statement of its transaction: it takes
+// event_counter's row and holds it until the commit, which is what puts
+// positions in commit order (see migration 0005), and nothing may wait on
+// another lock meanwhile.
+func writeEvents(b *pgx.Batch, events []*otos.Event) error {
 	if len(events) == 0 {
 		return nil
 	}
@@ -25,8 +27,8 @@ func writeEvents(ctx context.Context, tx pgx.Tx, events []*otos.Event) error {
 	if err != nil {
 		return err
 	}
-	_, err = tx.Exec(ctx, insertEvents, args...)
-	return err
+	b.Queue(insertEvents, args...)
+	return nil
 }
 
 // insertEvents is one statement: the counter, then the rows at the
@@ -59,26 +61,69 @@ func (d *DB) withEvents(ctx context.Context, events []*otos.Event, fn func(q que
 		_, err := fn(d.pool)
 		return err
 	}
-	return d.tx(ctx, func(tx pgx.Tx) error {
-		changed, err := fn(tx)
-		if err != nil || !changed {
-			return err
+	return d.txEvents(ctx, func(q querier) ([]*otos.Event, error) {
+		if changed, err := fn(q); err != nil || !changed {
+			return nil, err
 		}
-		return writeEvents(ctx, tx, events)
+		return events, nil
 	})
 }
 
-// querier is what both a pool and a transaction run statements with.
+// txEvents runs fn in a transaction and then writes the events fn returns,
+// sent with the COMMIT in one round trip: event_counter's row, which they
+// take, is held while the server works, never while it waits on this
+// client, so a client that stalls holds up no other writer of events.
+func (d *DB) txEvents(ctx context.Context, fn func(q querier) ([]*otos.Event, error)) error {
+	if d.closed.Load() {
+		return unavailable
+	}
+	conn, err := d.pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Release() // the pool closes a connection left in a transaction
+	if _, err := conn.Exec(ctx, "BEGIN"); err != nil {
+		return d.rollback(ctx, conn, err)
+	}
+	events, err := fn(conn)
+	if err != nil {
+		return d.rollback(ctx, conn, err)
+	}
+	var b pgx.Batch
+	if err := writeEvents(&b, events); err != nil {
+		return d.rollback(ctx, conn, err)
+	}
+	b.Queue("COMMIT")
+	if err := conn.SendBatch(ctx, &b).Close(); err != nil {
+		return d.rollback(ctx, conn, err)
+	}
+	return nil
+}
+
+// rollback ends conn's failed transaction and returns err; a connection
+// that cannot roll back is closed, so that the pool does not reuse it.
+func (d *DB) rollback(ctx context.Context, conn *pgxpool.Conn, err error) error {
+	ctx, cancel := d.timeout(context.WithoutCancel(ctx))
+	defer cancel()
+	if _, rerr := conn.Exec(ctx, "ROLLBACK"); rerr != nil {
+		conn.Conn().Close(ctx)
+	}
+	return err
+}
+
+// querier is what a pool, a connection and a transaction run statements
+// with.
 type querier interface {
 	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
 }
 
 // AppendEvents writes events that tell of no other change.
 func (d *DB) AppendEvents(ctx context.Context, es []*otos.Event) error {
 	ctx, cancel := d.timeout(ctx)
 	defer cancel()
-	err := d.tx(ctx, func(tx pgx.Tx) error { return writeEvents(ctx, tx, es) })
+	err := d.txEvents(ctx, func(querier) ([]*otos.Event, error) { return es, nil })
 	return d.fail("append events", err)
 }
 

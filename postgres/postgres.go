@@ -107,6 +107,8 @@ func OpenConfig(ctx context.Context, cfg Config) (*DB, error) {
 	// A broken connection is found at its next use; checking idle ones
 	// often lets a pool recover sooner after an outage.
 	pc.HealthCheckPeriod = 10 * time.Second
+	var migrated atomic.Bool
+	pc.AfterConnect = sessionTimeouts(pc.ConnConfig.RuntimeParams, &migrated)
 	pool, err := pgxpool.NewWithConfig(context.Background(), pc)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: open: %w", err)
@@ -126,8 +128,43 @@ func OpenConfig(ctx context.Context, cfg Config) (*DB, error) {
 		return nil, fmt.Errorf("postgres: open: %w", err)
 	}
 	d.channel = channelName(schema)
+	// The connections of the migration had no lock timeout; their
+	// successors have.
+	migrated.Store(true)
+	pool.Reset()
 	d.inserts = newInserter(d)
 	return d, nil
+}
+
+// Session timeouts, unless the DSN sets them.
+const (
+	// IdleInTransactionTimeout ends the session of a client that stalls in
+	// a transaction, which may hold the row that orders every node's
+	// events: without it, one stalled client holds up every writer.
+	IdleInTransactionTimeout = "30s"
+	// LockTimeout bounds a statement's wait for a lock, on the server's
+	// side. The migration waits for another node's as long as it takes.
+	LockTimeout = "10s"
+)
+
+// sessionTimeouts returns the AfterConnect hook that sets the session
+// timeouts the DSN does not: with SET, not startup parameters, which
+// PgBouncer refuses. Until migrated is set, no lock timeout.
+func sessionTimeouts(params map[string]string, migrated *atomic.Bool) func(context.Context, *pgx.Conn) error {
+	return func(ctx context.Context, conn *pgx.Conn) error {
+		var set []string
+		if _, ok := params["idle_in_transaction_session_timeout"]; !ok {
+			set = append(set, "SET idle_in_transaction_session_timeout = '"+IdleInTransactionTimeout+"'")
+		}
+		if _, ok := params["lock_timeout"]; !ok && migrated.Load() {
+			set = append(set, "SET lock_timeout = '"+LockTimeout+"'")
+		}
+		if len(set) == 0 {
+			return nil
+		}
+		_, err := conn.Exec(ctx, strings.Join(set, "; "))
+		return err
+	}
 }
 
 // Close stops the listeners and closes the pool. Calls after the first do

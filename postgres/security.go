@@ -24,26 +24,26 @@ func (d *DB) AllowDevices(ctx context.Context, templateID string, numbers []stri
 	ctx, cancel := d.timeout(ctx)
 	defer cancel()
 	added := 0
-	err := d.tx(ctx, func(tx pgx.Tx) error {
+	err := d.txEvents(ctx, func(q querier) ([]*otos.Event, error) {
 		var one int
-		if err := tx.QueryRow(ctx, `SELECT 1 FROM templates WHERE id = $1`, templateID).Scan(&one); err != nil {
+		if err := q.QueryRow(ctx, `SELECT 1 FROM templates WHERE id = $1`, templateID).Scan(&one); err != nil {
 			if errors.Is(err, pgx.ErrNoRows) {
-				return notFound("template")
+				return nil, notFound("template")
 			}
-			return err
+			return nil, err
 		}
 		if len(numbers) == 0 {
-			return nil
+			return nil, nil
 		}
-		tag, err := tx.Exec(ctx, `INSERT INTO allowlist (template_id, device_number, created_at)
+		tag, err := q.Exec(ctx, `INSERT INTO allowlist (template_id, device_number, created_at)
 			SELECT $1, n, $3 FROM unnest($2::text[]) AS n ON CONFLICT DO NOTHING`, templateID, numbers, now)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if added = int(tag.RowsAffected()); added == 0 {
-			return nil
+			return nil, nil
 		}
-		return writeEvents(ctx, tx, events)
+		return events, nil
 	})
 	if err != nil {
 		return 0, d.fail("allow devices", err)

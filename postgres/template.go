@@ -26,28 +26,28 @@ func (d *DB) CreateTemplate(ctx context.Context, t *otos.Template, s otos.Templa
 	}
 	ctx, cancel := d.timeout(ctx)
 	defer cancel()
-	err := d.tx(ctx, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `INSERT INTO templates (`+templateInsertColumns+`)
+	err := d.txEvents(ctx, func(q querier) ([]*otos.Event, error) {
+		if _, err := q.Exec(ctx, `INSERT INTO templates (`+templateInsertColumns+`)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
 			t.ID, t.TenantID, t.Name, t.DeviceType, t.VoucherType, t.Registration, t.Reregistration,
 			t.AuthMode, t.MaxDevices, t.RateLimit, t.CreatedAt, t.UpdatedAt); err != nil {
-			return err
+			return nil, err
 		}
-		if err := insertSecret(ctx, tx, t.ID, s, t.CreatedAt); err != nil {
-			return err
+		if err := insertSecret(ctx, q, t.ID, s, t.CreatedAt); err != nil {
+			return nil, err
 		}
-		return writeEvents(ctx, tx, events)
+		return events, nil
 	})
 	return d.fail("create template", err)
 }
 
 // insertSecret stores s as a secret of template templateID.
-func insertSecret(ctx context.Context, tx pgx.Tx, templateID string, s otos.TemplateSecret, now time.Time) error {
+func insertSecret(ctx context.Context, q querier, templateID string, s otos.TemplateSecret, now time.Time) error {
 	var expires any
 	if !s.ExpiresAt.IsZero() {
 		expires = s.ExpiresAt
 	}
-	_, err := tx.Exec(ctx, `INSERT INTO template_secrets (hash, template_id, sealed, created_at, expires_at)
+	_, err := q.Exec(ctx, `INSERT INTO template_secrets (hash, template_id, sealed, created_at, expires_at)
 		VALUES ($1, $2, $3, $4, $5)`, s.Hash, templateID, s.Sealed, now, expires)
 	return err
 }
@@ -169,33 +169,33 @@ func (d *DB) RotateSecret(ctx context.Context, templateID string, s otos.Templat
 	}
 	ctx, cancel := d.timeout(ctx)
 	defer cancel()
-	err := d.tx(ctx, func(tx pgx.Tx) error {
+	err := d.txEvents(ctx, func(q querier) ([]*otos.Event, error) {
 		// FOR UPDATE: concurrent rotations of one template take turns.
 		var one int
-		err := tx.QueryRow(ctx, `SELECT 1 FROM templates WHERE id = $1 FOR UPDATE`, templateID).Scan(&one)
+		err := q.QueryRow(ctx, `SELECT 1 FROM templates WHERE id = $1 FOR UPDATE`, templateID).Scan(&one)
 		if errors.Is(err, pgx.ErrNoRows) {
-			return notFound("template")
+			return nil, notFound("template")
 		} else if err != nil {
-			return err
+			return nil, err
 		}
 		if graceUntil.After(now) {
-			if _, err := tx.Exec(ctx, `DELETE FROM template_secrets
+			if _, err := q.Exec(ctx, `DELETE FROM template_secrets
 				WHERE template_id = $1 AND expires_at <= $2`, templateID, now); err != nil {
-				return err
+				return nil, err
 			}
-			if _, err := tx.Exec(ctx, `UPDATE template_secrets SET expires_at = $1
+			if _, err := q.Exec(ctx, `UPDATE template_secrets SET expires_at = $1
 				WHERE template_id = $2 AND (expires_at IS NULL OR expires_at > $1)`,
 				graceUntil, templateID); err != nil {
-				return err
+				return nil, err
 			}
-		} else if _, err := tx.Exec(ctx, `DELETE FROM template_secrets WHERE template_id = $1`, templateID); err != nil {
-			return err
+		} else if _, err := q.Exec(ctx, `DELETE FROM template_secrets WHERE template_id = $1`, templateID); err != nil {
+			return nil, err
 		}
 		s.ExpiresAt = time.Time{}
-		if err := insertSecret(ctx, tx, templateID, s, now); err != nil {
-			return err
+		if err := insertSecret(ctx, q, templateID, s, now); err != nil {
+			return nil, err
 		}
-		return writeEvents(ctx, tx, events)
+		return events, nil
 	})
 	return d.fail("rotate template secret", err)
 }
