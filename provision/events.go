@@ -3,6 +3,7 @@ package provision
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"sync"
 	"time"
 
@@ -108,8 +109,47 @@ func (c *core) flushRefusals(ctx context.Context) {
 			otos.EventData{TemplateID: k.template, Code: k.code, Count: n.n, From: &from, Until: &until}))
 	}
 	if err := c.store.AppendEvents(ctx, es); err != nil {
-		c.log.Warn("write refused-registration events", "events", len(es), "err", err)
+		kept := retryable(err)
+		if kept {
+			c.refused.putBack(m) // counted again into the next window's events
+		}
+		c.log.Warn("write refused-registration events", "events", len(es), "kept", kept, "err", err)
 	}
+}
+
+// putBack adds counts that could not be written to the current window's,
+// under the same bound on their kinds as add.
+func (r *refusals) putBack(m map[refusalKey]*refusalCount) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.m == nil {
+		r.m = map[refusalKey]*refusalCount{}
+	}
+	for k, n := range m {
+		if r.m[k] == nil && len(r.m) >= maxRefusalKeys {
+			k = refusalKey{code: k.code}
+		}
+		c := r.m[k]
+		if c == nil {
+			r.m[k] = n
+			continue
+		}
+		c.n += n.n
+		if n.from.Before(c.from) {
+			c.from = n.from
+		}
+		if n.until.After(c.until) {
+			c.until = n.until
+		}
+	}
+}
+
+// retryable reports whether a batched write that failed with err may be
+// tried again at the next flush: the store was unavailable or the call was
+// cut short, so nothing was written. Another error would fail again.
+func retryable(err error) bool {
+	return otos.ErrorCode(err) == otos.EUNAVAILABLE || errors.Is(err, context.Canceled) ||
+		errors.Is(err, context.DeadlineExceeded)
 }
 
 // pruneEvents deletes events older than retention.

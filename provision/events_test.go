@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/otos-iot/otos"
+	"github.com/otos-iot/otos/provision"
 )
 
 // allEvents returns every event of tenant in position order.
@@ -141,5 +143,89 @@ func TestRefusalFlood(t *testing.T) {
 	}
 	if n != 2 || counts[200080] != 10_000 || counts[200083] != 3 {
 		t.Errorf("%d registration.refused events counting %v, want 2 counting 10000 × 200080 and 3 × 200083", n, counts)
+	}
+}
+
+// outage is a store whose batched event writes fail as unavailable while
+// down is set.
+type outage struct {
+	otos.Store
+	down atomic.Bool
+}
+
+var errDown = otos.Errorf(otos.EUNAVAILABLE, "store unavailable")
+
+func (o *outage) RecordPresence(ctx context.Context, ps []otos.Presence, es ...*otos.Event) error {
+	if o.down.Load() {
+		return errDown
+	}
+	return o.Store.RecordPresence(ctx, ps, es...)
+}
+
+func (o *outage) AppendEvents(ctx context.Context, es []*otos.Event) error {
+	if o.down.Load() {
+		return errDown
+	}
+	return o.Store.AppendEvents(ctx, es)
+}
+
+// TestBatchedEventsSurviveOutage: connections, disconnections and refused
+// registrations gathered while the store is away are written, in order,
+// once it is back, not dropped with the flush that failed.
+func TestBatchedEventsSurviveOutage(t *testing.T) {
+	ctx := context.Background()
+	store := &outage{Store: newStore(t)}
+	s := provision.New(provision.Config{Store: store, Keys: newKeys(t)})
+	secret := createTemplate(t, s, &otos.Template{Name: "t", DeviceType: otos.DeviceDirect})
+	iss, err := register(ctx, s, device, &otos.AuthRequest{TemplateSecret: secret, DeviceNumber: "out-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sess, err := s.Sessions.Authenticate(ctx, device, string(iss.Voucher.Username), string(iss.Voucher.Password))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Sessions.Connected(ctx, sess); err != nil { // the first: written at once
+		t.Fatal(err)
+	}
+	store.down.Store(true)
+	s.Sessions.Disconnected(sess)
+	if err := s.Sessions.Connected(ctx, sess); err != nil {
+		t.Fatal(err)
+	}
+	register(ctx, s, device, &otos.AuthRequest{TemplateSecret: "wrong", DeviceNumber: "x"})
+	s.FlushEvents(ctx) // fails: kept
+	s.Sessions.Disconnected(sess)
+	register(ctx, s, device, &otos.AuthRequest{TemplateSecret: "wrong", DeviceNumber: "x"})
+	s.FlushEvents(ctx) // fails again
+	store.down.Store(false)
+	s.FlushEvents(ctx)
+
+	var got []string
+	for _, e := range allEvents(t, store, iss.Device.TenantID) {
+		if e.Subject == iss.Device.ID {
+			got = append(got, string(e.Type))
+		}
+	}
+	want := "device.registered device.connected device.disconnected device.connected device.disconnected"
+	if strings.Join(got, " ") != want {
+		t.Errorf("the device's events %v, want %s", got, want)
+	}
+	refused := 0
+	for _, e := range allEvents(t, store, "") {
+		if e.Type == otos.EventRegistrationRefused {
+			var d otos.EventData
+			if err := json.Unmarshal(e.Data, &d); err != nil {
+				t.Fatal(err)
+			}
+			refused += d.Count
+		}
+	}
+	if refused != 2 {
+		t.Errorf("%d refused registrations counted, want 2", refused)
+	}
+	d, err := store.Device(ctx, iss.Device.ID)
+	if err != nil || d.Online {
+		t.Errorf("device online %v (%v), want offline, as its last disconnection said", d.Online, err)
 	}
 }

@@ -154,8 +154,31 @@ func (s *Sessions) FlushPresence(ctx context.Context) {
 		return
 	}
 	if err := s.store.RecordPresence(ctx, ps, es...); err != nil {
-		s.log.Warn("record presence", "devices", len(ps), "events", len(es), "err", err)
+		kept := retryable(err)
+		if kept {
+			s.presence.putBack(ps, es) // a short outage loses no connection
+		}
+		s.log.Warn("record presence", "devices", len(ps), "events", len(es), "kept", kept, "err", err)
 	}
+}
+
+// putBack returns to p what a write that failed took from it, ahead of what
+// came since. Past maxPresenceEvents the oldest events are dropped, and
+// counted for the next take.
+func (p *presence) putBack(ps []otos.Presence, es []*otos.Event) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.pending == nil {
+		p.pending = map[string]otos.Presence{}
+	}
+	for _, e := range ps {
+		if old, ok := p.pending[e.DeviceID]; !ok || e.At.After(old.At) {
+			p.pending[e.DeviceID] = e
+		}
+	}
+	all := append(es, p.events...)
+	over := max(0, len(all)-maxPresenceEvents)
+	p.events, p.dropped = all[over:], p.dropped+over
 }
 
 // Revalidate checks every live session of this node against the store and
