@@ -115,6 +115,10 @@ type MQTTConfig struct {
 	// all again, measured apart: a device's later CONNECTs, which otos
 	// answers from its cache, where its first also records the connection.
 	Reconnect bool
+	// Username and Password, when set, replace every session's voucher: a
+	// broker's static user, the baseline that a broker's authentication
+	// through otos is measured against (bench/ratios.sh nats).
+	Username, Password string
 }
 
 // tagPattern is what a tag may hold: characters that are safe in a device

@@ -186,6 +186,9 @@ func (e *connectError) Unwrap() error { return e.err }
 // meanwhile, for no longer than ConnectTimeout, so that no session is left
 // behind.
 func dial(cfg MQTTConfig, s session, lost paho.ConnectionLostHandler) (paho.Client, time.Duration, error) {
+	if cfg.Username != "" {
+		s.username, s.password = cfg.Username, cfg.Password
+	}
 	opts := paho.NewClientOptions().AddBroker(cfg.Addr).SetClientID(s.number).
 		SetUsername(s.username).SetPassword(s.password).SetProtocolVersion(4).SetCleanSession(true).
 		SetAutoReconnect(false).SetConnectRetry(false).SetConnectTimeout(cfg.ConnectTimeout).

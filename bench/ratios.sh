@@ -7,7 +7,7 @@
 #   bench/ratios.sh                  # sqlite-new repeat bad-secret mqtt
 #   bench/ratios.sh postgres-new     # one scenario
 #
-# Scenarios: sqlite-new, repeat, bad-secret, postgres-new, mqtt, webhook.
+# Scenarios: sqlite-new, repeat, bad-secret, postgres-new, mqtt, webhook, nats.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SHARED=${SHARED:-../shared/bench}
@@ -15,6 +15,7 @@ ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-6s}
 WORK=$(mktemp -d /tmp/otos-ratios.XXXXXX)
 HTTP=127.0.0.1:18181 MQTT=127.0.0.1:18183 CEIL=127.0.0.1:18180 MCEIL=127.0.0.1:18182 SINK=127.0.0.1:18184
+NATS=127.0.0.1:18185 NATS_MQTT=127.0.0.1:18186
 PIDS=()
 trap 'kill "${PIDS[@]}" 2>/dev/null || true; rm -rf "$WORK"' EXIT
 
@@ -82,6 +83,54 @@ mqtt_scenario() {
 	echo "mqtt          median ratio, first CONNECTs $(printf '%s\n' "${first[@]}" | sort -n | sed -n "${mid}p"), reconnects $(printf '%s\n' "${again[@]}" | sort -n | sed -n "${mid}p")"
 }
 
+# nats_scenario: a nats-server (built from the module otos's go.mod names) with the block `otos nats
+# config` prints, plus a static user "bench" that skips the callout; rounds of MQTT CONNECTs of the same
+# number of sessions through the callout (each device with its voucher) and as the static user, first
+# and later CONNECTs, and the median ratios.
+nats_scenario() {
+	go build -o "$WORK/nats-server" github.com/nats-io/nats-server/v2
+	rm -rf "$WORK/data" "$WORK/js"
+	"$WORK/otos" nats config --data "$WORK/data" |
+		sed -e 's/^accounts {$/accounts {\n  BENCH: { jetstream: enabled, users: [ { user: bench, password: bench } ] }/' \
+			-e 's/auth_users: \[ /auth_users: [ bench, /' >"$WORK/otos-nats.conf"
+	cat >"$WORK/nats.conf" <<-EOF
+		server_name: bench
+		listen: $NATS
+		jetstream { store_dir: "$WORK/js" }
+		mqtt { listen: $NATS_MQTT }
+		include otos-nats.conf
+	EOF
+	"$WORK/nats-server" -c "$WORK/nats.conf" >"$WORK/nats.log" 2>&1 & PIDS+=($!)
+	sleep 1
+	"$WORK/otos" serve --data "$WORK/data" --http $HTTP --mqtt "" --nats nats://$NATS --log-level warn >"$WORK/otos.log" 2>&1 &
+	OTOS_PID=$!
+	PIDS+=($OTOS_PID)
+	for _ in $(seq 50); do curl -sf http://$HTTP/readyz >/dev/null && break; sleep 0.1; done
+	SECRET=$(OTOS_DATA="$WORK/data" "$WORK/otos" template create --name perf --type direct --server http://$HTTP --json |
+		sed -n 's/.*"template_secret": *"\([^"]*\)".*/\1/p')
+	[ -n "$SECRET" ] || { echo "otos did not start:"; cat "$WORK/otos.log"; exit 1; }
+	local first=() again=()
+	for i in $(seq "$ROUNDS"); do
+		local bf ba f a
+		for who in static callout; do
+			local creds=()
+			[ $who = static ] && creds=(--mqtt-user bench --mqtt-password bench)
+			"$WORK/otos" bench --server http://$HTTP --secret "$SECRET" --devices 5000 --tag n$who$i$RANDOM \
+				--mqtt $NATS_MQTT --reconnect "${creds[@]}" --json 2>/dev/null >"$WORK/m.json"
+			f=$(sed -n 's/^    "connects_per_s": *\([0-9.]*\).*/\1/p' "$WORK/m.json" | head -1)
+			a=$(sed -n 's/^      "connects_per_s": *\([0-9.]*\).*/\1/p' "$WORK/m.json" | head -1)
+			printf 'nats          round %d  %-8s first CONNECTs %7.0f/s  reconnects %7.0f/s\n' "$i" "$who" "$f" "$a"
+			if [ $who = static ]; then bf=$f ba=$a; else
+				first+=("$(echo "scale=3; $f / $bf" | bc)")
+				again+=("$(echo "scale=3; $a / $ba" | bc)")
+			fi
+		done
+	done
+	local mid=$(((ROUNDS + 1) / 2))
+	echo "nats          median ratio to the static user, first CONNECTs $(printf '%s\n' "${first[@]}" | sort -n | sed -n "${mid}p"), reconnects $(printf '%s\n' "${again[@]}" | sort -n | sed -n "${mid}p")"
+	otos_stop
+}
+
 # sink_count: how many deliveries the sink has taken.
 sink_count() { tail -1 "$WORK/sink.log" | sed -n 's/.*received \([0-9]*\).*/\1/p'; }
 
@@ -124,6 +173,7 @@ run() {
 		http_scenario postgres-new new; otos_stop ;;
 	mqtt) otos_start; mqtt_scenario; otos_stop ;;
 	webhook) otos_start --lockout-threshold 0 --webhook-allow-private; webhook_scenario; otos_stop ;;
+	nats) nats_scenario ;;
 	*) echo "unknown scenario $1"; exit 2 ;;
 	esac
 }

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nats-io/jwt/v2"
 	natsgo "github.com/nats-io/nats.go"
 	"github.com/nats-io/nkeys"
 	"github.com/otos-iot/otos"
@@ -30,11 +31,13 @@ type Config struct {
 // callout, the relays and the revocations. Every otos node runs one; the
 // servers hand each callout and relayed message to one of them.
 type Service struct {
-	cfg  Config
-	log  *slog.Logger
-	conn *natsgo.Conn // AccountOTOS: callouts, relays, events
-	sys  *natsgo.Conn // the system account: connection events, kicks
-	work chan struct{}
+	cfg   Config
+	log   *slog.Logger
+	conn  *natsgo.Conn // AccountOTOS: callouts, relays, events
+	sys   *natsgo.Conn // the system account: connection events, kicks
+	work  chan struct{}
+	boxes *boxes
+	sign  jwt.SignFn // the issuer's, with its key expanded once
 
 	conns   connections
 	mu      sync.Mutex
@@ -55,7 +58,18 @@ func Open(cfg Config) (*Service, error) {
 	s := &Service{cfg: cfg, log: cfg.Logger, work: make(chan struct{}, cfg.Workers),
 		mine: map[connID]*otos.Session{}, closing: make(chan struct{})}
 	s.conns.init()
-	var err error
+	seed, err := cfg.Keys.XKey.Seed()
+	if err != nil {
+		return nil, err
+	}
+	_, private, err := nkeys.DecodeSeed(seed)
+	if err != nil {
+		return nil, err
+	}
+	s.boxes = newBoxes(private)
+	if s.sign, err = signer(cfg.Keys.Issuer); err != nil {
+		return nil, err
+	}
 	if s.conn, err = s.connect("otos", cfg.Keys.User, nil); err != nil {
 		return nil, err
 	}

@@ -67,6 +67,8 @@ func parseBenchFlags(args []string, stderr io.Writer, env func(string) string) (
 	fs.DurationVar(&cfg.MQTT.Hold, "hold", 0, "keep the MQTT sessions open this long once all have connected")
 	fs.Float64Var(&cfg.MQTT.PublishRate, "publish-rate", 0, "telemetry messages a second, overall, published while the sessions are held")
 	fs.BoolVar(&cfg.MQTT.Reconnect, "reconnect", false, "then disconnect the sessions and connect them all again, measured apart (later CONNECTs of a device)")
+	fs.StringVar(&cfg.MQTT.Username, "mqtt-user", "", "connect every session as this broker user instead of its voucher (a baseline: a broker's static user)")
+	fs.StringVar(&cfg.MQTT.Password, "mqtt-password", "", "the password of --mqtt-user")
 	fs.BoolVar(&asJSON, "json", false, "print the report as JSON")
 	err := fs.Parse(args)
 	if err != nil {

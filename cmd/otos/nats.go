@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 
 	"github.com/otos-iot/otos"
 	otosnats "github.com/otos-iot/otos/nats"
@@ -67,6 +68,9 @@ func runNATS(ctx context.Context, args []string, stdout, stderr io.Writer, env f
 		return err
 	}
 	m.Logger = slog.New(slog.DiscardHandler)
+	if err := os.MkdirAll(m.Config.Data, 0o700); err != nil {
+		return fmt.Errorf("create data directory: %w", err)
+	}
 	var err error
 	if m.Store, err = m.openStore(); err != nil {
 		return err
