@@ -143,11 +143,14 @@ type Store interface {
 	LeaseWebhook(ctx context.Context, id, node string, until, now time.Time) (*Webhook, error)
 	// AdvanceWebhook moves the cursor of webhook id to cursor and stores
 	// ds, the events up to it that it did not receive, in one transaction;
-	// ECONFLICT unless node still holds the lease.
-	AdvanceWebhook(ctx context.Context, id, node string, cursor int64, ds []*Delivery) error
+	// ECONFLICT unless node holds a lease that has not ended at now.
+	AdvanceWebhook(ctx context.Context, id, node string, cursor int64, ds []*Delivery, now time.Time) error
 	// Deliveries lists a webhook's deliveries in event order, each with its
 	// event, at most f.Limit.
 	Deliveries(ctx context.Context, f DeliveryFilter) ([]*Delivery, []*Event, error)
+	// PendingSubjects returns those of subjects that have a delivery to
+	// webhook id that is not dead: their new events must wait behind it.
+	PendingSubjects(ctx context.Context, id string, subjects []string) ([]string, error)
 	// UpdateDelivery stores d's state, attempts, next attempt and last
 	// answer.
 	UpdateDelivery(ctx context.Context, d *Delivery) error

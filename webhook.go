@@ -193,6 +193,7 @@ type WebhookFilter struct {
 type DeliveryFilter struct {
 	WebhookID string
 	State     DeliveryState // empty: any
+	Live      bool          // only those not dead: retrying or waiting
 	After     int64         // positions after this one
 	Limit     int
 }

@@ -98,16 +98,16 @@ func (d *DB) LeaseWebhook(ctx context.Context, id, node string, until, now time.
 }
 
 // AdvanceWebhook moves the webhook's cursor and stores ds, while node holds
-// its lease (ECONFLICT otherwise).
-func (d *DB) AdvanceWebhook(ctx context.Context, id, node string, cursor int64, ds []*otos.Delivery) error {
+// a lease that has not ended at now (ECONFLICT otherwise).
+func (d *DB) AdvanceWebhook(ctx context.Context, id, node string, cursor int64, ds []*otos.Delivery, now time.Time) error {
 	if err := checkText("id", id, "node", node); err != nil {
 		return err
 	}
 	ctx, cancel := d.timeout(ctx)
 	defer cancel()
 	err := d.tx(ctx, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `UPDATE webhooks SET cursor = greatest(cursor, $1) WHERE id = $2 AND lease_node = $3`,
-			cursor, id, node)
+		tag, err := tx.Exec(ctx, `UPDATE webhooks SET cursor = greatest(cursor, $1)
+			WHERE id = $2 AND lease_node = $3 AND lease_until > $4`, cursor, id, node, now)
 		if err != nil {
 			return err
 		}
@@ -146,8 +146,9 @@ func (d *DB) Deliveries(ctx context.Context, f otos.DeliveryFilter) ([]*otos.Del
 	defer cancel()
 	rows, err := d.pool.Query(ctx, `SELECT `+deliveryColumns+`
 		FROM webhook_deliveries d JOIN events e ON e.pos = d.pos
-		WHERE d.webhook_id = $1 AND d.pos > $2 AND ($3 = '' OR d.state = $3) ORDER BY d.pos LIMIT $4`,
-		f.WebhookID, f.After, string(f.State), p.Limit)
+		WHERE d.webhook_id = $1 AND d.pos > $2 AND ($3 = '' OR d.state = $3) AND (NOT $4 OR d.state <> 'dead')
+		ORDER BY d.pos LIMIT $5`,
+		f.WebhookID, f.After, string(f.State), f.Live, p.Limit)
 	if err != nil {
 		return nil, nil, d.fail("list deliveries", err)
 	}
@@ -167,6 +168,31 @@ func (d *DB) Deliveries(ctx context.Context, f otos.DeliveryFilter) ([]*otos.Del
 		ds, es = append(ds, &dl), append(es, &e)
 	}
 	return ds, es, d.fail("list deliveries", rows.Err())
+}
+
+// PendingSubjects returns those of subjects that have a delivery to webhook
+// id that is not dead.
+func (d *DB) PendingSubjects(ctx context.Context, id string, subjects []string) ([]string, error) {
+	if len(subjects) == 0 {
+		return nil, nil
+	}
+	if err := checkText("webhook_id", id); err != nil {
+		return nil, err
+	}
+	for _, s := range subjects {
+		if err := checkText("subject", s); err != nil {
+			return nil, err
+		}
+	}
+	ctx, cancel := d.timeout(ctx)
+	defer cancel()
+	rows, err := d.pool.Query(ctx, `SELECT DISTINCT subject FROM webhook_deliveries
+		WHERE webhook_id = $1 AND state <> 'dead' AND subject = ANY($2::text[])`, id, subjects)
+	if err != nil {
+		return nil, d.fail("list pending subjects", err)
+	}
+	out, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	return out, d.fail("list pending subjects", err)
 }
 
 // UpdateDelivery stores dl's state, attempts, next attempt and last answer.

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"strings"
 	"time"
@@ -81,11 +82,11 @@ func (d *DB) LeaseWebhook(ctx context.Context, id, node string, until, now time.
 }
 
 // AdvanceWebhook moves the webhook's cursor and stores ds, while node holds
-// its lease (ECONFLICT otherwise).
-func (d *DB) AdvanceWebhook(ctx context.Context, id, node string, cursor int64, ds []*otos.Delivery) error {
+// a lease that has not ended at now (ECONFLICT otherwise).
+func (d *DB) AdvanceWebhook(ctx context.Context, id, node string, cursor int64, ds []*otos.Delivery, now time.Time) error {
 	err := d.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE webhooks SET cursor = max(cursor, ?) WHERE id = ? AND lease_node = ?`,
-			cursor, id, node)
+		res, err := tx.ExecContext(ctx, `UPDATE webhooks SET cursor = max(cursor, ?)
+			WHERE id = ? AND lease_node = ? AND lease_until > ?`, cursor, id, node, micros(now))
 		if err != nil {
 			return err
 		}
@@ -122,8 +123,9 @@ func (d *DB) Deliveries(ctx context.Context, f otos.DeliveryFilter) ([]*otos.Del
 	}
 	q := `SELECT ` + deliveryColumns + `, ` + prefixed("e.", eventColumns) + `
 		FROM webhook_deliveries d JOIN events e ON e.pos = d.pos
-		WHERE d.webhook_id = ? AND d.pos > ? AND (? = '' OR d.state = ?) ORDER BY d.pos LIMIT ?`
-	rows, err := d.query(ctx, q, f.WebhookID, f.After, f.State, f.State, p.Limit)
+		WHERE d.webhook_id = ? AND d.pos > ? AND (? = '' OR d.state = ?) AND (NOT ? OR d.state <> 'dead')
+		ORDER BY d.pos LIMIT ?`
+	rows, err := d.query(ctx, q, f.WebhookID, f.After, f.State, f.State, f.Live, p.Limit)
 	if err != nil {
 		return nil, nil, d.fail(ctx, "list deliveries", err)
 	}
@@ -145,6 +147,33 @@ func (d *DB) Deliveries(ctx context.Context, f otos.DeliveryFilter) ([]*otos.Del
 		ds, es = append(ds, &dl), append(es, &e)
 	}
 	return ds, es, d.fail(ctx, "list deliveries", rows.Err())
+}
+
+// PendingSubjects returns those of subjects that have a delivery to webhook
+// id that is not dead.
+func (d *DB) PendingSubjects(ctx context.Context, id string, subjects []string) ([]string, error) {
+	if len(subjects) == 0 {
+		return nil, nil
+	}
+	list, err := json.Marshal(subjects)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := d.query(ctx, `SELECT DISTINCT subject FROM webhook_deliveries
+		WHERE webhook_id = ? AND state <> 'dead' AND subject IN (SELECT value FROM json_each(?))`, id, string(list))
+	if err != nil {
+		return nil, d.fail(ctx, "list pending subjects", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			return nil, d.fail(ctx, "list pending subjects", err)
+		}
+		out = append(out, s)
+	}
+	return out, d.fail(ctx, "list pending subjects", rows.Err())
 }
 
 // prefixed puts prefix before every column of a comma-separated list.

@@ -255,13 +255,16 @@ func testWebhooks(t *testing.T, s otos.Store) {
 	evs := stored[len(stored)-3:]
 	failed := &otos.Delivery{WebhookID: w.ID, Pos: evs[1].Pos, Subject: evs[1].Subject, State: otos.DeliveryRetrying,
 		Attempts: 1, NextAt: at(time.Minute), LastStatus: 500, LastError: "HTTP 500", UpdatedAt: t0}
-	must(t, s.AdvanceWebhook(ctx, w.ID, "node-a", evs[2].Pos, []*otos.Delivery{failed}))
+	must(t, s.AdvanceWebhook(ctx, w.ID, "node-a", evs[2].Pos, []*otos.Delivery{failed}, at(time.Second)))
 	got, err = s.Webhook(ctx, w.ID)
 	must(t, err)
 	if got.Cursor != evs[2].Pos {
 		t.Errorf("cursor %d, want %d", got.Cursor, evs[2].Pos)
 	}
-	wantCode(t, s.AdvanceWebhook(ctx, w.ID, "node-b", evs[2].Pos, nil), otos.ECONFLICT)
+	wantCode(t, s.AdvanceWebhook(ctx, w.ID, "node-b", evs[2].Pos, nil, at(time.Second)), otos.ECONFLICT)
+	// A lease that ran out advances nothing, though no node took it since:
+	// its holder may have been overtaken.
+	wantCode(t, s.AdvanceWebhook(ctx, w.ID, "node-a", evs[2].Pos+1, nil, at(2*time.Minute)), otos.ECONFLICT)
 	ds, des, err := s.Deliveries(ctx, otos.DeliveryFilter{WebhookID: w.ID})
 	must(t, err)
 	if len(ds) != 1 || ds[0].EventID != evs[1].ID || ds[0].State != otos.DeliveryRetrying || ds[0].Attempts != 1 ||
@@ -279,11 +282,12 @@ func testWebhooks(t *testing.T, s otos.Store) {
 	if retrying, _, err := s.Deliveries(ctx, otos.DeliveryFilter{WebhookID: w.ID, State: otos.DeliveryRetrying}); err != nil || len(retrying) != 0 {
 		t.Errorf("retrying deliveries %+v, %v", retrying, err)
 	}
+	testLiveDeliveries(t, s, w, evs)
 	must(t, s.DeleteDelivery(ctx, w.ID, evs[1].Pos))
 	wantCode(t, s.DeleteDelivery(ctx, w.ID, evs[1].Pos), otos.ENOTFOUND)
 
 	// Deleting a webhook deletes its deliveries; so does pruning their events.
-	must(t, s.AdvanceWebhook(ctx, w.ID, "node-a", evs[2].Pos, []*otos.Delivery{failed}))
+	must(t, s.AdvanceWebhook(ctx, w.ID, "node-a", evs[2].Pos, []*otos.Delivery{failed}, at(time.Second)))
 	must(t, s.DeleteWebhook(ctx, w.ID))
 	_, err = s.Webhook(ctx, w.ID)
 	wantCode(t, err, otos.ENOTFOUND)
@@ -291,10 +295,40 @@ func testWebhooks(t *testing.T, s otos.Store) {
 	_, err = s.LeaseWebhook(ctx, all.ID, "node-a", at(time.Minute), t0)
 	must(t, err)
 	must(t, s.AdvanceWebhook(ctx, all.ID, "node-a", evs[2].Pos, []*otos.Delivery{{WebhookID: all.ID, Pos: evs[0].Pos,
-		Subject: evs[0].Subject, State: otos.DeliveryWaiting, NextAt: t0, UpdatedAt: t0}}))
+		Subject: evs[0].Subject, State: otos.DeliveryWaiting, NextAt: t0, UpdatedAt: t0}}, t0))
 	_, err = s.PruneEvents(ctx, at(time.Hour))
 	must(t, err)
 	if ds, _, err := s.Deliveries(ctx, otos.DeliveryFilter{WebhookID: all.ID}); err != nil || len(ds) != 0 {
 		t.Errorf("deliveries of pruned events: %+v, %v", ds, err)
 	}
+}
+
+// testLiveDeliveries: what a webhook still has to deliver leaves out the
+// dead, one delivery left after dead ones in evs[1], and which devices
+// wait behind a delivery.
+func testLiveDeliveries(t *testing.T, s otos.Store, w *otos.Webhook, evs []*otos.Event) {
+	ctx := t.Context()
+	_, err := s.LeaseWebhook(ctx, w.ID, "node-a", at(3*time.Minute), at(time.Second))
+	must(t, err)
+	waiting := &otos.Delivery{WebhookID: w.ID, Pos: evs[2].Pos, Subject: evs[2].Subject, State: otos.DeliveryWaiting,
+		NextAt: t0, UpdatedAt: t0}
+	must(t, s.AdvanceWebhook(ctx, w.ID, "node-a", evs[2].Pos, []*otos.Delivery{waiting}, at(time.Second)))
+	live, les, err := s.Deliveries(ctx, otos.DeliveryFilter{WebhookID: w.ID, Live: true})
+	must(t, err)
+	if len(live) != 1 || live[0].Pos != evs[2].Pos || len(les) != 1 || les[0].ID != evs[2].ID {
+		t.Errorf("live deliveries %+v, want only the waiting one", live)
+	}
+	if dead, _, err := s.Deliveries(ctx, otos.DeliveryFilter{WebhookID: w.ID, State: otos.DeliveryDead, Live: true}); err != nil || len(dead) != 0 {
+		t.Errorf("live and dead deliveries %+v, %v", dead, err)
+	}
+	// evs[1]'s device has only a dead delivery: it waits behind nothing.
+	got, err := s.PendingSubjects(ctx, w.ID, []string{evs[0].Subject, evs[1].Subject, evs[2].Subject, "unknown"})
+	must(t, err)
+	if len(got) != 1 || got[0] != evs[2].Subject {
+		t.Errorf("pending subjects %v, want only %s", got, evs[2].Subject)
+	}
+	if got, err := s.PendingSubjects(ctx, w.ID, nil); err != nil || len(got) != 0 {
+		t.Errorf("pending subjects of none: %v, %v", got, err)
+	}
+	must(t, s.DeleteDelivery(ctx, w.ID, evs[2].Pos))
 }
