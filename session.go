@@ -58,4 +58,10 @@ type Sessions interface {
 	// Authorize reports whether s may publish to topic (publish) or
 	// subscribe to, or receive, topic (a filter).
 	Authorize(ctx context.Context, s *Session, topic string, publish bool) bool
+	// Known returns the session of a username that the broker authenticated
+	// earlier, without its password, for a broker that asks about each
+	// topic apart from the CONNECT (EMQX's HTTP authorization): only while
+	// the device is enabled with that voucher, or the account active.
+	// EUNAUTHORIZED otherwise, EUNAVAILABLE when the store cannot tell.
+	Known(ctx context.Context, username string) (*Session, error)
 }

@@ -31,6 +31,9 @@ type Config struct {
 	// TrustedProxies are the proxies whose X-Forwarded-For names the client
 	// (see ParseTrustedProxies); from any other peer the header is ignored.
 	TrustedProxies []netip.Prefix
+	// Mount adds handlers of other adapters (EMQX's authentication service)
+	// by ServeMux pattern; they answer in their own protocol.
+	Mount map[string]http.Handler
 }
 
 // Server is the HTTP server of otos.
@@ -73,6 +76,9 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /readyz", s.handleReady)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.cfg.Registry, promhttp.HandlerOpts{}))
 	s.adminRoutes(mux)
+	for pattern, h := range s.cfg.Mount {
+		mux.Handle(pattern, h)
+	}
 	return s.recoverPanics(routeErrors(mux))
 }
 

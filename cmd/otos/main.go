@@ -30,6 +30,7 @@ Usage:
   otos events list|tail              replay and follow the lifecycle events
   otos bench --secret S [flags]      load-test a server: register N devices, optionally connect them over MQTT
   otos nats config [--data DIR] [--db DSN]   print the nats-server block that makes otos its authentication service
+  otos emqx config URL [--data DIR] [--db DSN]   the same for EMQX, which reaches otos at URL
   otos migrate --from sqlite:PATH --to postgres://…   copy a SQLite deployment into PostgreSQL
   otos version
 
@@ -76,6 +77,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, env func(
 		return runBench(ctx, args[1:], stdout, stderr, env)
 	case "nats":
 		return runNATS(ctx, args[1:], stdout, stderr, env)
+	case "emqx":
+		return runEMQX(ctx, args[1:], stdout, stderr, env)
 	case "migrate":
 		return runMigrate(ctx, args[1:], stdout, stderr)
 	case "version":

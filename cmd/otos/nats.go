@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
-	"os"
 
 	"github.com/otos-iot/otos"
 	otosnats "github.com/otos-iot/otos/nats"
@@ -63,23 +61,11 @@ func runNATS(ctx context.Context, args []string, stdout, stderr io.Writer, env f
 		fmt.Fprint(stderr, "usage: otos nats config [--data DIR] [--db DSN]\n")
 		return errors.New(`nats takes one command: config`)
 	}
-	m := NewMain()
-	if err := m.ParseFlags(args[1:], stderr, env); err != nil {
-		return err
-	}
-	m.Logger = slog.New(slog.DiscardHandler)
-	if err := os.MkdirAll(m.Config.Data, 0o700); err != nil {
-		return fmt.Errorf("create data directory: %w", err)
-	}
-	var err error
-	if m.Store, err = m.openStore(); err != nil {
-		return err
-	}
-	defer m.Store.Close()
-	keys, err := m.keyring(ctx)
+	keys, closeStore, err := storeKeys(ctx, args[1:], stderr, env)
 	if err != nil {
 		return err
 	}
+	defer closeStore()
 	k, err := otosnats.DeriveKeys(keys.Derive)
 	if err != nil {
 		return err

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/otos-iot/otos"
+	"github.com/otos-iot/otos/emqx"
 	otoshttp "github.com/otos-iot/otos/http"
 	"github.com/otos-iot/otos/limit"
 	"github.com/otos-iot/otos/mqtt"
@@ -41,6 +42,12 @@ type Config struct {
 	// NATS names the NATS servers otos answers the authorization callout of
 	// (see nats.go); empty: none.
 	NATS string
+	// EMQX serves EMQX's HTTP authentication and authorization (see
+	// emqx.go); EMQXAPI, EMQXAPIKey and EMQXAPISecret (environment only)
+	// reach its REST API to disconnect revoked clients.
+	EMQX                bool
+	EMQXAPI, EMQXAPIKey string
+	EMQXAPISecret       otos.Secret
 	// AdminToken comes from OTOS_ADMIN_TOKEN only: a flag would show it in ps.
 	AdminToken otos.Secret
 	// ShutdownTimeout bounds how long in-flight requests may take at exit.
@@ -79,6 +86,7 @@ type Main struct {
 	HTTP    *otoshttp.Server
 	Broker  *mqtt.Broker
 	NATS    *otosnats.Service
+	EMQX    *emqx.Service
 
 	// stopBackground ends the service's background writer (presence, audit);
 	// backgroundDone closes once it has written what it held.
@@ -120,6 +128,12 @@ func (m *Main) ParseFlags(args []string, stderr io.Writer, env func(string) stri
 	str(&c.DB, "db", "database DSN (default: SQLite in the data directory)")
 	str(&c.LogLevel, "log-level", "log level: debug, info, warn, error")
 	str(&c.NATS, "nats", "NATS server URLs (comma-separated) whose authorization callout otos answers; see `otos nats config`")
+	str(&c.EMQXAPI, "emqx-api", "EMQX's REST API URL (http://emqx:18083), to disconnect revoked clients; implies --emqx")
+	str(&c.EMQXAPIKey, "emqx-api-key", "the EMQX API key for --emqx-api; its secret in OTOS_EMQX_API_SECRET")
+	if v, ok := lookup(env, "emqx"); ok {
+		c.EMQX = v == "1" || strings.EqualFold(v, "true")
+	}
+	fs.BoolVar(&c.EMQX, "emqx", c.EMQX, "serve EMQX's HTTP authentication and authorization under /api/v1/emqx/ (see `otos emqx config`) (env OTOS_EMQX)")
 	str(&c.Pprof, "pprof", "serve Go's pprof profiles on this address (e.g. 127.0.0.1:6060); off when empty")
 	if v, ok := lookup(env, "compat-thingspanel"); ok {
 		c.Compat = v == "1" || strings.EqualFold(v, "true")
@@ -138,6 +152,7 @@ func (m *Main) ParseFlags(args []string, stderr io.Writer, env func(string) stri
 		return fmt.Errorf("serve takes no arguments, got %q", fs.Arg(0))
 	}
 	c.AdminToken = otos.Secret(env("OTOS_ADMIN_TOKEN"))
+	c.EMQXAPISecret = otos.Secret(env("OTOS_EMQX_API_SECRET"))
 	return c.Validate()
 }
 
@@ -148,6 +163,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MQTT == "off" { // an empty OTOS_MQTT reads as unset: "off" says it in the environment too
 		c.MQTT = ""
+	}
+	if err := c.validateBrokers(); err != nil {
+		return err
 	}
 	for name, addr := range map[string]string{"--http": c.HTTP, "--mqtt": c.MQTT, "--mqtt-tls": c.MQTTTLS} {
 		if addr == "" && name != "--http" {
@@ -225,6 +243,9 @@ func (m *Main) Open(ctx context.Context) error {
 			if m.NATS != nil {
 				m.NATS.Drop(id)
 			}
+			if m.EMQX != nil {
+				m.EMQX.Drop(id)
+			}
 		}})
 	if m.Config.AdminToken == "" {
 		path := filepath.Join(m.Config.Data, "admin.token")
@@ -236,9 +257,10 @@ func (m *Main) Open(ctx context.Context) error {
 			m.Logger.Info("admin token written", "path", path)
 		}
 	}
-	if err := m.openNATS(keys); err != nil { // before anything can revoke: Revoked reads m.NATS
+	if err := m.openNATS(keys); err != nil { // before anything can revoke: Revoked reads m.NATS and m.EMQX
 		return err
 	}
+	m.openEMQX(keys)
 	bg, cancel := context.WithCancel(context.Background())
 	m.stopBackground, m.backgroundDone = cancel, make(chan struct{})
 	go func() {
@@ -257,7 +279,7 @@ func (m *Main) Open(ctx context.Context) error {
 	m.HTTP = otoshttp.NewServer(otoshttp.Config{
 		Addr: m.Config.HTTP, Registry: registry, Logger: m.Logger,
 		Registrar: m.Service.Registrar, Admin: m.Service.Admin, Ready: m.Service.Ping,
-		CompatThingsPanel: m.Config.Compat, TrustedProxies: proxies,
+		CompatThingsPanel: m.Config.Compat, TrustedProxies: proxies, Mount: m.mounts(),
 	})
 	if err := m.HTTP.Open(); err != nil {
 		if errors.Is(err, syscall.EADDRINUSE) {

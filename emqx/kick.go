@@ -1,0 +1,93 @@
+package emqx
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"sync"
+	"time"
+)
+
+// Bounds of what is remembered to disconnect: the client ids a session
+// key connected with lately, and keys in all.
+const (
+	idsPerKey = 4
+	maxKeys   = 1 << 20
+)
+
+// clientIDs are the client ids each session key connected with through
+// this node: what a revocation disconnects. EMQX does not tell otos of
+// disconnections, so the oldest are forgotten past the bounds; a client id
+// no longer connected costs one 404.
+type clientIDs struct {
+	mu    sync.Mutex
+	byKey map[string][]string
+}
+
+func (c *clientIDs) init() { c.byKey = map[string][]string{} }
+
+func (c *clientIDs) add(key, id string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ids := c.byKey[key]
+	for _, have := range ids {
+		if have == id {
+			return
+		}
+	}
+	if len(c.byKey) >= maxKeys {
+		for k := range c.byKey { // any one: map order is random
+			delete(c.byKey, k)
+			break
+		}
+	}
+	if len(ids) == idsPerKey {
+		ids = ids[1:]
+	}
+	c.byKey[key] = append(ids, id)
+}
+
+func (c *clientIDs) take(key string) []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ids := c.byKey[key]
+	delete(c.byKey, key)
+	return ids
+}
+
+// Drop disconnects, through EMQX's REST API, the clients that session key
+// (a device's or service account's id) connected with through this node.
+// Every node is told of a revocation, so each disconnects its own. It does
+// not block.
+func (s *Service) Drop(key string) {
+	if s.cfg.API == "" {
+		return
+	}
+	for _, id := range s.clients.take(key) {
+		go s.kick(id)
+	}
+}
+
+func (s *Service) kick(clientID string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	u := s.cfg.API + "/api/v5/clients/" + url.PathEscape(clientID)
+	req, err := http.NewRequestWithContext(ctx, http.MethodDelete, u, nil)
+	if err != nil {
+		s.log.Warn("emqx: disconnect a revoked client", "clientid", clientID, "err", err)
+		return
+	}
+	req.SetBasicAuth(s.cfg.APIKey, string(s.cfg.APISecret))
+	res, err := s.cfg.Client.Do(req)
+	if err == nil {
+		res.Body.Close()
+		switch res.StatusCode {
+		case http.StatusNoContent, http.StatusOK, http.StatusNotFound: // 404: gone already
+			s.log.Info("emqx: revoked client disconnected", "clientid", clientID, "status", res.StatusCode)
+			return
+		}
+		err = fmt.Errorf("EMQX answered %s", res.Status)
+	}
+	s.log.Warn("emqx: disconnect a revoked client", "clientid", clientID, "err", err)
+}
