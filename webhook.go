@@ -4,6 +4,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"net/netip"
 	"net/url"
 	"slices"
@@ -154,6 +155,19 @@ func WebhookSignature(secret Secret, id string, ts int64, body []byte) (string, 
 	m.Write([]byte(id + "." + strconv.FormatInt(ts, 10) + "."))
 	m.Write(body)
 	return "v1," + base64.StdEncoding.EncodeToString(m.Sum(nil)), nil
+}
+
+// WebhookBatchID is the webhook-id of a request that carries es as a
+// batch: "batch_" and, in hex, the first 16 bytes of the SHA-256 of their
+// ids, each followed by a zero byte. A request with other events, such as
+// the retry of one of them, never has the id of one a receiver has seen.
+func WebhookBatchID(es []*Event) string {
+	h := sha256.New()
+	for _, e := range es {
+		h.Write([]byte(e.ID))
+		h.Write([]byte{0})
+	}
+	return "batch_" + hex.EncodeToString(h.Sum(nil)[:16])
 }
 
 // DeliveryState is where a failed delivery stands.

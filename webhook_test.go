@@ -2,6 +2,7 @@ package otos
 
 import (
 	"net/netip"
+	"strings"
 	"testing"
 )
 
@@ -57,5 +58,19 @@ func TestWebhookValidate(t *testing.T) {
 	w = &Webhook{URL: "https://example.com/", BatchSize: 0}
 	if ErrorField(w.Validate(false)) != "batch_size" {
 		t.Error("batch_size 0 passed")
+	}
+}
+
+// TestWebhookBatchID: a batch's id stands for all its events, in order.
+func TestWebhookBatchID(t *testing.T) {
+	a, b, c := &Event{ID: "a"}, &Event{ID: "b"}, &Event{ID: "c"}
+	id := WebhookBatchID([]*Event{a, b})
+	if !strings.HasPrefix(id, "batch_") || len(id) != len("batch_")+32 || id != WebhookBatchID([]*Event{{ID: "a"}, {ID: "b"}}) {
+		t.Fatalf("batch id %q", id)
+	}
+	for _, other := range [][]*Event{{a}, {a, b, c}, {b, a}, {{ID: "ab"}}} {
+		if WebhookBatchID(other) == id {
+			t.Errorf("the batch of %d events has the id of another", len(other))
+		}
 	}
 }

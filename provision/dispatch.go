@@ -270,24 +270,29 @@ func (d *dispatcher) attempt(ctx, send context.Context, w *otos.Webhook, secret 
 }
 
 // send posts es to w's endpoint in one request: the event itself as the
-// body, or for a webhook that takes batches {"events":[…]}, whose id is its
-// first event's.
+// body, or for a webhook that takes batches {"events":[…]}, whose
+// webhook-id is otos.WebhookBatchID's: the Deliverer is handed the first
+// event under that id.
 func (d *dispatcher) send(ctx context.Context, w *otos.Webhook, secret otos.Secret, es ...*otos.Event) (int, error) {
+	e := es[0]
 	var body []byte
 	var err error
 	if w.BatchSize > 1 {
 		body, err = json.Marshal(struct {
 			Events []*otos.Event `json:"events"`
 		}{es})
+		batch := *e
+		batch.ID = otos.WebhookBatchID(es)
+		e = &batch
 	} else {
-		body, err = json.Marshal(es[0])
+		body, err = json.Marshal(e)
 	}
 	if err != nil {
 		return 0, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, d.timeout)
 	defer cancel()
-	return d.deliver.Deliver(ctx, w.URL, secret, es[0], body)
+	return d.deliver.Deliver(ctx, w.URL, secret, e, body)
 }
 
 // advance delivers the events after w's cursor that it wants, a device's in

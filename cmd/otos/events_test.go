@@ -63,8 +63,8 @@ func (r *receiver) serve(w http.ResponseWriter, req *http.Request) {
 		}
 		batch.Events = []*otos.Event{&one}
 	}
-	if batch.Events[0].ID != req.Header.Get(webhook.HeaderID) {
-		http.Error(w, "webhook-id is not the first event's", http.StatusBadRequest)
+	if id := req.Header.Get(webhook.HeaderID); id != one.ID && id != otos.WebhookBatchID(batch.Events) {
+		http.Error(w, "webhook-id is neither the event's nor its batch's", http.StatusBadRequest)
 		return
 	}
 	if fail != nil {
