@@ -22,15 +22,23 @@ type natsCluster struct {
 }
 
 // otosNATSBlock returns what `otos nats config` prints for the store in
-// the data directory dir, or with "--db", dsn for that database.
-func otosNATSBlock(t *testing.T, dir string, db ...string) string {
+// the data directory dir.
+func otosNATSBlock(t *testing.T, dir string) string {
 	t.Helper()
-	args := []string{"nats", "config", "--data", dir}
-	if dir == "--db" {
-		args = []string{"nats", "config", "--data", t.TempDir(), "--db", db[0]}
-	}
+	return natsConfigOf(t, "--data", dir)
+}
+
+// otosNATSBlockDB returns what `otos nats config` prints for the
+// PostgreSQL database dsn.
+func otosNATSBlockDB(t *testing.T, dsn string) string {
+	t.Helper()
+	return natsConfigOf(t, "--data", t.TempDir(), "--db", dsn)
+}
+
+func natsConfigOf(t *testing.T, flags ...string) string {
+	t.Helper()
 	var out, errs bytes.Buffer
-	if err := run(t.Context(), args, &out, &errs, func(string) string { return "" }); err != nil {
+	if err := run(t.Context(), append([]string{"nats", "config"}, flags...), &out, &errs, func(string) string { return "" }); err != nil {
 		t.Fatalf("otos nats config: %v: %s", err, errs.String())
 	}
 	return out.String()

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -242,7 +243,7 @@ func TestNATSCluster(t *testing.T) {
 // disables, whichever node let it in.
 func TestNATSOtosNodes(t *testing.T) {
 	dsn := pgtest.Schema(t)
-	nc := startNATS(t, 3, otosNATSBlock(t, "--db", dsn))
+	nc := startNATS(t, 3, otosNATSBlockDB(t, dsn))
 	nodes := startNodes(t, dsn, 2, func(c *Config) { c.MQTT, c.NATS = "", nc.url() })
 	a, b := nodes[0], nodes[1]
 	tp := a.createTemplate(t, nil)
@@ -317,7 +318,7 @@ func restart(t *testing.T, s *testServer) *testServer {
 // the callout; one whose first connection cannot be recorded is refused.
 func TestNATSDatabaseDown(t *testing.T) {
 	dsn := pgtest.Schema(t)
-	nc := startNATS(t, 1, otosNATSBlock(t, "--db", dsn))
+	nc := startNATS(t, 1, otosNATSBlockDB(t, dsn))
 	p := pgtest.NewProxy(t, pgtest.Addr(t, dsn))
 	s := startNodes(t, pgtest.WithHostPort(t, dsn, p.Addr()), 1, func(c *Config) {
 		c.MQTT, c.NATS, c.DBTimeout = "", nc.url(), time.Second
@@ -342,5 +343,70 @@ func TestNATSDatabaseDown(t *testing.T) {
 	}
 	if !strings.Contains(s.Logs.String(), "unavailable") {
 		t.Errorf("the refusal does not say the store is unavailable:\n%s", s.Logs)
+	}
+}
+
+// TestNATSEventsAndLockout: a service account on NATS receives the
+// tenant's lifecycle events, among them the connection and disconnection
+// of a device on NATS; wrong passwords through the callout lock the
+// client's address out; a revoked service account is disconnected.
+func TestNATSEventsAndLockout(t *testing.T) {
+	dir := t.TempDir()
+	nc := startNATS(t, 1, otosNATSBlock(t, dir))
+	s := startServer(t, dir, func(c *Config) { c.NATS, c.LockoutThreshold = nc.url(), 3 })
+	acct, err := s.Service.Admin.CreateServiceAccount(t.Context(), systemAdmin, "", "events")
+	if err != nil {
+		t.Fatal(err)
+	}
+	appClosed := make(chan struct{}, 1)
+	app, err := natsgo.Connect(nc.urls[0], natsgo.UserInfo(acct.Username, acct.Password), natsgo.NoReconnect(),
+		natsgo.ClosedHandler(func(*natsgo.Conn) { appClosed <- struct{}{} }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer app.Close()
+	events, err := app.SubscribeSync("otos." + otos.DefaultTenantID + ".events.>")
+	if err != nil {
+		t.Fatal(err)
+	}
+	app.Flush()
+	tp := s.createTemplate(t, nil)
+	_, v := s.register(t, tp.Secret, "nats-ev")
+	dev, err := connect3(t, nc.mqtt[0], "nats-ev", v.Username, v.Password, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dev.Disconnect(50)
+	want := []otos.EventType{otos.EventTemplateCreated, otos.EventDeviceRegistered, otos.EventDeviceConnected, otos.EventDeviceDisconnected}
+	for _, typ := range want {
+		m, err := events.NextMsg(5 * time.Second)
+		if err != nil {
+			t.Fatalf("waiting for %s: %v", typ, err)
+		}
+		var e otos.Event
+		if err := json.Unmarshal(m.Data, &e); err != nil || e.Type != typ || !strings.HasSuffix(m.Subject, "events."+strings.ReplaceAll(string(typ), ".", "//")) {
+			t.Fatalf("got %s %s, want %s", m.Subject, m.Data, typ)
+		}
+	}
+
+	for range 3 {
+		if _, err := connect3(t, nc.mqtt[0], "nats-ev", v.Username, "wrong", nil); err == nil {
+			t.Fatal("a wrong password connected")
+		}
+	}
+	if _, err := connect3(t, nc.mqtt[0], "nats-ev", v.Username, v.Password, nil); err == nil {
+		t.Fatal("a locked-out address connected with a good voucher")
+	}
+	if !strings.Contains(s.Logs.String(), string(otos.ELOCKEDOUT)) {
+		t.Error("the refusal does not say locked out")
+	}
+
+	if _, err := s.Service.Admin.RevokeServiceAccount(t.Context(), systemAdmin, acct.ID); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-appClosed:
+	case <-time.After(time.Second):
+		t.Fatal("a revoked service account stays connected")
 	}
 }
