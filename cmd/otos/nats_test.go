@@ -277,8 +277,17 @@ func TestNATSOtosNodes(t *testing.T) {
 	}
 
 	restarted := restart(t, a)
-	if _, err := dev("d4", 1); err != nil {
+	d4, err := dev("d4", 1)
+	if err != nil {
 		t.Fatalf("after a node came back: %v", err)
+	}
+	if err := restarted.Service.Admin.DeleteDevice(t.Context(), systemAdmin, ids["d4"]); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-d4.lost:
+	case <-time.After(time.Second):
+		t.Fatal("a deleted device stays connected")
 	}
 	for _, d := range []struct {
 		name string
