@@ -44,6 +44,7 @@ var codes = map[Code]codeInfo{
 	EREPLAY:          {200089, 401, "Nonce was already used", "随机数已被使用", true},
 	ENOTALLOWED:      {200090, 403, "Device number is not on the allow-list", "设备编号不在允许列表中", false},
 	ECAPREACHED:      {200091, 403, "The template has reached its device limit", "设备数量已达上限", false},
+	ENOTGRANTED:      {200092, 403, "The gateway may not register sub-devices under this template", "网关无权在该模板下注册子设备", false},
 	ERATELIMITED:     {201003, 429, "Too many requests; retry shortly", "请求过于频繁，请稍后重试", false},
 	ELOCKEDOUT:       {201003, 429, "Too many failed attempts from this address; retry later", "请求过于频繁，请稍后重试", false},
 }

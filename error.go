@@ -42,6 +42,7 @@ const (
 	EREPLAY       Code = "replayed_nonce" // 200089: a signed request's nonce was already used
 	ENOTALLOWED   Code = "not_allowed"    // 200090: the device number is not on the template's allow-list
 	ECAPREACHED   Code = "cap_reached"    // 200091: the template has reached its max_devices
+	ENOTGRANTED   Code = "not_granted"    // 200092: the gateway's template does not grant the sub-device template
 	ERATELIMITED  Code = "rate_limited"   // 201003: over a template's rate limit; retry after a while
 	ELOCKEDOUT    Code = "locked_out"     // 201003: the client failed too often; refused until its lock-out ends
 )

@@ -149,3 +149,27 @@ func typeName(e *json.UnmarshalTypeError) string {
 	}
 	return e.Type.String()
 }
+
+// AuthReply is the answer to a device auth request, the same over every
+// protocol: ThingsPanel's {code, message, data}.
+type AuthReply struct {
+	Code    int       `json:"code"`
+	Message string    `json:"message"`
+	Data    *AuthData `json:"data,omitempty"`
+}
+
+// AuthData is the data of a successful answer.
+type AuthData struct {
+	DeviceID string `json:"device_id"`
+	Voucher  string `json:"voucher"`
+}
+
+// NewAuthReply returns the answer, in language l, to a registration that
+// issued iss or failed with err.
+func NewAuthReply(iss *Issued, err error, l Language) AuthReply {
+	if err != nil {
+		return AuthReply{Code: ErrorCode(err).Number(), Message: Message(err, l)}
+	}
+	return AuthReply{Code: CodeOK, Message: SuccessMessage(l),
+		Data: &AuthData{DeviceID: iss.Device.ID, Voucher: iss.Voucher.String()}}
+}

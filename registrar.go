@@ -24,4 +24,13 @@ type Registrar interface {
 	// EPARENTUNKNOWN; ECAPREACHED; ESUBADDRTAKEN. Every attempt is audited,
 	// and a failed secret or signature counts toward from's lock-out.
 	Register(ctx context.Context, from Client, decode func() (*AuthRequest, error)) (*Issued, error)
+	// RegisterSubDevices registers the sub-devices of the gateway whose
+	// session gateway is (Sessions.Authenticate with its voucher), under the
+	// sub-device templates its template grants (Template.SubTemplates), one
+	// outcome per entry in order: each entry is registered or refused on
+	// its own, as Register would with the sub-device template's secret,
+	// plus ENOTGRANTED for a template not granted. The batch as a whole is
+	// refused when decode fails, and with EFORBIDDEN when gateway is not an
+	// enabled gateway. Every entry is audited.
+	RegisterSubDevices(ctx context.Context, gateway *Session, decode func() ([]SubDeviceRequest, error)) ([]SubDeviceOutcome, error)
 }

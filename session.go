@@ -17,6 +17,9 @@ type Session struct {
 	DeviceType   DeviceType
 	// AccountID is the service account's id, empty for a device.
 	AccountID string
+	// Registration marks a registration session (RegistrationUsername): a
+	// client with no voucher yet, which may only send device auth requests.
+	Registration bool
 	// Lookup is the look-up key of the voucher the device presented (a hash,
 	// no secret): its first connection is recorded only while the voucher
 	// is still the device's.
@@ -29,7 +32,8 @@ type Session struct {
 func (s *Session) IsService() bool { return s.AccountID != "" }
 
 // Key is the id under which a broker tracks the session's connections, and
-// which a revocation names: the device's or the account's id.
+// which a revocation names: the device's or the account's id; empty for a
+// registration session, which nothing revokes.
 func (s *Session) Key() string {
 	if s.IsService() {
 		return s.AccountID
@@ -47,7 +51,9 @@ type Sessions interface {
 	// unknown username or a wrong password, EFORBIDDEN for a disabled
 	// device, ELOCKEDOUT (without a store read) while from is locked out,
 	// EUNAVAILABLE when the store cannot tell. Failures count toward from's
-	// lock-out.
+	// lock-out. RegistrationUsername, with any password, opens a
+	// registration session (Session.Registration), for a broker that carries
+	// device auth requests.
 	Authenticate(ctx context.Context, from Client, username, password string) (*Session, error)
 	// Connected records that s began: a device's first session closes its
 	// re-registration. EUNAUTHORIZED when the voucher was voided since

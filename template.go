@@ -1,6 +1,8 @@
 package otos
 
 import (
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -81,6 +83,11 @@ type Template struct {
 	MaxDevices int `json:"max_devices"`
 	// RateLimit caps registrations per second through the template; 0: none.
 	RateLimit int `json:"rate_limit"`
+	// SubTemplates, of a gateway template, are the sub-device templates
+	// under which its gateways may register sub-devices themselves, with
+	// their own voucher (Registrar.RegisterSubDevices). Nothing else lets a
+	// gateway create devices.
+	SubTemplates []string `json:"sub_device_templates"`
 	// DeviceCount is how many devices the template has; kept by the store.
 	DeviceCount int       `json:"device_count"`
 	CreatedAt   time.Time `json:"created_at"`
@@ -136,6 +143,26 @@ func (t *Template) Validate() error {
 	default:
 		return FieldError("reregistration", ReasonValue, "reregistration must be until_connected or never")
 	}
+	return t.validateSubTemplates()
+}
+
+// MaxSubTemplates bounds a gateway template's sub-device templates.
+const MaxSubTemplates = 32
+
+// validateSubTemplates checks the form of SubTemplates; that each names a
+// sub-device template of the tenant is the core's to check.
+func (t *Template) validateSubTemplates() error {
+	if len(t.SubTemplates) > 0 && t.DeviceType != DeviceGateway {
+		return FieldError("sub_device_templates", ReasonValue, "only a gateway template can have sub_device_templates")
+	}
+	if len(t.SubTemplates) > MaxSubTemplates {
+		return FieldError("sub_device_templates", ReasonTooLong, "sub_device_templates holds at most %d templates", MaxSubTemplates)
+	}
+	for i, id := range t.SubTemplates {
+		if id == "" || len(id) > 64 || strings.ContainsAny(id, ", \t\n") || slices.Contains(t.SubTemplates[:i], id) {
+			return FieldError("sub_device_templates", ReasonValue, "sub_device_templates must be distinct template ids")
+		}
+	}
 	return nil
 }
 
@@ -147,6 +174,7 @@ type TemplateUpdate struct {
 	AuthMode       *AuthMode
 	MaxDevices     *int
 	RateLimit      *int
+	SubTemplates   *[]string
 }
 
 // Apply changes t by u and validates the result.
@@ -168,6 +196,9 @@ func (u TemplateUpdate) Apply(t *Template) error {
 	}
 	if u.RateLimit != nil {
 		t.RateLimit = *u.RateLimit
+	}
+	if u.SubTemplates != nil {
+		t.SubTemplates = *u.SubTemplates
 	}
 	return t.Validate()
 }
@@ -221,6 +252,7 @@ func (t *Template) Changed(after *Template) []string {
 		{"auth_mode", t.AuthMode != after.AuthMode},
 		{"max_devices", t.MaxDevices != after.MaxDevices},
 		{"rate_limit", t.RateLimit != after.RateLimit},
+		{"sub_device_templates", !slices.Equal(t.SubTemplates, after.SubTemplates)},
 	} {
 		if c.diff {
 			out = append(out, c.name)

@@ -28,6 +28,34 @@ var (
 	}
 )
 
+// RegistrationUsername is the MQTT username of a registration session: a
+// client without a voucher yet (no password), which may only publish device
+// auth requests and receive their answers, as ThingsBoard's "provision".
+const RegistrationUsername = "provision"
+
+// Registration over MQTT: a request on one of the request prefixes and a
+// request id of the client's choice (one topic level), its answer on the
+// matching response prefix and the same id. The device prefixes are for a
+// registration session; the gateway ones for a connected gateway, which
+// registers its sub-devices in batches.
+const (
+	RegisterPrefix                = "devices/register/"
+	RegisterResponsePrefix        = "devices/register/response/"
+	GatewayRegisterPrefix         = "gateway/register/"
+	GatewayRegisterResponsePrefix = "gateway/register/response/"
+)
+
+// RequestID returns the request id of topic, prefix and one level that can
+// stand as a topic level (not "response", which names the answers), or
+// false.
+func RequestID(prefix, topic string) (string, bool) {
+	id, ok := strings.CutPrefix(topic, prefix)
+	if !ok || !TopicSafe(id) || id == "response" {
+		return "", false
+	}
+	return id, true
+}
+
 // ConsumerPrefix is where the broker republishes every device uplink for the
 // platform's consumers: otos/{tenant_id}/{device_number}/{original topic}.
 const ConsumerPrefix = "otos/"
@@ -194,4 +222,24 @@ func inFamilies(t DeviceType, topics []string) []string {
 		}
 	}
 	return out
+}
+
+// IsRegistrationTopic reports whether session s may publish (publish) or
+// subscribe to topic in a registration exchange: a registration session its
+// device auth requests, a gateway its sub-device batches, and each the
+// answers to its own requests, which the broker sends to it alone.
+func IsRegistrationTopic(s *Session, topic string, publish bool) bool {
+	req, resp := RegisterPrefix, RegisterResponsePrefix
+	switch {
+	case s.Registration:
+	case !s.IsService() && s.DeviceType == DeviceGateway:
+		req, resp = GatewayRegisterPrefix, GatewayRegisterResponsePrefix
+	default:
+		return false
+	}
+	if !publish {
+		req = resp
+	}
+	_, ok := RequestID(req, topic)
+	return ok
 }

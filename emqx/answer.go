@@ -59,6 +59,9 @@ func (s *Service) authn(ctx context.Context, body []byte) any {
 		return result{Result: deny}
 	}
 	sess, err := s.cfg.Sessions.Authenticate(ctx, clientAt(req.PeerHost), req.Username, req.Password)
+	if err == nil && sess.Registration {
+		err = otos.Errorf(otos.EFORBIDDEN, "registration over MQTT needs otos's embedded broker; register over HTTP")
+	}
 	if err == nil {
 		err = s.cfg.Sessions.Connected(ctx, sess)
 	}

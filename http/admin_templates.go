@@ -31,6 +31,7 @@ func (s *Server) createTemplate(r *http.Request, p *otos.Principal) (int, any, e
 		AuthMode       otos.AuthMode       `json:"auth_mode"`
 		MaxDevices     int                 `json:"max_devices"`
 		RateLimit      int                 `json:"rate_limit"`
+		SubTemplates   []string            `json:"sub_device_templates"`
 		TenantID       string              `json:"tenant_id"`
 	}
 	if err := decodeAdmin(r, &body, false); err != nil {
@@ -38,7 +39,7 @@ func (s *Server) createTemplate(r *http.Request, p *otos.Principal) (int, any, e
 	}
 	t := &otos.Template{TenantID: body.TenantID, Name: body.Name, DeviceType: body.DeviceType, VoucherType: body.VoucherType,
 		Registration: body.Registration, Reregistration: body.Reregistration, AuthMode: body.AuthMode,
-		MaxDevices: body.MaxDevices, RateLimit: body.RateLimit}
+		MaxDevices: body.MaxDevices, RateLimit: body.RateLimit, SubTemplates: body.SubTemplates}
 	secret, err := s.cfg.Admin.CreateTemplate(r.Context(), p, t)
 	if err != nil {
 		return 0, nil, err
@@ -67,6 +68,7 @@ func (s *Server) updateTemplate(r *http.Request, p *otos.Principal) (int, any, e
 		AuthMode       *otos.AuthMode       `json:"auth_mode"`
 		MaxDevices     *int                 `json:"max_devices"`
 		RateLimit      *int                 `json:"rate_limit"`
+		SubTemplates   *[]string            `json:"sub_device_templates"`
 	}
 	if err := decodeAdmin(r, &body, false); err != nil {
 		return 0, nil, err

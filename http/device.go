@@ -7,19 +7,12 @@ import (
 	"github.com/otos-iot/otos"
 )
 
-// authData is the data of a successful device auth answer.
-type authData struct {
-	DeviceID string `json:"device_id"`
-	Voucher  string `json:"voucher"`
-}
-
 // handleDeviceAuth serves POST /api/v1/device/auth. The core refuses a
 // locked-out client before the body is read, audits every attempt and
 // counts failed secrets; this handler reads the body and writes the answer.
 func (s *Server) handleDeviceAuth(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	lang := language(r.Header.Get("Accept-Language"))
-	env, status := Envelope{Code: otos.CodeOK, Message: otos.SuccessMessage(lang)}, http.StatusOK
 	iss, err := s.cfg.Registrar.Register(r.Context(), s.clientOf(r), func() (*otos.AuthRequest, error) {
 		body, err := readBody(w, r, otos.MaxAuthBody)
 		if err != nil {
@@ -27,13 +20,11 @@ func (s *Server) handleDeviceAuth(w http.ResponseWriter, r *http.Request) {
 		}
 		return otos.DecodeAuthRequest(body)
 	})
-	if err == nil {
-		env.Data = authData{DeviceID: iss.Device.ID, Voucher: iss.Voucher.String()}
-	} else {
+	env, status := otos.NewAuthReply(iss, err, lang), http.StatusOK
+	if err != nil {
 		logError(s.log, r, err)
 		status = errorStatus(err)
 		setRetryAfter(w.Header(), err)
-		env = Envelope{Code: otos.ErrorCode(err).Number(), Message: otos.Message(err, lang)}
 		switch otos.ErrorCode(err) {
 		case otos.ELOCKEDOUT:
 			s.metrics.rateLimited.WithLabelValues("lockout").Inc()

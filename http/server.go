@@ -20,9 +20,12 @@ type Config struct {
 	Addr     string // listen address; ":0" picks a free port
 	Registry *prometheus.Registry
 	Logger   *slog.Logger
-	// Registrar and Admin are the core's services behind the two APIs.
+	// Registrar and Admin are the core's services behind the two APIs;
+	// Sessions authenticates gateways by their voucher (their sub-device
+	// batches).
 	Registrar otos.Registrar
 	Admin     otos.Admin
+	Sessions  otos.Sessions
 	// Ready reports whether the server can serve (GET /readyz); nil: always.
 	Ready func(ctx context.Context) error
 	// CompatThingsPanel answers every device API request with HTTP 200, the
@@ -70,6 +73,7 @@ func NewServer(cfg Config) *Server {
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /api/v1/device/auth", s.handleDeviceAuth)
+	mux.HandleFunc("POST /api/v1/gateway/sub-devices", s.handleSubDevices)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})

@@ -31,8 +31,12 @@ type Config struct {
 	TLSAddr  string        // TLS listen address; "" for none
 	TLS      *tls.Config   // required with TLSAddr
 	Sessions otos.Sessions // the core, which decides who may connect and what topics it may use
-	Logger   *slog.Logger
-	Registry *prometheus.Registry
+	// Registrar, when set, answers device auth requests of registration
+	// sessions and gateways' sub-device batches (register.go); nil: the
+	// registration topics are refused.
+	Registrar otos.Registrar
+	Logger    *slog.Logger
+	Registry  *prometheus.Registry
 }
 
 // Broker is the embedded MQTT broker.
@@ -87,7 +91,7 @@ func New(cfg Config) *Broker {
 		Logger: slog.New(levelFilter{cfg.Logger.Handler(), slog.LevelError}),
 	})
 	b := &Broker{cfg: cfg, server: server, stop: make(chan struct{})}
-	b.hook = &hook{core: cfg.Sessions, server: server, log: cfg.Logger, metrics: newMetrics(cfg.Registry),
+	b.hook = &hook{core: cfg.Sessions, registrar: cfg.Registrar, server: server, log: cfg.Logger, metrics: newMetrics(cfg.Registry),
 		byKey: map[string]map[*mochi.Client]struct{}{}}
 	return b
 }

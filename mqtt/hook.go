@@ -25,16 +25,18 @@ const (
 // to the tenant's consumer topics.
 type hook struct {
 	mochi.HookBase
-	core    otos.Sessions
-	server  *mochi.Server
-	log     interface{ Info(string, ...any) }
-	metrics *metrics
+	core      otos.Sessions
+	registrar otos.Registrar // nil: no registration over MQTT
+	server    *mochi.Server
+	log       interface{ Info(string, ...any) }
+	metrics   *metrics
 
 	mu       sync.Mutex
 	sessions sync.Map // *mochi.Client → *otos.Session
 	// established marks clients whose CONNACK went out; revoked marks
 	// clients dropped because their voucher or account was voided.
 	established, revoked sync.Map                              // *mochi.Client → struct{}
+	registrations        sync.Map                              // *mochi.Client → *registration
 	byKey                map[string]map[*mochi.Client]struct{} // session key → live clients
 }
 
@@ -61,6 +63,9 @@ func (h *hook) OnConnect(cl *mochi.Client, pk packets.Packet) error {
 	from := otos.ClientOfRemote(cl.Net.Remote)
 	user, pass := string(pk.Connect.Username), string(pk.Connect.Password)
 	sess, err := h.core.Authenticate(ctx, from, user, pass)
+	if err == nil && sess.Registration && (h.registrar == nil || pk.Connect.WillFlag) {
+		err = otos.Errorf(otos.EFORBIDDEN, "registration over MQTT is off, or the session asked for a will")
+	}
 	if err == nil && pk.Connect.WillFlag && !h.core.Authorize(ctx, sess, pk.Connect.WillTopic, true) {
 		err = otos.Errorf(otos.EFORBIDDEN, "will topic not allowed")
 	}
@@ -86,7 +91,11 @@ func (h *hook) OnConnect(cl *mochi.Client, pk packets.Packet) error {
 	}
 	// Client ids live in the device's own namespace: another device that
 	// sends the same id must not take over this session and its downlinks.
-	cl.ID = sess.Key() + "/" + cl.ID
+	if sess.Registration {
+		h.startRegistration(cl)
+	} else {
+		cl.ID = sess.Key() + "/" + cl.ID
+	}
 	h.metrics.connects.WithLabelValues("accepted").Inc()
 	return nil
 }
@@ -129,6 +138,7 @@ func (h *hook) OnSessionEstablished(cl *mochi.Client, _ packets.Packet) {
 // OnDisconnect forgets the client and records the device offline once its
 // last session has ended.
 func (h *hook) OnDisconnect(cl *mochi.Client, _ error, _ bool) {
+	h.endRegistration(cl)
 	if sess, last := h.forget(cl); last {
 		h.core.Disconnected(sess)
 	}
@@ -229,6 +239,13 @@ func (h *hook) OnPublish(cl *mochi.Client, pk packets.Packet) (packets.Packet, e
 	sess := h.session(cl)
 	if sess == nil {
 		return pk, nil
+	}
+	if h.registrar != nil && otos.IsRegistrationTopic(sess, pk.TopicName, true) {
+		h.registrationRequest(cl, sess, pk)
+		return pk, packets.CodeSuccessIgnore // acknowledged, routed to no one
+	}
+	if sess.Registration {
+		return pk, packets.ErrRejectPacket
 	}
 	if sess.IsService() {
 		// A retained downlink would outlive the device and reach the next

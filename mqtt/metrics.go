@@ -9,6 +9,8 @@ type metrics struct {
 	denied   prometheus.Counter
 	uplinks  prometheus.Counter
 	dropped  prometheus.Counter
+	// registrations counts device auth requests over MQTT by result code.
+	registrations *prometheus.CounterVec
 }
 
 func newMetrics(reg *prometheus.Registry) *metrics {
@@ -28,7 +30,10 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 		dropped: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "otos_mqtt_dropped_total", Help: "Messages to a client dropped because its outbound queue was full.",
 		}),
+		registrations: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "otos_mqtt_registrations_total", Help: "Device auth requests over MQTT by result code.",
+		}, []string{"code"}),
 	}
-	reg.MustRegister(m.connects, m.sessions, m.denied, m.uplinks, m.dropped)
+	reg.MustRegister(m.connects, m.sessions, m.denied, m.uplinks, m.dropped, m.registrations)
 	return m
 }

@@ -108,6 +108,9 @@ func (s *Service) authorize(req *jwt.AuthorizationRequestClaims) (string, error)
 	if err != nil {
 		return "", err
 	}
+	if sess.Registration {
+		return "", otos.Errorf(otos.EFORBIDDEN, "registration over MQTT needs otos's embedded broker; register over HTTP")
+	}
 	uc, err := userOf(req.UserNkey, sess, time.Now())
 	if err != nil {
 		return "", err

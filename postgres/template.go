@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/otos-iot/otos"
+	"github.com/otos-iot/otos/internal/storetypes"
 )
 
 // checkTemplate checks the text fields of t.
@@ -28,9 +29,9 @@ func (d *DB) CreateTemplate(ctx context.Context, t *otos.Template, s otos.Templa
 	defer cancel()
 	err := d.txEvents(ctx, func(q querier) ([]*otos.Event, error) {
 		if _, err := q.Exec(ctx, `INSERT INTO templates (`+templateInsertColumns+`)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
 			t.ID, t.TenantID, t.Name, t.DeviceType, t.VoucherType, t.Registration, t.Reregistration,
-			t.AuthMode, t.MaxDevices, t.RateLimit, t.CreatedAt, t.UpdatedAt); err != nil {
+			t.AuthMode, t.MaxDevices, t.RateLimit, t.CreatedAt, t.UpdatedAt, storetypes.JoinList(t.SubTemplates)); err != nil {
 			return nil, err
 		}
 		if err := insertSecret(ctx, q, t.ID, s, t.CreatedAt); err != nil {
@@ -93,8 +94,9 @@ func (d *DB) UpdateTemplate(ctx context.Context, t *otos.Template, events ...*ot
 	err := d.withEvents(ctx, events, func(q querier) (_ bool, err error) {
 		tag, err = q.Exec(ctx, `UPDATE templates
 			SET name = $1, registration = $2, reregistration = $3, auth_mode = $4, max_devices = $5, rate_limit = $6,
-			updated_at = $7 WHERE id = $8`,
-			t.Name, t.Registration, t.Reregistration, t.AuthMode, t.MaxDevices, t.RateLimit, t.UpdatedAt, t.ID)
+			updated_at = $7, sub_templates = $8 WHERE id = $9`,
+			t.Name, t.Registration, t.Reregistration, t.AuthMode, t.MaxDevices, t.RateLimit, t.UpdatedAt,
+			storetypes.JoinList(t.SubTemplates), t.ID)
 		return err == nil && tag.RowsAffected() > 0, err
 	})
 	if err == nil && tag.RowsAffected() == 0 {

@@ -33,7 +33,13 @@ func (a *Admin) CreateTemplate(ctx context.Context, p *otos.Principal, t *otos.T
 	if t.AuthMode == "" {
 		t.AuthMode = otos.AuthAny
 	}
+	if t.SubTemplates == nil {
+		t.SubTemplates = []string{}
+	}
 	if err := t.Validate(); err != nil {
+		return "", err
+	}
+	if err := a.checkSubTemplates(ctx, sc.Tenant(), t); err != nil {
 		return "", err
 	}
 	id, err := a.newID()
@@ -54,6 +60,24 @@ func (a *Admin) CreateTemplate(ctx context.Context, p *otos.Principal, t *otos.T
 	}
 	a.log.Info("template created", "template_id", t.ID, "tenant_id", t.TenantID)
 	return secret, nil
+}
+
+// checkSubTemplates checks that each of t's sub-device templates is a
+// sub-device template of tenant.
+func (a *Admin) checkSubTemplates(ctx context.Context, tenant string, t *otos.Template) error {
+	for _, id := range t.SubTemplates {
+		sub, err := a.store.Template(ctx, id)
+		if otos.ErrorCode(err) == otos.ENOTFOUND || err == nil && sub.TenantID != tenant {
+			return otos.FieldError("sub_device_templates", otos.ReasonValue, "template %s does not exist in this tenant", id)
+		}
+		if err != nil {
+			return err
+		}
+		if sub.DeviceType != otos.DeviceSubDevice {
+			return otos.FieldError("sub_device_templates", otos.ReasonValue, "template %s is not a sub_device template", id)
+		}
+	}
+	return nil
 }
 
 func (a *Admin) newTemplateSecret() (otos.Secret, otos.TemplateSecret, error) {
@@ -100,6 +124,9 @@ func (a *Admin) UpdateTemplate(ctx context.Context, p *otos.Principal, id string
 	c.tenant = t.TenantID
 	before := *t
 	if err := u.Apply(t); err != nil {
+		return nil, err
+	}
+	if err := a.checkSubTemplates(ctx, t.TenantID, t); err != nil {
 		return nil, err
 	}
 	t.UpdatedAt = a.timestamp()

@@ -37,8 +37,13 @@ func (s *Sessions) Authenticate(ctx context.Context, from otos.Client, username,
 		return nil, err
 	}
 	defer func() { s.guard.count(from, err) }()
-	if username == "" {
+	switch {
+	case username == "":
 		return nil, errBadCredentials
+	case username == otos.RegistrationUsername:
+		// No credential: what it may do is send auth requests, each
+		// checked, counted and audited by the registration service.
+		return &otos.Session{Registration: true, From: from}, nil
 	}
 	if id, ok := strings.CutPrefix(username, otos.ServiceUsernamePrefix); ok {
 		sess, err = s.authenticateAccount(ctx, id, password)
@@ -82,6 +87,9 @@ func (s *Sessions) authenticateAccount(ctx context.Context, id, password string)
 // written at once, because it closes re-registration; later ones only
 // refresh presence, which is written in batches.
 func (s *Sessions) Connected(ctx context.Context, sess *otos.Session) error {
+	if sess.Registration {
+		return nil
+	}
 	if sess.IsService() {
 		s.live.add(sess)
 		return nil
@@ -113,6 +121,9 @@ func (s *Sessions) sessionEvent(typ otos.EventType, sess *otos.Session) *otos.Ev
 
 // Disconnected implements otos.Sessions.
 func (s *Sessions) Disconnected(sess *otos.Session) {
+	if sess.Registration {
+		return
+	}
 	s.live.remove(sess.Key())
 	if !sess.IsService() {
 		s.presence.add(otos.Presence{DeviceID: sess.DeviceID, At: s.timestamp()},
@@ -126,6 +137,8 @@ func (s *Sessions) Disconnected(sess *otos.Session) {
 // the downlinks of its tenant's devices.
 func (s *Sessions) Authorize(ctx context.Context, sess *otos.Session, topic string, publish bool) bool {
 	switch {
+	case sess.Registration || otos.IsRegistrationTopic(sess, topic, publish):
+		return otos.IsRegistrationTopic(sess, topic, publish)
 	case !sess.IsService() && publish:
 		return otos.IsUplink(sess, topic)
 	case !sess.IsService():

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/otos-iot/otos"
+	"github.com/otos-iot/otos/internal/storetypes"
 )
 
 // CreateTemplate inserts t with its first secret s, atomically. ECONFLICT if
@@ -15,9 +16,10 @@ import (
 func (d *DB) CreateTemplate(ctx context.Context, t *otos.Template, s otos.TemplateSecret, events ...*otos.Event) error {
 	err := d.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO templates (`+templateColumns+`)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?)`,
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?)`,
 			t.ID, t.TenantID, t.Name, t.DeviceType, t.VoucherType, t.Registration, t.Reregistration,
-			t.AuthMode, t.MaxDevices, t.RateLimit, micros(t.CreatedAt), micros(t.UpdatedAt)); err != nil {
+			t.AuthMode, t.MaxDevices, t.RateLimit, micros(t.CreatedAt), micros(t.UpdatedAt),
+			storetypes.JoinList(t.SubTemplates)); err != nil {
 			return err
 		}
 		if err := insertSecret(ctx, tx, t.ID, s, t.CreatedAt); err != nil {
@@ -64,12 +66,13 @@ func (d *DB) Templates(ctx context.Context, f otos.TemplateFilter) ([]*otos.Temp
 }
 
 // UpdateTemplate stores t's name, registration, reregistration, auth mode,
-// limits and UpdatedAt.
+// limits, sub-device templates and UpdatedAt.
 func (d *DB) UpdateTemplate(ctx context.Context, t *otos.Template, events ...*otos.Event) error {
 	res, err := d.execEmit(ctx, events, `UPDATE templates
 		SET name = ?, registration = ?, reregistration = ?, auth_mode = ?, max_devices = ?, rate_limit = ?,
-		updated_at = ? WHERE id = ?`,
-		t.Name, t.Registration, t.Reregistration, t.AuthMode, t.MaxDevices, t.RateLimit, micros(t.UpdatedAt), t.ID)
+		updated_at = ?, sub_templates = ? WHERE id = ?`,
+		t.Name, t.Registration, t.Reregistration, t.AuthMode, t.MaxDevices, t.RateLimit, micros(t.UpdatedAt),
+		storetypes.JoinList(t.SubTemplates), t.ID)
 	return d.fail(ctx, "update template", affected(res, err, "template"))
 }
 

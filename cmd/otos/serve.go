@@ -29,16 +29,19 @@ import (
 // Config is the configuration of "otos serve". Each flag --name may also be
 // given as the environment variable OTOS_NAME; a flag wins over the variable.
 type Config struct {
-	Data     string // data directory: SQLite database, admin token
-	HTTP     string // HTTP listen address
-	MQTT     string // MQTT listen address; empty disables the broker
-	MQTTTLS  string // MQTT over TLS listen address; empty for none
-	TLSCert  string // PEM certificate (chain) for the TLS listener
-	TLSKey   string // PEM private key for the TLS listener
-	DB       string // database DSN; empty selects SQLite in Data
-	Compat   bool   // ThingsPanel compatibility: device API always HTTP 200
-	LogLevel string // debug, info, warn, error
-	Pprof    string // pprof listen address; empty: off
+	Data    string // data directory: SQLite database, admin token
+	HTTP    string // HTTP listen address
+	MQTT    string // MQTT listen address; empty disables the broker
+	MQTTTLS string // MQTT over TLS listen address; empty for none
+	// NoMQTTRegistration refuses registration sessions on the embedded
+	// broker (otos.RegistrationUsername) and gateways' batches over MQTT.
+	NoMQTTRegistration bool
+	TLSCert            string // PEM certificate (chain) for the TLS listener
+	TLSKey             string // PEM private key for the TLS listener
+	DB                 string // database DSN; empty selects SQLite in Data
+	Compat             bool   // ThingsPanel compatibility: device API always HTTP 200
+	LogLevel           string // debug, info, warn, error
+	Pprof              string // pprof listen address; empty: off
 	// NATS names the NATS servers otos answers the authorization callout of
 	// (see nats.go); empty: none.
 	NATS string
@@ -138,6 +141,10 @@ func (m *Main) ParseFlags(args []string, stderr io.Writer, env func(string) stri
 	if v, ok := lookup(env, "compat-thingspanel"); ok {
 		c.Compat = v == "1" || strings.EqualFold(v, "true")
 	}
+	if v, ok := lookup(env, "no-mqtt-registration"); ok {
+		c.NoMQTTRegistration = v == "1" || strings.EqualFold(v, "true")
+	}
+	fs.BoolVar(&c.NoMQTTRegistration, "no-mqtt-registration", c.NoMQTTRegistration, "refuse device registration over MQTT (username \"provision\") and gateway batches over MQTT (env OTOS_NO_MQTT_REGISTRATION)")
 	fs.BoolVar(&c.Compat, "compat-thingspanel", c.Compat, "answer the device API with HTTP 200 always, as ThingsPanel (env OTOS_COMPAT_THINGSPANEL)")
 	if err := c.limitFlags(fs, env); err != nil {
 		return err
@@ -278,7 +285,7 @@ func (m *Main) Open(ctx context.Context) error {
 	}
 	m.HTTP = otoshttp.NewServer(otoshttp.Config{
 		Addr: m.Config.HTTP, Registry: registry, Logger: m.Logger,
-		Registrar: m.Service.Registrar, Admin: m.Service.Admin, Ready: m.Service.Ping,
+		Registrar: m.Service.Registrar, Admin: m.Service.Admin, Sessions: m.Service.Sessions, Ready: m.Service.Ping,
 		CompatThingsPanel: m.Config.Compat, TrustedProxies: proxies, Mount: m.mounts(),
 	})
 	if err := m.HTTP.Open(); err != nil {
@@ -304,6 +311,9 @@ func (m *Main) openBroker(registry *prometheus.Registry) (*mqtt.Broker, error) {
 		return nil, nil
 	}
 	cfg := mqtt.Config{Addr: m.Config.MQTT, TLSAddr: m.Config.MQTTTLS, Sessions: m.Service.Sessions, Logger: m.Logger, Registry: registry}
+	if !m.Config.NoMQTTRegistration {
+		cfg.Registrar = m.Service.Registrar
+	}
 	if m.Config.MQTTTLS != "" {
 		cert, err := tls.LoadX509KeyPair(m.Config.TLSCert, m.Config.TLSKey)
 		if err != nil {
