@@ -38,7 +38,7 @@ func loadCache(c Config) *Voucher {
 		c.Logger.Warn("voucher cache is not valid JSON; ignoring it", "path", c.CachePath)
 		return nil
 	}
-	if f.DeviceNumber != c.DeviceNumber || !sameServer(f.Server, c.Server) {
+	if f.DeviceNumber != c.DeviceNumber || !sameServer(f.Server, c.origin) {
 		c.Logger.Info("voucher cache is for another device or server; ignoring it", "path", c.CachePath,
 			"cached_device_number", f.DeviceNumber, "cached_server", f.Server)
 		return nil
@@ -61,7 +61,7 @@ func sameServer(a, b string) bool {
 // renamed over the cache. A crash leaves either the old cache or the new one,
 // never half of one; the directory is created (0700) if missing.
 func saveCache(c Config, deviceID, voucher string) error {
-	b, err := json.MarshalIndent(cacheFile{Server: c.Server, DeviceNumber: c.DeviceNumber,
+	b, err := json.MarshalIndent(cacheFile{Server: c.origin, DeviceNumber: c.DeviceNumber,
 		DeviceID: deviceID, Voucher: voucher}, "", "  ")
 	if err != nil {
 		return err

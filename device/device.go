@@ -53,6 +53,10 @@ const (
 type Config struct {
 	// Server is the base URL of the otos HTTP API, e.g. "http://127.0.0.1:8080".
 	Server string
+	// RegisterOverMQTT registers through the broker instead of the HTTP
+	// API, for firmware without HTTP: as a registration session
+	// (otos.RegistrationUsername) on Broker. Server is then not needed.
+	RegisterOverMQTT bool
 	// Broker is the MQTT broker: "host:port", or a URL "tcp://host:port",
 	// "ssl://host:port" (TLS). A bare host:port means TLS when TLS is set.
 	Broker string
@@ -95,14 +99,23 @@ type Config struct {
 	Sleep func(ctx context.Context, d time.Duration) error
 	// Logger receives what the library does (never a secret); silent when nil.
 	Logger *slog.Logger
+
+	origin string // whom the cached voucher is from: Server, or the broker
 }
 
 // withDefaults checks c and fills in its zero values.
-func (c Config) withDefaults() (Config, error) {
+func (c Config) withDefaults() (Config, error) { return c.defaults(true) }
+
+// defaults is withDefaults; registers tells whether c must be able to
+// register (a template secret), or only to connect with a voucher it is
+// given (a sub-device whose gateway registered it).
+func (c Config) defaults(registers bool) (Config, error) {
 	switch {
-	case c.Server == "":
+	case c.Server == "" && !c.RegisterOverMQTT:
 		return c, errors.New("device: no server URL")
-	case c.TemplateSecret == "":
+	case c.RegisterOverMQTT && c.Broker == "":
+		return c, errors.New("device: registration over MQTT needs the broker")
+	case c.TemplateSecret == "" && registers:
 		return c, errors.New("device: no template secret")
 	case c.DeviceNumber == "":
 		return c, errors.New("device: no device number")
@@ -114,8 +127,10 @@ func (c Config) withDefaults() (Config, error) {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
-	u, err := url.Parse(c.Server)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+	c.origin = c.Server
+	if c.RegisterOverMQTT {
+		c.origin = brokerURL(c.Broker, c.TLS != nil)
+	} else if u, err := url.Parse(c.Server); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return c, fmt.Errorf("device: server %q is not an http:// or https:// URL", c.Server)
 	}
 	if c.HTTPClient == nil {

@@ -35,6 +35,7 @@ const (
 	CodeSubDeviceFields = 200084
 	CodeParentUnknown   = 200085
 	CodeSubAddrTaken    = 200086
+	CodeTooMany         = 201003 // over a rate limit, or locked out: retried after a while
 )
 
 // Retry timing. Waits grow from backoffBase, doubling, up to backoffMax, with
@@ -73,7 +74,7 @@ func (e *AuthError) Error() string {
 // so the body's code counts as much as the status.
 func (e *AuthError) Temporary() bool {
 	return e.HTTPStatus == http.StatusTooManyRequests || e.HTTPStatus >= 500 ||
-		e.Code == CodeInternal || e.Code == CodeUnavailable
+		e.Code == CodeInternal || e.Code == CodeUnavailable || e.Code == CodeTooMany
 }
 
 // Provision returns the device's voucher: the cached one if the cache holds
@@ -115,7 +116,11 @@ func register(ctx context.Context, c Config) (*Voucher, error) {
 		if err != nil {
 			return nil, err
 		}
-		v, raw, err := authOnce(ctx, c, body)
+		auth := authOnce
+		if c.RegisterOverMQTT {
+			auth = authOverMQTT
+		}
+		v, raw, err := auth(ctx, c, body)
 		if err == nil {
 			if err := saveCache(c, v.DeviceID, raw); err != nil {
 				return nil, err

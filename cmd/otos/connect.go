@@ -66,6 +66,7 @@ type connectFlags struct {
 	every                                          time.Duration
 	sign                                           bool
 	templateID                                     string
+	registerOver, gateway                          string
 }
 
 // runConnect runs "otos device connect". With --publish alone it publishes
@@ -89,6 +90,16 @@ func runConnect(ctx context.Context, args []string, stdout, stderr io.Writer, en
 		return err
 	}
 	fmt.Fprintf(out, "connected: device %s, id %s, broker %s\n", f.number, sess.DeviceID, f.broker)
+	if f.gateway != "" {
+		subs, err := connectSubDevices(ctx, cfg, sess, f.gateway, out)
+		for _, s := range subs {
+			defer s.Close()
+		}
+		if err != nil {
+			sess.Close()
+			return err
+		}
+	}
 	if f.publish != "" && f.every == 0 {
 		defer sess.Close()
 		return publish(ctx, sess, f.publish, out)
@@ -123,6 +134,8 @@ func parseConnectFlags(args []string, stderr io.Writer, env func(string) string)
 	fs.DurationVar(&f.every, "every", 0, `publish every DURATION until interrupted (default payload {"ts":<unix ms>})`)
 	fs.StringVar(&f.tlsCA, "tls-ca", "", "PEM CA certificate(s) to verify the broker (and an https server) with; connects with TLS")
 	fs.StringVar(&f.clientID, "client-id", "", "MQTT client id (default: the device number)")
+	fs.StringVar(&f.registerOver, "register-over", "http", "register over http (POST /api/v1/device/auth) or mqtt (a registration session on the broker)")
+	fs.StringVar(&f.gateway, "gateway", "", "as a gateway, register the sub-devices listed in `FILE` (CSV: sub_device_addr,device_number[,device_name[,product_key]]) in one batch and connect each")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -138,6 +151,9 @@ func parseConnectFlags(args []string, stderr io.Writer, env func(string) string)
 	}
 	if f.every < 0 {
 		return nil, fmt.Errorf("device connect: --every %s must be positive", f.every)
+	}
+	if f.registerOver != "http" && f.registerOver != "mqtt" {
+		return nil, fmt.Errorf("device connect: --register-over %q: want http or mqtt", f.registerOver)
 	}
 	if f.cache == "" {
 		f.cache = "otos-device-" + unsafeFileChars.ReplaceAllString(f.number, "_") + ".json"
@@ -155,7 +171,7 @@ func (f *connectFlags) config(log *slog.Logger) (device.Config, error) {
 		Server: f.server, Broker: f.broker, ClientID: f.clientID,
 		TemplateSecret: f.secret, Sign: f.sign, TemplateID: f.templateID, DeviceNumber: f.number, DeviceName: f.name, ProductKey: f.productKey,
 		ParentDeviceNumber: f.parent, SubDeviceAddr: f.addr,
-		CachePath: f.cache, Logger: log,
+		CachePath: f.cache, Logger: log, RegisterOverMQTT: f.registerOver == "mqtt",
 	}
 	useTLS, err := checkBroker(f.broker, f.tlsCA != "")
 	if err != nil {

@@ -145,3 +145,42 @@ func TestMQTTRegistrationLockout(t *testing.T) {
 		t.Errorf("over HTTP after the MQTT lock-out: %d, want 429", status)
 	}
 }
+
+// TestDeviceConnectOverMQTT: `otos device connect --register-over mqtt`
+// registers through the broker alone (the HTTP API is unreachable), caches
+// the voucher and connects; `--gateway FILE` registers a gateway's
+// sub-devices in one batch and connects each of them.
+func TestDeviceConnectOverMQTT(t *testing.T) {
+	t.Chdir(t.TempDir()) // the sub-devices' caches go to the working directory
+	s := startBroker(t, nil)
+	tp := s.createTemplate(t, nil)
+	noHTTP := []string{"--server", "http://127.0.0.1:1", "--register-over", "mqtt"}
+	out, err := s.connectCLI(t, t.Context(), tp.Secret, "mqtt-only-1", "mqtt-only-1.json", append(noHTTP, "--publish", `{"t":1}`)...)
+	if err != nil || !strings.Contains(out, "connected: device mqtt-only-1") {
+		t.Fatalf("register over MQTT: %v\n%s", err, out)
+	}
+	if id, _ := cachedVoucher(t, "mqtt-only-1.json"); id == "" {
+		t.Fatal("no cached voucher")
+	}
+	// Again: the cached voucher, no second registration.
+	if _, err := s.connectCLI(t, t.Context(), tp.Secret, "mqtt-only-1", "mqtt-only-1.json", append(noHTTP, "--publish", `{"t":2}`)...); err != nil {
+		t.Fatal(err)
+	}
+
+	sub := s.createTemplate(t, map[string]any{"device_type": "sub_device"})
+	gw := s.createTemplate(t, map[string]any{"device_type": "gateway", "sub_device_templates": []string{sub.ID}})
+	writeFile(t, "subs.csv", "# addr,number,name\n1,cli-sub-1,Thermo\n2,cli-sub-2\n2,cli-sub-dup\n")
+	out, err = s.connectCLI(t, t.Context(), gw.Secret, "cli-gw", "cli-gw.json", "--gateway", "subs.csv", "--publish", `{"t":3}`)
+	if err != nil {
+		t.Fatalf("gateway mode: %v\n%s", err, out)
+	}
+	for _, want := range []string{"sub-device cli-sub-1 (1): registered and connected", "sub-device cli-sub-2 (2): registered and connected",
+		"sub-device cli-sub-dup (2): refused, code 100002"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("gateway mode printed no %q:\n%s", want, out)
+		}
+	}
+	if id, _ := cachedVoucher(t, "otos-device-cli-sub-1.json"); id == "" {
+		t.Error("the sub-device's voucher is not cached")
+	}
+}
