@@ -45,6 +45,7 @@ var registrationFlags = []fieldFlag{
 	{"auth-mode", "auth_mode", "how devices prove the secret: `any|signed` (signed: the secret never travels)"},
 	{"max-devices", "max_devices", "the most devices the template may create: a `NUMBER`, 0 for no cap"},
 	{"rate-limit", "rate_limit", "registrations a second through the template: a `NUMBER`, 0 for none"},
+	{"sub-templates", "sub_device_templates", "of a gateway template, the sub-device template `IDS` (comma-separated, \"\" for none) under which its gateways register sub-devices themselves"},
 }
 
 // numberFields are the template fields sent as JSON numbers.
@@ -56,6 +57,15 @@ func templateBody(fields map[string]string) (map[string]any, error) {
 	body := make(map[string]any, len(fields))
 	for k, v := range fields {
 		body[k] = v
+	}
+	if v, ok := fields["sub_device_templates"]; ok {
+		ids := []string{}
+		for _, id := range strings.Split(v, ",") {
+			if id = strings.TrimSpace(id); id != "" {
+				ids = append(ids, id)
+			}
+		}
+		body["sub_device_templates"] = ids
 	}
 	for _, k := range numberFields {
 		if v, ok := fields[k]; ok {
@@ -96,7 +106,7 @@ func templateUpdate(fs *flag.FlagSet) action {
 			return err
 		}
 		if len(body) == 0 {
-			return usagef("nothing to change: give --name, --registration, --reregistration, --auth-mode, --max-devices or --rate-limit")
+			return usagef("nothing to change: give --name, --registration, --reregistration, --auth-mode, --max-devices, --rate-limit or --sub-templates")
 		}
 		return call(ctx, c, http.MethodPatch, idPath("/api/v1/templates/%s", id), body, printTemplate)
 	}
@@ -178,6 +188,7 @@ func templateFields(t *otos.Template) []field {
 		{"rate limit", limitText(t.RateLimit, "none")},
 		{"devices", strconv.Itoa(t.DeviceCount)},
 		{"tenant", t.TenantID},
+		{"sub-device templates", orDash(strings.Join(t.SubTemplates, ", "))},
 		{"created", timestamp(&t.CreatedAt)},
 		{"updated", timestamp(&t.UpdatedAt)},
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -123,5 +124,25 @@ func TestGatewayBatch(t *testing.T) {
 	}
 	if status, r := s.subDevices(t, &gv, []otos.SubDeviceRequest{{SubDeviceAddr: "addr-d", DeviceNumber: "gb-disabled"}}); status != http.StatusForbidden || r.Data != nil {
 		t.Errorf("a disabled gateway over HTTP: %d %+v", status, r)
+	}
+}
+
+// TestTemplateSubTemplatesCLI: an operator grants a gateway template its
+// sub-device templates from the command line; a direct template cannot be
+// granted, nor given to a direct template.
+func TestTemplateSubTemplatesCLI(t *testing.T) {
+	s := startServer(t, "", nil)
+	sub := s.createTemplate(t, map[string]any{"device_type": "sub_device"})
+	direct := s.createTemplate(t, nil)
+	out, err := s.runCLI(t, "template", "create", "--name", "gw", "--type", "gateway", "--sub-templates", sub.ID)
+	if err != nil || !strings.Contains(out, sub.ID) {
+		t.Fatalf("template create --sub-templates: %v\n%s", err, out)
+	}
+	if out, err := s.runCLI(t, "template", "create", "--name", "gw2", "--type", "gateway", "--sub-templates", direct.ID); err == nil ||
+		!strings.Contains(out+err.Error(), "not a sub_device template") {
+		t.Errorf("granting a direct template: %v\n%s", err, out)
+	}
+	if out, err := s.runCLI(t, "template", "update", direct.ID, "--sub-templates", sub.ID); err == nil {
+		t.Errorf("sub-device templates on a direct template: %s", out)
 	}
 }

@@ -3,6 +3,8 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"net"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -182,5 +184,28 @@ func TestDeviceConnectOverMQTT(t *testing.T) {
 	}
 	if id, _ := cachedVoucher(t, "otos-device-cli-sub-1.json"); id == "" {
 		t.Error("the sub-device's voucher is not cached")
+	}
+}
+
+// TestRegistrationWithMosquittoRR: the README's walk-through, with
+// Mosquitto's own client: mosquitto_rr subscribes to the answer, sends the
+// request and prints the answer.
+func TestRegistrationWithMosquittoRR(t *testing.T) {
+	rr, err := exec.LookPath("mosquitto_rr")
+	if err != nil {
+		t.Skip("mosquitto_rr is not installed (Debian: mosquitto-clients)")
+	}
+	s := startBroker(t, nil)
+	tp := s.createTemplate(t, nil)
+	host, port, _ := net.SplitHostPort(s.MQTTAddr())
+	body := `{"template_secret":"` + tp.Secret + `","device_number":"rr-1"}`
+	out, err := exec.CommandContext(t.Context(), rr, "-h", host, "-p", port, "-u", otos.RegistrationUsername,
+		"-t", otos.RegisterPrefix+"req-1", "-e", otos.RegisterResponsePrefix+"req-1", "-m", body, "-W", "5").CombinedOutput()
+	if err != nil {
+		t.Fatalf("mosquitto_rr: %v\n%s", err, out)
+	}
+	var r otos.AuthReply
+	if err := json.Unmarshal(out, &r); err != nil || r.Code != 200 || r.Data == nil {
+		t.Fatalf("mosquitto_rr printed %s", out)
 	}
 }
