@@ -130,13 +130,13 @@ func (m *Main) ParseFlags(args []string, stderr io.Writer, env func(string) stri
 	str(&c.TLSKey, "tls-key", "PEM private key file for --mqtt-tls")
 	str(&c.DB, "db", "database DSN (default: SQLite in the data directory)")
 	str(&c.LogLevel, "log-level", "log level: debug, info, warn, error")
-	str(&c.NATS, "nats", "NATS server URLs (comma-separated) whose authorization callout otos answers; see `otos nats config`")
+	str(&c.NATS, "nats", "NATS server URLs (comma-separated) whose authorization callout otos answers; see \"otos nats config\"")
 	str(&c.EMQXAPI, "emqx-api", "EMQX's REST API URL (http://emqx:18083), to disconnect revoked clients; implies --emqx")
 	str(&c.EMQXAPIKey, "emqx-api-key", "the EMQX API key for --emqx-api; its secret in OTOS_EMQX_API_SECRET")
 	if v, ok := lookup(env, "emqx"); ok {
 		c.EMQX = v == "1" || strings.EqualFold(v, "true")
 	}
-	fs.BoolVar(&c.EMQX, "emqx", c.EMQX, "serve EMQX's HTTP authentication and authorization under /api/v1/emqx/ (see `otos emqx config`) (env OTOS_EMQX)")
+	fs.BoolVar(&c.EMQX, "emqx", c.EMQX, "serve EMQX's HTTP authentication and authorization under /api/v1/emqx/ (see "otos emqx config") (env OTOS_EMQX)")
 	str(&c.Pprof, "pprof", "serve Go's pprof profiles on this address (e.g. 127.0.0.1:6060); off when empty")
 	if v, ok := lookup(env, "compat-thingspanel"); ok {
 		c.Compat = v == "1" || strings.EqualFold(v, "true")
