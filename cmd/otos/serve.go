@@ -136,7 +136,7 @@ func (m *Main) ParseFlags(args []string, stderr io.Writer, env func(string) stri
 	if v, ok := lookup(env, "emqx"); ok {
 		c.EMQX = v == "1" || strings.EqualFold(v, "true")
 	}
-	fs.BoolVar(&c.EMQX, "emqx", c.EMQX, "serve EMQX's HTTP authentication and authorization under /api/v1/emqx/ (see "otos emqx config") (env OTOS_EMQX)")
+	fs.BoolVar(&c.EMQX, "emqx", c.EMQX, "serve EMQX's HTTP authentication and authorization under /api/v1/emqx/ (see: otos emqx config) (env OTOS_EMQX)")
 	str(&c.Pprof, "pprof", "serve Go's pprof profiles on this address (e.g. 127.0.0.1:6060); off when empty")
 	if v, ok := lookup(env, "compat-thingspanel"); ok {
 		c.Compat = v == "1" || strings.EqualFold(v, "true")
