@@ -119,7 +119,7 @@ func (s *Service) authorize(req *jwt.AuthorizationRequestClaims) (string, error)
 		return "", err
 	}
 	s.mu.Lock()
-	s.mine[connID{req.Server.ID, req.ClientInformation.ID}] = sess
+	s.mine[connID{req.Server.ID, req.ClientInformation.ID}] = &answered{sess: sess, at: time.Now()}
 	s.mu.Unlock()
 	return uc.EncodeWithSigner(s.cfg.Keys.Issuer, s.sign)
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	natsgo "github.com/nats-io/nats.go"
+	"github.com/otos-iot/otos"
 )
 
 // System subjects (nats-server's events.go).
@@ -114,8 +115,52 @@ func (s *Service) connected(m *natsgo.Msg) {
 		return
 	}
 	id := connID{e.Server.ID, e.Client.ID}
+	s.mu.Lock()
+	if a := s.mine[id]; a != nil {
+		a.seen = true
+	}
+	s.mu.Unlock()
 	if s.conns.add(keyOf(e.Client.Tags), id, authorizedAt(e.Client.Tags)) {
 		go s.kick(id)
+	}
+}
+
+// answered is a connection whose callout this node answered: its session,
+// when, and whether the server has since said it connected.
+type answered struct {
+	sess *otos.Session
+	at   time.Time
+	seen bool
+}
+
+// unconnectedAfter is how long after its callout a connection that the
+// server never reported is taken to have failed.
+const unconnectedAfter = 30 * time.Second
+
+// sweep forgets, now and then, the answered connections that never
+// connected (the client went away between the answer and the CONNACK), and
+// undoes what their callout recorded, so that the table stays bounded.
+func (s *Service) sweep() {
+	t := time.NewTicker(unconnectedAfter)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.closing:
+			return
+		case <-t.C:
+		}
+		var gone []*otos.Session
+		s.mu.Lock()
+		for id, a := range s.mine {
+			if !a.seen && time.Since(a.at) > unconnectedAfter {
+				gone = append(gone, a.sess)
+				delete(s.mine, id)
+			}
+		}
+		s.mu.Unlock()
+		for _, sess := range gone {
+			s.cfg.Sessions.Disconnected(sess)
+		}
 	}
 }
 
@@ -129,11 +174,11 @@ func (s *Service) disconnected(m *natsgo.Msg) {
 	id := connID{e.Server.ID, e.Client.ID}
 	s.conns.remove(id)
 	s.mu.Lock()
-	sess := s.mine[id]
+	a := s.mine[id]
 	delete(s.mine, id)
 	s.mu.Unlock()
-	if sess != nil {
-		s.cfg.Sessions.Disconnected(sess)
+	if a != nil {
+		s.cfg.Sessions.Disconnected(a.sess)
 	}
 }
 

@@ -41,7 +41,7 @@ type Service struct {
 
 	conns   connections
 	mu      sync.Mutex
-	mine    map[connID]*otos.Session // connections whose callout this node answered
+	mine    map[connID]*answered // connections whose callout this node answered
 	closing chan struct{}
 }
 
@@ -56,7 +56,7 @@ func Open(cfg Config) (*Service, error) {
 		cfg.Workers = 256
 	}
 	s := &Service{cfg: cfg, log: cfg.Logger, work: make(chan struct{}, cfg.Workers),
-		mine: map[connID]*otos.Session{}, closing: make(chan struct{})}
+		mine: map[connID]*answered{}, closing: make(chan struct{})}
 	s.conns.init()
 	seed, err := cfg.Keys.XKey.Seed()
 	if err != nil {
@@ -82,6 +82,7 @@ func Open(cfg Config) (*Service, error) {
 		return nil, err
 	}
 	go s.resync()
+	go s.sweep()
 	return s, nil
 }
 
