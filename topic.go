@@ -243,3 +243,33 @@ func IsRegistrationTopic(s *Session, topic string, publish bool) bool {
 	_, ok := RequestID(req, topic)
 	return ok
 }
+
+// SharedBrokerSafe reports whether device number n can stand in the topics
+// of a broker that delivers a device's publishes on their own topics too
+// (NATS, EMQX), not only as the consumer topics the embedded broker turns
+// them into: besides TopicSafe, not "response", whose downlinks
+// (devices/command/response/+) are every device's uplinks, and none of "$",
+// "{" and "}", which EMQX would read in an ACL as a placeholder.
+func SharedBrokerSafe(n string) bool {
+	return TopicSafe(n) && n != "response" && !strings.ContainsAny(n, "${}")
+}
+
+// OwnClientID reports whether an MQTT client id is one that session s may
+// use on a broker whose client ids are one space for every client (NATS,
+// EMQX), where taking another's id ends its session: a device's number or
+// id (for a number the broker refuses as a client id: NATS refuses "."),
+// either followed by "/" and anything or not; a service account's
+// username, likewise. The embedded broker keeps each device's ids apart
+// instead.
+func OwnClientID(s *Session, id string) bool {
+	owns := []string{s.DeviceNumber, s.DeviceID}
+	if s.IsService() {
+		owns = []string{ServiceUsernamePrefix + s.AccountID}
+	}
+	for _, own := range owns {
+		if own != "" && (id == own || strings.HasPrefix(id, own+"/")) {
+			return true
+		}
+	}
+	return false
+}

@@ -42,7 +42,15 @@ type rule struct {
 	Permission string `json:"permission"`
 	Action     string `json:"action"` // publish, subscribe, all
 	Topic      string `json:"topic"`
+	Retain     *bool  `json:"retain,omitempty"` // only publishes with this retain flag
 }
+
+// noRetained refuses retained publishes, first: a retained downlink would
+// outlive its device and reach the next device given the number, as the
+// embedded broker, which drops the flag, never lets happen.
+var noRetained = rule{Permission: deny, Action: "publish", Topic: "#", Retain: ptr(true)}
+
+func ptr[T any](v T) *T { return &v }
 
 // Client attributes otos sets, for the rule that republishes uplinks under
 // the device's tenant and number (ServerConfig).
@@ -59,8 +67,8 @@ func (s *Service) authn(ctx context.Context, body []byte) any {
 		return result{Result: deny}
 	}
 	sess, err := s.cfg.Sessions.Authenticate(ctx, clientAt(req.PeerHost), req.Username, req.Password)
-	if err == nil && sess.Registration {
-		err = otos.Errorf(otos.EFORBIDDEN, "registration over MQTT needs otos's embedded broker; register over HTTP")
+	if err == nil {
+		err = sharedBrokerCheck(sess, req.ClientID)
 	}
 	if err == nil {
 		err = s.cfg.Sessions.Connected(ctx, sess)
@@ -74,19 +82,37 @@ func (s *Service) authn(ctx context.Context, body []byte) any {
 	return answerFor(sess)
 }
 
+// sharedBrokerCheck refuses what EMQX, one topic and client id space for
+// every tenant, cannot keep apart: registration sessions, device numbers
+// whose downlinks are others' uplinks or that EMQX would read as a
+// placeholder, and a client id that is not the session's own (taking
+// another client's id ends its session).
+func sharedBrokerCheck(sess *otos.Session, clientID string) error {
+	switch {
+	case sess.Registration:
+		return otos.Errorf(otos.EFORBIDDEN, "registration over MQTT needs otos's embedded broker; register over HTTP")
+	case !sess.IsService() && !otos.SharedBrokerSafe(sess.DeviceNumber):
+		return otos.Errorf(otos.EFORBIDDEN, "the device number cannot name topics on this broker")
+	case !otos.OwnClientID(sess, clientID):
+		return otos.Errorf(otos.EFORBIDDEN, "the client id must be the device number (or the service account's username), or start with it and /")
+	}
+	return nil
+}
+
 // answerFor returns the ACL and attributes of session sess.
 func answerFor(sess *otos.Session) authnAnswer {
-	a := authnAnswer{Result: allow, ClientAttrs: map[string]string{attrTenant: sess.TenantID, attrKey: sess.Key()}}
-	last := rule{deny, "subscribe", "#"}
+	a := authnAnswer{Result: allow, ClientAttrs: map[string]string{attrTenant: sess.TenantID, attrKey: sess.Key()},
+		ACL: []rule{noRetained}}
+	last := rule{Permission: deny, Action: "subscribe", Topic: "#"}
 	if !sess.IsService() {
 		a.ClientAttrs[attrNumber] = sess.DeviceNumber
 		for _, t := range otos.Filters(sess, true) {
-			a.ACL = append(a.ACL, rule{allow, "publish", t})
+			a.ACL = append(a.ACL, rule{Permission: allow, Action: "publish", Topic: t})
 		}
-		last = rule{deny, "all", "#"}
+		last = rule{Permission: deny, Action: "all", Topic: "#"}
 	}
 	for _, t := range otos.Filters(sess, false) {
-		a.ACL = append(a.ACL, rule{allow, "subscribe", t})
+		a.ACL = append(a.ACL, rule{Permission: allow, Action: "subscribe", Topic: t})
 	}
 	a.ACL = append(a.ACL, last)
 	return a

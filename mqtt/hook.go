@@ -37,6 +37,7 @@ type hook struct {
 	// clients dropped because their voucher or account was voided.
 	established, revoked sync.Map                              // *mochi.Client → struct{}
 	registrations        sync.Map                              // *mochi.Client → *registration
+	batches              sync.Map                              // *mochi.Client → struct{}: a gateway batch in flight
 	byKey                map[string]map[*mochi.Client]struct{} // session key → live clients
 }
 
@@ -63,8 +64,10 @@ func (h *hook) OnConnect(cl *mochi.Client, pk packets.Packet) error {
 	from := otos.ClientOfRemote(cl.Net.Remote)
 	user, pass := string(pk.Connect.Username), string(pk.Connect.Password)
 	sess, err := h.core.Authenticate(ctx, from, user, pass)
-	if err == nil && sess.Registration && (h.registrar == nil || pk.Connect.WillFlag) {
-		err = otos.Errorf(otos.EFORBIDDEN, "registration over MQTT is off, or the session asked for a will")
+	if err == nil && sess.Registration && (h.registrar == nil || pk.Connect.WillFlag || !pk.Connect.Clean ||
+		pk.Properties.SessionExpiryInterval > 0) {
+		// A kept session would outlive the registration session's time.
+		err = otos.Errorf(otos.EFORBIDDEN, "registration over MQTT is off, or the session asked for a will or to be kept")
 	}
 	if err == nil && pk.Connect.WillFlag && !h.core.Authorize(ctx, sess, pk.Connect.WillTopic, true) {
 		err = otos.Errorf(otos.EFORBIDDEN, "will topic not allowed")

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"slices"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -19,13 +20,28 @@ import (
 const (
 	RegistrationTTL      = 5 * time.Second
 	RegistrationRequests = 4
-	registerTimeout      = 10 * time.Second
+	// registerTimeout bounds one request; a session closed meanwhile waits
+	// for its answers first, so that no voucher is issued and lost.
+	registerTimeout = 4 * time.Second
 )
 
 // registration is what the broker keeps of a registration session.
 type registration struct {
 	requests atomic.Int32
 	timer    *time.Timer
+	inFlight sync.WaitGroup // requests not answered yet
+	closing  sync.Once
+}
+
+// close disconnects cl once its answers are out.
+func (h *hook) closeRegistration(cl *mochi.Client, reg *registration, why string, code packets.Code) {
+	reg.closing.Do(func() {
+		go func() {
+			reg.inFlight.Wait()
+			h.log.Info("mqtt registration session ended: "+why, "remote", cl.Net.Remote)
+			_ = h.server.DisconnectClient(cl, code)
+		}()
+	})
 }
 
 var registrationIDs atomic.Uint64
@@ -35,10 +51,7 @@ var registrationIDs atomic.Uint64
 // over.
 func (h *hook) startRegistration(cl *mochi.Client) {
 	reg := &registration{}
-	reg.timer = time.AfterFunc(RegistrationTTL, func() {
-		h.log.Info("mqtt registration session ended: its time is up", "remote", cl.Net.Remote)
-		_ = h.server.DisconnectClient(cl, packets.ErrMaxConnectTime)
-	})
+	reg.timer = time.AfterFunc(RegistrationTTL, func() { h.closeRegistration(cl, reg, "its time is up", packets.ErrMaxConnectTime) })
 	h.registrations.Store(cl, reg)
 	cl.ID = "provision/" + strconv.FormatUint(registrationIDs.Add(1), 36) + "/" + cl.ID
 }
@@ -55,36 +68,53 @@ func (h *hook) endRegistration(cl *mochi.Client) {
 // to cl alone: the answer carries a voucher. The request itself reaches no
 // one (the caller ignores the packet).
 func (h *hook) registrationRequest(cl *mochi.Client, sess *otos.Session, pk packets.Packet) {
+	var reg *registration
 	last := false
 	if sess.Registration {
 		v, ok := h.registrations.Load(cl)
 		if !ok {
 			return
 		}
-		n := v.(*registration).requests.Add(1)
+		reg = v.(*registration)
+		n := reg.requests.Add(1)
 		if n > RegistrationRequests {
 			return // answered its budget already; it is being closed
 		}
 		last = n == RegistrationRequests
+		reg.inFlight.Add(1)
+	} else if _, busy := h.batches.LoadOrStore(cl, struct{}{}); busy {
+		id, _ := otos.RequestID(otos.GatewayRegisterPrefix, pk.TopicName)
+		h.answer(cl, otos.GatewayRegisterResponsePrefix+id, otos.NewBatchReply(nil,
+			otos.Errorf(otos.ERATELIMITED, "One batch at a time: wait for the answer to the last one"), otos.English))
+		return
 	}
 	topic, payload := pk.TopicName, slices.Clone(pk.Payload)
 	go func() {
+		if reg != nil {
+			defer reg.inFlight.Done()
+		} else {
+			defer h.batches.Delete(cl)
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), registerTimeout)
 		defer cancel()
 		respTopic, reply := h.answerRegistration(ctx, sess, topic, payload)
-		body, err := json.Marshal(reply)
-		if err == nil {
-			err = cl.WritePacket(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish},
-				TopicName: respTopic, Payload: body})
-		}
-		if err != nil {
-			h.log.Info("mqtt registration answer not sent", "remote", cl.Net.Remote, "err", err)
-		}
+		h.answer(cl, respTopic, reply)
 		if last {
-			h.log.Info("mqtt registration session ended: its requests are spent", "remote", cl.Net.Remote)
-			_ = h.server.DisconnectClient(cl, packets.CodeDisconnect)
+			h.closeRegistration(cl, reg, "its requests are spent", packets.CodeDisconnect)
 		}
 	}()
+}
+
+// answer writes reply to cl alone, on topic.
+func (h *hook) answer(cl *mochi.Client, topic string, reply any) {
+	body, err := json.Marshal(reply)
+	if err == nil {
+		err = cl.WritePacket(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish},
+			TopicName: topic, Payload: body})
+	}
+	if err != nil {
+		h.log.Info("mqtt registration answer not sent", "remote", cl.Net.Remote, "err", err)
+	}
 }
 
 // answerRegistration runs one request and returns its response topic and

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"math/rand/v2"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -17,6 +18,7 @@ import (
 )
 
 const (
+	userLifetime   = 24 * time.Hour // of a connection's user, with ±10% jitter
 	authSubject    = "$SYS.REQ.USER.AUTH"
 	xkeyHeader     = "Nats-Server-Xkey"
 	calloutTimeout = 4 * time.Second // under the server's own (ServerConfig: 5 s)
@@ -48,6 +50,12 @@ func (s *Service) answer(m *natsgo.Msg) {
 	req, err := decodeRequest(data)
 	if err != nil {
 		s.log.Warn("nats: unreadable callout request", "err", err)
+		return
+	}
+	if age := time.Since(time.Unix(req.IssuedAt, 0)); req.IssuedAt > 0 && age > calloutTimeout+time.Second {
+		// The server gave up on it: an answer would record a connection
+		// that does not exist.
+		s.log.Warn("nats: callout request too old to answer", "age", age)
 		return
 	}
 	resp := jwt.NewAuthorizationResponseClaims(req.UserNkey)
@@ -108,8 +116,8 @@ func (s *Service) authorize(req *jwt.AuthorizationRequestClaims) (string, error)
 	if err != nil {
 		return "", err
 	}
-	if sess.Registration {
-		return "", otos.Errorf(otos.EFORBIDDEN, "registration over MQTT needs otos's embedded broker; register over HTTP")
+	if err := sharedBrokerCheck(sess, req.ClientInformation.MQTT); err != nil {
+		return "", err
 	}
 	uc, err := userOf(req.UserNkey, sess, time.Now())
 	if err != nil {
@@ -122,6 +130,22 @@ func (s *Service) authorize(req *jwt.AuthorizationRequestClaims) (string, error)
 	s.mine[connID{req.Server.ID, req.ClientInformation.ID}] = &answered{sess: sess, at: time.Now()}
 	s.mu.Unlock()
 	return uc.EncodeWithSigner(s.cfg.Keys.Issuer, s.sign)
+}
+
+// sharedBrokerCheck refuses what a broker with one topic and client id
+// space for every tenant cannot keep apart: registration sessions, device
+// numbers whose downlinks are others' uplinks, and an MQTT client id
+// (mqttID, empty for a NATS client) that is not the session's own.
+func sharedBrokerCheck(sess *otos.Session, mqttID string) error {
+	switch {
+	case sess.Registration:
+		return otos.Errorf(otos.EFORBIDDEN, "registration over MQTT needs otos's embedded broker; register over HTTP")
+	case !sess.IsService() && !otos.SharedBrokerSafe(sess.DeviceNumber):
+		return otos.Errorf(otos.EFORBIDDEN, "the device number cannot name topics on this broker")
+	case mqttID != "" && !otos.OwnClientID(sess, mqttID):
+		return otos.Errorf(otos.EFORBIDDEN, "the MQTT client id must be the device number (or the service account's username), or start with it and /")
+	}
+	return nil
 }
 
 // clientAt returns the client at host, as the callout names it.
@@ -143,6 +167,10 @@ func userOf(nkey string, sess *otos.Session, now time.Time) (*jwt.UserClaims, er
 	}
 	uc.Tags.Add(tagsOf(sess)...)
 	uc.Tags.Add(tagAt + strconv.FormatInt(now.UnixNano(), 10))
+	// A backstop for a revocation that no otos node saw (all were away):
+	// the server ends the connection after about a day, spread so that a
+	// fleet does not reconnect at once, and the next callout decides again.
+	uc.Expires = now.Add(userLifetime + rand.N(userLifetime/5) - userLifetime/10).Unix()
 	for _, p := range []struct {
 		publish bool
 		list    *jwt.StringList

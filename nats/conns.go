@@ -91,6 +91,13 @@ func (c *connections) revoke(key string) []connID {
 	return ids
 }
 
+// has reports whether key has a known connection.
+func (c *connections) has(key string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.byKey[key]) > 0
+}
+
 // count returns how many connections are known.
 func (c *connections) count() int {
 	c.mu.Lock()
@@ -177,7 +184,8 @@ func (s *Service) disconnected(m *natsgo.Msg) {
 	a := s.mine[id]
 	delete(s.mine, id)
 	s.mu.Unlock()
-	if a != nil {
+	// Offline only when it was the key's last connection in the cluster.
+	if a != nil && !s.conns.has(a.sess.Key()) {
 		s.cfg.Sessions.Disconnected(a.sess)
 	}
 }

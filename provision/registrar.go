@@ -92,9 +92,19 @@ func (r *Registrar) register(ctx context.Context, from otos.Client, t *otos.Temp
 		return nil, err
 	}
 	if known != nil {
+		if !sameParent(known, d) {
+			return nil, errDeviceExists
+		}
 		return r.reissue(ctx, from, t, known, v)
 	}
 	return r.create(ctx, from, t, d, v)
+}
+
+// sameParent reports whether a known sub-device registers again under the
+// parent it has: another gateway must not take it over (and void its
+// voucher) by naming its number.
+func sameParent(known, d *otos.Device) bool {
+	return known.ParentID == d.ParentID
 }
 
 // authTemplate returns the template whose secret the request proves: by the
@@ -272,8 +282,10 @@ func (r *Registrar) create(ctx context.Context, from otos.Client, t *otos.Templa
 	switch {
 	case rerr != nil:
 		return nil, rerr
-	case known != nil:
+	case known != nil && sameParent(known, d):
 		return r.reissue(ctx, from, t, known, v)
+	case known != nil:
+		return nil, errDeviceExists
 	case otos.ErrorField(err) == "sub_device_addr":
 		return nil, &otos.Error{Code: otos.ESUBADDRTAKEN, Field: "sub_device_addr",
 			Message: "Sub-device address already exists under this parent"}

@@ -130,8 +130,24 @@ func TestEMQX(t *testing.T) {
 	if !strings.HasSuffix(string(acl), `{"action":"all","permission":"deny","topic":"#"}]`) {
 		t.Errorf("acl does not end denying the rest: %s", acl)
 	}
-	if ans := authn(acct.Username, acct.Password, "app-1"); ans["result"] != "allow" {
+	if ans := authn(acct.Username, acct.Password, acct.Username+"/1"); ans["result"] != "allow" {
 		t.Fatalf("the service account: %v", ans)
+	}
+	// What one client id space and one topic space for every tenant cannot
+	// keep apart is refused: another's client id (it would end that
+	// session), a number whose downlinks are others' uplinks, and one that
+	// EMQX would read as an ACL placeholder.
+	if ans := authn(v.Username, v.Password, "emqx-other"); ans["result"] != "deny" {
+		t.Errorf("another device's client id: %v", ans)
+	}
+	for _, number := range []string{"response", "${clientid}"} {
+		_, rv := s.register(t, tp.Secret, number)
+		if ans := authn(rv.Username, rv.Password, number); ans["result"] != "deny" {
+			t.Errorf("device number %q: %v", number, ans)
+		}
+	}
+	if !strings.Contains(string(acl), `{"action":"publish","permission":"deny","retain":true,"topic":"#"}`) {
+		t.Errorf("retained publishes are not refused first: %s", acl)
 	}
 
 	// Authorization: what the ACL leaves open, a service account's downlinks.

@@ -146,3 +146,27 @@ func TestTemplateSubTemplatesCLI(t *testing.T) {
 		t.Errorf("sub-device templates on a direct template: %s", out)
 	}
 }
+
+// TestGatewayCannotTakeOverSubDevice: a gateway that names another
+// gateway's sub-device in its batch gets 200082, and the sub-device's
+// voucher stays valid.
+func TestGatewayCannotTakeOverSubDevice(t *testing.T) {
+	s := startBroker(t, nil)
+	sub := s.createTemplate(t, map[string]any{"device_type": "sub_device"})
+	gwT := s.createTemplate(t, map[string]any{"device_type": "gateway", "sub_device_templates": []string{sub.ID}})
+	_, va := s.register(t, gwT.Secret, "gw-a")
+	_, vb := s.register(t, gwT.Secret, "gw-b")
+	_, r := s.subDevices(t, &va, []otos.SubDeviceRequest{{SubDeviceAddr: "1", DeviceNumber: "sensor-1"}})
+	if r.Data.SubDevices[0].Code != 200 {
+		t.Fatalf("gateway A: %+v", r)
+	}
+	var sv voucher
+	json.Unmarshal([]byte(r.Data.SubDevices[0].Voucher), &sv)
+	_, r = s.subDevices(t, &vb, []otos.SubDeviceRequest{{SubDeviceAddr: "9", DeviceNumber: "sensor-1"}})
+	if res := r.Data.SubDevices[0]; res.Code != 200082 || res.Voucher != "" {
+		t.Fatalf("gateway B naming A's sub-device: %+v, want 200082", res)
+	}
+	if _, err := connect3(t, "tcp://"+s.MQTTAddr(), "sensor-1", sv.Username, sv.Password, nil); err != nil {
+		t.Fatalf("the sub-device's voucher after B's attempt: %v", err)
+	}
+}

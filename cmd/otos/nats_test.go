@@ -116,7 +116,7 @@ func TestNATSCluster(t *testing.T) {
 	idA, vA := s.register(t, string(t1.secret), "Nats.A")
 	idB, vB := s.register(t, string(t1.secret), "nats-b")
 	_, vC := s.register(t, string(t2.secret), "nats-c")
-	a, err := connect3(t, nc.mqtt[0], "nats-a", vA.Username, vA.Password, nil)
+	a, err := connect3(t, nc.mqtt[0], idA, vA.Username, vA.Password, nil) // NATS refuses "." in a client id: its device id
 	if err != nil {
 		t.Fatalf("device A: %v", err)
 	}
@@ -206,7 +206,7 @@ func TestNATSCluster(t *testing.T) {
 	case <-time.After(3 * time.Second):
 		t.Fatal("a disabled device stays connected")
 	}
-	if _, err := connect3(t, nc.mqtt[2], "nats-a", vA.Username, vA.Password, nil); err == nil {
+	if _, err := connect3(t, nc.mqtt[2], idA, vA.Username, vA.Password, nil); err == nil {
 		t.Fatal("a disabled device connected")
 	}
 
