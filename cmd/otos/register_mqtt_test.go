@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	paho5 "github.com/eclipse/paho.golang/paho"
 	"github.com/otos-iot/otos"
 )
 
@@ -104,6 +105,12 @@ func TestMQTTRegistration(t *testing.T) {
 	registerOver(t, c3, "shared", map[string]string{"template_secret": direct.Secret, "device_number": "mq-reg-9"})
 	if m, ok := spy.next(300 * time.Millisecond); ok {
 		t.Fatalf("another registration session received the answer: %s", m.Payload)
+	}
+
+	// A kept session would outlive it: refused.
+	kept := connect5Opts(t, s.MQTTAddr(), "fw-kept", otos.RegistrationUsername, "", func(c *paho5.Connect) { c.CleanStart = false })
+	if kept.connack.ReasonCode != 0x87 {
+		t.Errorf("a registration session asking to be kept: %#x, want 0x87", kept.connack.ReasonCode)
 	}
 
 	// Its time is bounded too.
