@@ -43,13 +43,7 @@ func (r *AuthRequest) Signed() bool {
 // are required depends on the template, so it is not checked here.
 func (r *AuthRequest) Validate() error {
 	signed := r.Signed()
-	checks := []struct {
-		field    string
-		value    string
-		max      int
-		required bool
-		ident    bool
-	}{
+	checks := []fieldCheck{
 		{"template_secret", string(r.TemplateSecret), MaxSecretLen, !signed, true},
 		{"device_number", r.DeviceNumber, MaxDeviceNumberLen, true, true},
 		{"device_name", r.DeviceName, MaxNameLen, false, false},
@@ -59,13 +53,30 @@ func (r *AuthRequest) Validate() error {
 		{"template_id", r.TemplateID, 64, false, true},
 		{"nonce", r.Nonce, MaxNonceLen, signed, true},
 	}
+	if err := validateFields(checks); err != nil {
+		return err
+	}
+	if signed {
+		return r.validateSignFields()
+	}
+	return nil
+}
+
+// fieldCheck is the rule of one string field of a device request.
+type fieldCheck struct {
+	field    string
+	value    string
+	max      int
+	required bool
+	ident    bool
+}
+
+// validateFields checks fields in order and returns the first failure.
+func validateFields(checks []fieldCheck) error {
 	for _, c := range checks {
 		if err := validateString(c.field, c.value, c.max, c.required, c.ident); err != nil {
 			return err
 		}
-	}
-	if signed {
-		return r.validateSignFields()
 	}
 	return nil
 }

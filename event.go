@@ -103,6 +103,12 @@ type Deliverer interface {
 	Deliver(ctx context.Context, url string, secret Secret, e *Event, body []byte) (status int, err error)
 }
 
+// EventTopic is the consumer topic of tenant's events of type t, on the
+// brokers that publish them: otos/<tenant>/events/<type>.
+func EventTopic(tenant string, t EventType) string {
+	return ConsumerPrefix + tenant + "/events/" + string(t)
+}
+
 // EventPublisher passes events on as they happen, in position order: the
 // embedded broker, to its tenants' service accounts.
 type EventPublisher interface {

@@ -88,23 +88,11 @@ func DecodeSubDeviceBatch(body []byte) ([]SubDeviceRequest, error) {
 // Validate checks the entry's fields as AuthRequest.Validate checks a
 // sub-device's, in the same order, with sub_device_addr required.
 func (e *SubDeviceRequest) Validate() error {
-	checks := []struct {
-		field    string
-		value    string
-		max      int
-		required bool
-		ident    bool
-	}{
+	return validateFields([]fieldCheck{
 		{"device_number", e.DeviceNumber, MaxDeviceNumberLen, true, true},
 		{"device_name", e.DeviceName, MaxNameLen, false, false},
 		{"product_key", e.ProductKey, MaxProductKeyLen, false, true},
 		{"sub_device_addr", e.SubDeviceAddr, MaxSubDeviceAddrLen, true, true},
 		{"template_id", e.TemplateID, 64, false, true},
-	}
-	for _, c := range checks {
-		if err := validateString(c.field, c.value, c.max, c.required, c.ident); err != nil {
-			return err
-		}
-	}
-	return nil
+	})
 }

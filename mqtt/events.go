@@ -10,10 +10,7 @@ import (
 // accounts: otos/{tenant}/events/{type} carries each event (its JSON, as a
 // webhook receives it), and otos/{tenant}/{device_number}/status, retained,
 // says online or offline, the presence topic ThingsPanel consumers know.
-const (
-	EventsLevel = "events"
-	StatusLevel = "status"
-)
+const StatusLevel = "status"
 
 // PublishEvents implements otos.EventPublisher: each event goes to its
 // tenant's event topic, and connections to the device's status topic.
@@ -28,7 +25,7 @@ func (b *Broker) PublishEvents(es []*otos.Event) {
 			continue
 		}
 		prefix := otos.ConsumerPrefix + e.TenantID + "/"
-		b.publish(prefix+EventsLevel+"/"+string(e.Type), body, false)
+		b.publish(otos.EventTopic(e.TenantID, e.Type), body, false)
 		var status []byte
 		switch e.Type {
 		case otos.EventDeviceConnected:

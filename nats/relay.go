@@ -77,7 +77,7 @@ func (s *Service) PublishEvents(es []*otos.Event) {
 		if err != nil {
 			continue
 		}
-		if subj, ok := Subject(otos.ConsumerPrefix + e.TenantID + "/events/" + string(e.Type)); ok {
+		if subj, ok := Subject(otos.EventTopic(e.TenantID, e.Type)); ok {
 			s.publish(subj, body)
 		}
 	}
