@@ -27,8 +27,9 @@ func publisher(m *natsgo.Msg) (*otos.Session, bool) {
 
 // uplink relays a device's publish to the consumer topic that names it,
 // otos/<tenant>/<number>/<topic>, as the embedded broker does. The
-// subscription is the relay's only goroutine, so one device's uplinks keep
-// their order.
+// subscription is the relay's only goroutine on this node, so the uplinks
+// one node relays keep their order; with several nodes in the queue group,
+// two of one device's may overtake each other.
 func (s *Service) uplink(m *natsgo.Msg) {
 	sess, ok := publisher(m)
 	topic := Topic(strings.TrimPrefix(m.Subject, uplinkPrefix))
