@@ -9,6 +9,7 @@ type AuditKind string
 const (
 	AuditRegistration AuditKind = "registration" // a device auth attempt, accepted or refused
 	AuditAdmin        AuditKind = "admin"        // a change through the admin API
+	AuditSession      AuditKind = "session"      // a broker CONNECT that otos refused
 )
 
 // AuditRecord is one entry of the audit trail. It never holds a secret.

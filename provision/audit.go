@@ -59,7 +59,7 @@ func (a *auditLog) record(r *otos.AuditRecord) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	var key foldKey
-	foldable := r.Kind == otos.AuditRegistration && r.Code != otos.CodeOK
+	foldable := r.Kind != otos.AuditAdmin && r.Code != otos.CodeOK
 	if foldable {
 		key = foldKey{r.Code, r.TenantID, r.TemplateID, r.DeviceNumber, r.ClientAddr, r.Actor, r.Detail}
 		if f := a.same[key]; f != nil && f.n >= foldAfter {
@@ -104,6 +104,18 @@ func (a *auditLog) registration(from otos.Client, req *otos.AuthRequest, t *otos
 	}
 	if t != nil {
 		r.TenantID, r.TemplateID = t.TenantID, t.ID
+	}
+	a.record(r)
+}
+
+// session records a broker CONNECT from client from that was refused with
+// err: of device d when its voucher was known (nil otherwise). The
+// username is never recorded: an ACCESSTOKEN voucher's is its secret.
+func (a *auditLog) session(from otos.Client, d *otos.Session, err error) {
+	r := &otos.AuditRecord{Kind: otos.AuditSession, Action: "device.connect", Code: resultCode(err),
+		ClientAddr: from.Addr, Actor: from.Addr}
+	if d != nil {
+		r.TenantID, r.TemplateID, r.DeviceNumber = d.TenantID, d.TemplateID, d.DeviceNumber
 	}
 	a.record(r)
 }

@@ -2,6 +2,7 @@ package provision
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/subtle"
 	"fmt"
@@ -33,6 +34,12 @@ var errBadCredentials = otos.Errorf(otos.EUNAUTHORIZED, "bad username or passwor
 
 // Authenticate implements otos.Sessions.
 func (s *Sessions) Authenticate(ctx context.Context, from otos.Client, username, password string) (sess *otos.Session, err error) {
+	var known *otos.Session // the device of a known voucher, for the audit
+	defer func() {
+		if err != nil {
+			s.audit.session(from, known, err)
+		}
+	}()
 	if err := s.guard.check(from); err != nil {
 		return nil, err
 	}
@@ -48,7 +55,7 @@ func (s *Sessions) Authenticate(ctx context.Context, from otos.Client, username,
 	if id, ok := strings.CutPrefix(username, otos.ServiceUsernamePrefix); ok {
 		sess, err = s.authenticateAccount(ctx, id, password)
 	} else {
-		sess, err = s.authenticateDevice(ctx, username, password)
+		sess, known, err = s.authenticateDevice(ctx, username, password)
 	}
 	if sess != nil {
 		sess.From = from
@@ -56,19 +63,21 @@ func (s *Sessions) Authenticate(ctx context.Context, from otos.Client, username,
 	return sess, err
 }
 
-// authenticateDevice checks a device voucher.
-func (s *Sessions) authenticateDevice(ctx context.Context, username, password string) (*otos.Session, error) {
+// authenticateDevice checks a device voucher. known is the device of a
+// known username, refused or not, for the audit.
+func (s *Sessions) authenticateDevice(ctx context.Context, username, password string) (sess, known *otos.Session, err error) {
 	e, err := s.views.voucher(ctx, otos.VoucherLookup(username))
-	switch {
-	case err != nil:
-		return nil, err
-	case e == nil, !e.credential.CheckPassword(password):
-		return nil, errBadCredentials
-	case !e.enabled:
-		return nil, otos.Errorf(otos.EFORBIDDEN, "device is disabled")
+	if err != nil || e == nil {
+		return nil, nil, cmp.Or(err, error(errBadCredentials))
 	}
-	sess := e.session
-	return &sess, nil
+	view := e.session
+	switch {
+	case !e.credential.CheckPassword(password):
+		return nil, &view, errBadCredentials
+	case !e.enabled:
+		return nil, &view, otos.Errorf(otos.EFORBIDDEN, "device is disabled")
+	}
+	return &view, &view, nil
 }
 
 // authenticateAccount checks a service account's password.
