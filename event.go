@@ -19,6 +19,7 @@ const (
 	EventDeviceEnabled       EventType = "device.enabled"
 	EventDeviceReset         EventType = "device.reset"
 	EventDeviceDeleted       EventType = "device.deleted"
+	EventCloneSuspected      EventType = "device.clone_suspected"
 	EventTemplateCreated     EventType = "template.created"
 	EventTemplateUpdated     EventType = "template.updated"
 	EventTemplateRotated     EventType = "template.secret_rotated"
@@ -29,7 +30,7 @@ const (
 // EventTypes lists the catalogue, for validation and documentation.
 func EventTypes() []EventType {
 	return []EventType{EventDeviceRegistered, EventDeviceReissued, EventDeviceConnected, EventDeviceDisconnected,
-		EventDeviceDisabled, EventDeviceEnabled, EventDeviceReset, EventDeviceDeleted, EventTemplateCreated,
+		EventDeviceDisabled, EventDeviceEnabled, EventDeviceReset, EventDeviceDeleted, EventCloneSuspected, EventTemplateCreated,
 		EventTemplateUpdated, EventTemplateRotated, EventRegistrationRefused, EventAllowlistChanged}
 }
 

@@ -88,6 +88,10 @@ type Template struct {
 	// their own voucher (Registrar.RegisterSubDevices). Nothing else lets a
 	// gateway create devices.
 	SubTemplates []string `json:"sub_device_templates"`
+	// CloneAction is what a suspected clone of one of its devices (one
+	// voucher connecting by turns from different addresses) leads to,
+	// besides the audit record and the event: nothing, or disabling it.
+	CloneAction CloneAction `json:"clone_action"`
 	// DeviceCount is how many devices the template has; kept by the store.
 	DeviceCount int       `json:"device_count"`
 	CreatedAt   time.Time `json:"created_at"`
@@ -143,8 +147,22 @@ func (t *Template) Validate() error {
 	default:
 		return FieldError("reregistration", ReasonValue, "reregistration must be until_connected or never")
 	}
+	switch t.CloneAction {
+	case "", CloneNone, CloneDisable: // "": none
+	default:
+		return FieldError("clone_action", ReasonValue, "clone_action must be none or disable")
+	}
 	return t.validateSubTemplates()
 }
+
+// CloneAction is what a template does about a suspected clone.
+type CloneAction string
+
+// Clone actions.
+const (
+	CloneNone    CloneAction = "none"    // audit and event only
+	CloneDisable CloneAction = "disable" // and disable the device
+)
 
 // MaxSubTemplates bounds a gateway template's sub-device templates.
 const MaxSubTemplates = 32
@@ -175,6 +193,7 @@ type TemplateUpdate struct {
 	MaxDevices     *int
 	RateLimit      *int
 	SubTemplates   *[]string
+	CloneAction    *CloneAction
 }
 
 // Apply changes t by u and validates the result.
@@ -199,6 +218,9 @@ func (u TemplateUpdate) Apply(t *Template) error {
 	}
 	if u.SubTemplates != nil {
 		t.SubTemplates = *u.SubTemplates
+	}
+	if u.CloneAction != nil {
+		t.CloneAction = *u.CloneAction
 	}
 	return t.Validate()
 }
@@ -253,6 +275,7 @@ func (t *Template) Changed(after *Template) []string {
 		{"max_devices", t.MaxDevices != after.MaxDevices},
 		{"rate_limit", t.RateLimit != after.RateLimit},
 		{"sub_device_templates", !slices.Equal(t.SubTemplates, after.SubTemplates)},
+		{"clone_action", t.CloneAction != after.CloneAction},
 	} {
 		if c.diff {
 			out = append(out, c.name)

@@ -32,6 +32,7 @@ func (s *Server) createTemplate(r *http.Request, p *otos.Principal) (int, any, e
 		MaxDevices     int                 `json:"max_devices"`
 		RateLimit      int                 `json:"rate_limit"`
 		SubTemplates   []string            `json:"sub_device_templates"`
+		CloneAction    otos.CloneAction    `json:"clone_action"`
 		TenantID       string              `json:"tenant_id"`
 	}
 	if err := decodeAdmin(r, &body, false); err != nil {
@@ -39,7 +40,8 @@ func (s *Server) createTemplate(r *http.Request, p *otos.Principal) (int, any, e
 	}
 	t := &otos.Template{TenantID: body.TenantID, Name: body.Name, DeviceType: body.DeviceType, VoucherType: body.VoucherType,
 		Registration: body.Registration, Reregistration: body.Reregistration, AuthMode: body.AuthMode,
-		MaxDevices: body.MaxDevices, RateLimit: body.RateLimit, SubTemplates: body.SubTemplates}
+		MaxDevices: body.MaxDevices, RateLimit: body.RateLimit, SubTemplates: body.SubTemplates,
+		CloneAction: body.CloneAction}
 	secret, err := s.cfg.Admin.CreateTemplate(r.Context(), p, t)
 	if err != nil {
 		return 0, nil, err
@@ -69,6 +71,7 @@ func (s *Server) updateTemplate(r *http.Request, p *otos.Principal) (int, any, e
 		MaxDevices     *int                 `json:"max_devices"`
 		RateLimit      *int                 `json:"rate_limit"`
 		SubTemplates   *[]string            `json:"sub_device_templates"`
+		CloneAction    *otos.CloneAction    `json:"clone_action"`
 	}
 	if err := decodeAdmin(r, &body, false); err != nil {
 		return 0, nil, err

@@ -18,9 +18,9 @@ const (
 	templateColumns = `id, tenant_id, name, device_type, voucher_type, registration, reregistration,
 		auth_mode, max_devices, rate_limit,
 		(SELECT coalesce(sum(n), 0)::bigint FROM template_counts c WHERE c.template_id = templates.id) AS device_count,
-		created_at, updated_at, sub_templates`
+		created_at, updated_at, sub_templates, clone_action`
 	templateInsertColumns = `id, tenant_id, name, device_type, voucher_type, registration, reregistration,
-		auth_mode, max_devices, rate_limit, created_at, updated_at, sub_templates`
+		auth_mode, max_devices, rate_limit, created_at, updated_at, sub_templates, clone_action`
 	productColumns = `id, tenant_id, template_id, name, product_key, created_at`
 	deviceColumns  = `id, tenant_id, template_id, product_id, parent_id, device_number, name, sub_device_addr, status,
 		credential_lookup, password_hash, created_at, updated_at, first_connected_at, last_seen_at, online`
@@ -48,7 +48,8 @@ func scanTemplate(s scanner) (*otos.Template, error) {
 	var t otos.Template
 	var subs string
 	if err := s.Scan(&t.ID, &t.TenantID, &t.Name, &t.DeviceType, &t.VoucherType, &t.Registration,
-		&t.Reregistration, &t.AuthMode, &t.MaxDevices, &t.RateLimit, &t.DeviceCount, &t.CreatedAt, &t.UpdatedAt, &subs); err != nil {
+		&t.Reregistration, &t.AuthMode, &t.MaxDevices, &t.RateLimit, &t.DeviceCount, &t.CreatedAt, &t.UpdatedAt, &subs,
+		&t.CloneAction); err != nil {
 		return nil, err
 	}
 	t.CreatedAt, t.UpdatedAt = t.CreatedAt.UTC(), t.UpdatedAt.UTC()

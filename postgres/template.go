@@ -29,9 +29,10 @@ func (d *DB) CreateTemplate(ctx context.Context, t *otos.Template, s otos.Templa
 	defer cancel()
 	err := d.txEvents(ctx, func(q querier) ([]*otos.Event, error) {
 		if _, err := q.Exec(ctx, `INSERT INTO templates (`+templateInsertColumns+`)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
 			t.ID, t.TenantID, t.Name, t.DeviceType, t.VoucherType, t.Registration, t.Reregistration,
-			t.AuthMode, t.MaxDevices, t.RateLimit, t.CreatedAt, t.UpdatedAt, storetypes.JoinList(t.SubTemplates)); err != nil {
+			t.AuthMode, t.MaxDevices, t.RateLimit, t.CreatedAt, t.UpdatedAt, storetypes.JoinList(t.SubTemplates),
+			t.CloneAction); err != nil {
 			return nil, err
 		}
 		if err := insertSecret(ctx, q, t.ID, s, t.CreatedAt); err != nil {
@@ -94,9 +95,9 @@ func (d *DB) UpdateTemplate(ctx context.Context, t *otos.Template, events ...*ot
 	err := d.withEvents(ctx, events, func(q querier) (_ bool, err error) {
 		tag, err = q.Exec(ctx, `UPDATE templates
 			SET name = $1, registration = $2, reregistration = $3, auth_mode = $4, max_devices = $5, rate_limit = $6,
-			updated_at = $7, sub_templates = $8 WHERE id = $9`,
+			updated_at = $7, sub_templates = $8, clone_action = $9 WHERE id = $10`,
 			t.Name, t.Registration, t.Reregistration, t.AuthMode, t.MaxDevices, t.RateLimit, t.UpdatedAt,
-			storetypes.JoinList(t.SubTemplates), t.ID)
+			storetypes.JoinList(t.SubTemplates), t.CloneAction, t.ID)
 		return err == nil && tag.RowsAffected() > 0, err
 	})
 	if err == nil && tag.RowsAffected() == 0 {

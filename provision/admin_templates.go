@@ -36,6 +36,9 @@ func (a *Admin) CreateTemplate(ctx context.Context, p *otos.Principal, t *otos.T
 	if t.SubTemplates == nil {
 		t.SubTemplates = []string{}
 	}
+	if t.CloneAction == "" {
+		t.CloneAction = otos.CloneNone
+	}
 	if err := t.Validate(); err != nil {
 		return "", err
 	}

@@ -2,6 +2,7 @@ package provision
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"time"
 
@@ -116,6 +117,18 @@ func (a *auditLog) session(from otos.Client, d *otos.Session, err error) {
 		ClientAddr: from.Addr, Actor: from.Addr}
 	if d != nil {
 		r.TenantID, r.TemplateID, r.DeviceNumber = d.TenantID, d.TemplateID, d.DeviceNumber
+	}
+	a.record(r)
+}
+
+// clone records a suspected clone of sess's device, seen from addrs, and
+// whether the device was disabled for it (code 100005) or not (200).
+func (a *auditLog) clone(sess *otos.Session, addrs []string, disabled bool) {
+	r := &otos.AuditRecord{Kind: otos.AuditSession, Action: "device.clone_suspected", Code: otos.CodeOK,
+		ClientAddr: sess.From.Addr, Actor: "otos", TenantID: sess.TenantID, TemplateID: sess.TemplateID,
+		DeviceNumber: sess.DeviceNumber, Target: sess.DeviceID, Detail: "addresses " + strings.Join(addrs, " ")}
+	if disabled {
+		r.Code = otos.EFORBIDDEN.Number()
 	}
 	a.record(r)
 }

@@ -20,6 +20,7 @@ type Sessions struct {
 	*core
 	presence presence
 	live     liveSessions
+	clones   clones
 }
 
 // revalidateEvery is how often, on a node that shares its store, every live
@@ -104,6 +105,11 @@ func (s *Sessions) Connected(ctx context.Context, sess *otos.Session) error {
 		return nil
 	}
 	now := s.timestamp()
+	if clone, addrs := s.clones.observe(sess.DeviceID, sess.From.Key, now); clone {
+		if err := s.cloneSuspected(ctx, sess, addrs); err != nil {
+			return err
+		}
+	}
 	ev := s.sessionEvent(otos.EventDeviceConnected, sess)
 	if !s.views.hasConnected(sess.Lookup) {
 		err := s.store.MarkConnected(ctx, sess.DeviceID, sess.Lookup, now, ev)

@@ -14,7 +14,7 @@ import (
 const (
 	tenantColumns   = `id, name, created_at`
 	templateColumns = `id, tenant_id, name, device_type, voucher_type, registration, reregistration,
-		auth_mode, max_devices, rate_limit, device_count, created_at, updated_at, sub_templates`
+		auth_mode, max_devices, rate_limit, device_count, created_at, updated_at, sub_templates, clone_action`
 	productColumns = `id, tenant_id, template_id, name, product_key, created_at`
 	deviceColumns  = `id, tenant_id, template_id, product_id, parent_id, device_number, name, sub_device_addr, status,
 		credential_lookup, password_hash, created_at, updated_at, first_connected_at, last_seen_at, online`
@@ -43,7 +43,8 @@ func scanTemplate(s scanner) (*otos.Template, error) {
 	var created, updated int64
 	var subs string
 	if err := s.Scan(&t.ID, &t.TenantID, &t.Name, &t.DeviceType, &t.VoucherType, &t.Registration,
-		&t.Reregistration, &t.AuthMode, &t.MaxDevices, &t.RateLimit, &t.DeviceCount, &created, &updated, &subs); err != nil {
+		&t.Reregistration, &t.AuthMode, &t.MaxDevices, &t.RateLimit, &t.DeviceCount, &created, &updated, &subs,
+		&t.CloneAction); err != nil {
 		return nil, err
 	}
 	t.CreatedAt, t.UpdatedAt = fromMicros(created), fromMicros(updated)

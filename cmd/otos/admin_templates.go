@@ -45,6 +45,7 @@ var registrationFlags = []fieldFlag{
 	{"auth-mode", "auth_mode", "how devices prove the secret: `any|signed` (signed: the secret never travels)"},
 	{"max-devices", "max_devices", "the most devices the template may create: a `NUMBER`, 0 for no cap"},
 	{"rate-limit", "rate_limit", "registrations a second through the template: a `NUMBER`, 0 for none"},
+	{"clone-action", "clone_action", "what a suspected clone (one voucher connecting by turns from different addresses) leads to: `none|disable`"},
 	{"sub-templates", "sub_device_templates", "of a gateway template, the sub-device template `IDS` (comma-separated, \"\" for none) under which its gateways register sub-devices themselves"},
 }
 
