@@ -107,7 +107,7 @@ func templateUpdate(fs *flag.FlagSet) action {
 			return err
 		}
 		if len(body) == 0 {
-			return usagef("nothing to change: give --name, --registration, --reregistration, --auth-mode, --max-devices, --rate-limit or --sub-templates")
+			return usagef("nothing to change: give --name, --registration, --reregistration, --auth-mode, --max-devices, --rate-limit, --sub-templates or --clone-action")
 		}
 		return call(ctx, c, http.MethodPatch, idPath("/api/v1/templates/%s", id), body, printTemplate)
 	}
