@@ -63,6 +63,10 @@ http_scenario() {
 	printf '%-13s median ratio %s\n' "$name" "$(printf '%s\n' "${ratios[@]}" | sort -n | sed -n "$(((ROUNDS + 1) / 2))p")"
 }
 
+# first_rate, again_rate: the first and the later CONNECTs a second of the otos bench report in $WORK/m.json.
+first_rate() { sed -n 's/^    "connects_per_s": *\([0-9.]*\).*/\1/p' "$WORK/m.json" | head -1; }
+again_rate() { sed -n 's/^      "connects_per_s": *\([0-9.]*\).*/\1/p' "$WORK/m.json" | head -1; }
+
 mqtt_scenario() {
 	local first=() again=()
 	for i in $(seq "$ROUNDS"); do
@@ -70,8 +74,7 @@ mqtt_scenario() {
 			"$WORK/otos" bench --server http://$HTTP --secret "$SECRET" --devices 5000 --tag m$i$RANDOM \
 				--mqtt $broker --reconnect --json 2>/dev/null >"$WORK/m.json"
 			local f a
-			f=$(sed -n 's/^    "connects_per_s": *\([0-9.]*\).*/\1/p' "$WORK/m.json" | head -1)
-			a=$(sed -n 's/^      "connects_per_s": *\([0-9.]*\).*/\1/p' "$WORK/m.json" | head -1)
+			f=$(first_rate) a=$(again_rate)
 			printf 'mqtt          round %d  %-16s first CONNECTs %7.0f/s  reconnects %7.0f/s\n' "$i" "$broker" "$f" "$a"
 			if [ "$broker" = $MCEIL ]; then bf=$f ba=$a; else
 				first+=("$(echo "scale=3; $f / $bf" | bc)")
@@ -117,8 +120,7 @@ nats_scenario() {
 			[ $who = static ] && creds=(--mqtt-user bench --mqtt-password bench)
 			"$WORK/otos" bench --server http://$HTTP --secret "$SECRET" --devices 5000 --tag n$who$i$RANDOM \
 				--mqtt $NATS_MQTT --reconnect "${creds[@]}" --json 2>/dev/null >"$WORK/m.json"
-			f=$(sed -n 's/^    "connects_per_s": *\([0-9.]*\).*/\1/p' "$WORK/m.json" | head -1)
-			a=$(sed -n 's/^      "connects_per_s": *\([0-9.]*\).*/\1/p' "$WORK/m.json" | head -1)
+			f=$(first_rate) a=$(again_rate)
 			printf 'nats          round %d  %-8s first CONNECTs %7.0f/s  reconnects %7.0f/s\n' "$i" "$who" "$f" "$a"
 			if [ $who = static ]; then bf=$f ba=$a; else
 				first+=("$(echo "scale=3; $f / $bf" | bc)")
