@@ -13,6 +13,7 @@ const (
 	MaxNameLen          = 255
 	MaxProductKeyLen    = 64
 	MaxSubDeviceAddrLen = 36
+	MaxHardwareIDLen    = 128
 )
 
 // AuthRequest is the body of POST /api/v1/device/auth. A plain request
@@ -31,6 +32,14 @@ type AuthRequest struct {
 	Nonce      string
 	SignMethod string
 	Sign       string
+
+	// Hardware identity (Template reregistration "hardware"): a chip id
+	// or serial, an Ed25519 public key enrolled with the first
+	// registration, and the key's signature of SigningString (base64),
+	// which a recovery must carry once a key is enrolled.
+	HardwareID   string
+	HardwareKey  string
+	HardwareSign string
 }
 
 // Signed reports whether the request is a signed one.
@@ -52,12 +61,43 @@ func (r *AuthRequest) Validate() error {
 		{"sub_device_addr", r.SubDeviceAddr, MaxSubDeviceAddrLen, false, true},
 		{"template_id", r.TemplateID, 64, false, true},
 		{"nonce", r.Nonce, MaxNonceLen, signed, true},
+		{"hardware_id", r.HardwareID, MaxHardwareIDLen, false, true},
+		{"hardware_key", r.HardwareKey, 64, false, true},
+		{"hardware_sign", r.HardwareSign, 128, false, true},
 	}
 	if err := validateFields(checks); err != nil {
 		return err
 	}
+	if err := r.validateHardwareFields(); err != nil {
+		return err
+	}
 	if signed {
 		return r.validateSignFields()
+	}
+	return nil
+}
+
+// validateHardwareFields checks that a key or signature comes with the
+// hardware id it belongs to, and a signature with its timestamp and nonce.
+func (r *AuthRequest) validateHardwareFields() error {
+	switch {
+	case r.HardwareID == "" && r.HardwareKey != "":
+		return FieldError("hardware_id", ReasonRequired, "hardware_key needs the hardware_id it belongs to")
+	case r.HardwareID == "" && r.HardwareSign != "":
+		return FieldError("hardware_id", ReasonRequired, "hardware_sign needs the hardware_id it signs")
+	case r.HardwareKey != "":
+		if _, err := ParseHardwareKey(r.HardwareKey); err != nil {
+			return err
+		}
+	}
+	if r.HardwareSign == "" {
+		return nil
+	}
+	switch {
+	case r.Timestamp == "" || len(r.Timestamp) > 16 || strings.Trim(r.Timestamp, "0123456789") != "":
+		return FieldError("timestamp", ReasonValue, "hardware_sign needs timestamp, Unix milliseconds, a whole number")
+	case utf8.RuneCountInString(r.Nonce) < MinNonceLen:
+		return FieldError("nonce", ReasonValue, "hardware_sign needs a nonce of %d to %d characters", MinNonceLen, MaxNonceLen)
 	}
 	return nil
 }

@@ -45,6 +45,9 @@ var codes = map[Code]codeInfo{
 	ENOTALLOWED:      {200090, 403, "Device number is not on the allow-list", "设备编号不在允许列表中", false},
 	ECAPREACHED:      {200091, 403, "The template has reached its device limit", "设备数量已达上限", false},
 	ENOTGRANTED:      {200092, 403, "The gateway may not register sub-devices under this template", "网关无权在该模板下注册子设备", false},
+	EROTATED:         {200093, 409, "The voucher was just rotated by another request", "凭证已被另一请求轮换", false},
+	EEXPIRED:         {200094, 401, "The voucher has expired", "凭证已过期", false},
+	EHARDWARE:        {200095, 403, "Hardware identity does not match the device's", "硬件标识与设备不符", true},
 	ERATELIMITED:     {201003, 429, "Too many requests; retry shortly", "请求过于频繁，请稍后重试", false},
 	ELOCKEDOUT:       {201003, 429, "Too many failed attempts from this address; retry later", "请求过于频繁，请稍后重试", false},
 }

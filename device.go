@@ -35,6 +35,26 @@ type Device struct {
 	// Credential is the stored form of the device's voucher; zero after a
 	// reset, until the device registers again.
 	Credential Credential `json:"-"`
+	// VoucherExpiresAt is when the voucher stops being valid: the end of
+	// its template's lifetime, or the deadline of a forced rotation; nil:
+	// never.
+	VoucherExpiresAt *time.Time `json:"voucher_expires_at"`
+	// Previous is the voucher the last rotation replaced, valid until
+	// PreviousUntil or the first use of the new one, whichever comes first;
+	// zero when there is none.
+	Previous      Credential `json:"-"`
+	PreviousUntil *time.Time `json:"previous_voucher_until"`
+	// RotatedAt is the last rotation; RotationRequestedAt an operator's
+	// request that the device rotate, pending until it does.
+	RotatedAt           *time.Time `json:"rotated_at"`
+	RotationRequestedAt *time.Time `json:"rotation_requested_at"`
+	// Hardware is the hardware identity bound at registration.
+	Hardware Hardware `json:"hardware"`
+}
+
+// PreviousValid reports whether the previous voucher is still valid at now.
+func (d *Device) PreviousValid(now time.Time) bool {
+	return !d.Previous.IsZero() && d.PreviousUntil != nil && now.Before(*d.PreviousUntil)
 }
 
 // Presence is whether a device is connected to the broker, as of At.
@@ -52,6 +72,9 @@ type DeviceFilter struct {
 	ParentID     string
 	DeviceNumber string
 	Status       DeviceStatus
+	// ExpiringBefore, when set, selects devices whose voucher expires
+	// before it (expired ones included).
+	ExpiringBefore *time.Time
 	Page
 }
 
@@ -76,14 +99,16 @@ func (p *Page) Validate() error {
 	return nil
 }
 
-// ReissueRefusal says why a voucher could not be re-issued to cur for
-// templateID (see Store.ReissueCredential): an ECONFLICT naming the rule.
-func ReissueRefusal(cur *Device, templateID string) error {
+// ReissueRefusal says why a voucher could not be re-issued to cur by r
+// (see Store.ReissueCredential): an ECONFLICT naming the rule.
+func ReissueRefusal(cur *Device, r Reissue) error {
 	switch {
-	case cur.TemplateID != templateID:
+	case cur.TemplateID != r.TemplateID:
 		return Errorf(ECONFLICT, "device belongs to another template")
 	case cur.Status != StatusEnabled:
 		return Errorf(ECONFLICT, "device is disabled")
+	case r.Recover != nil:
+		return Errorf(ECONFLICT, "device is not bound to this hardware")
 	case cur.FirstConnectedAt == nil:
 		return Errorf(ECONFLICT, "device already holds a voucher")
 	default:

@@ -43,6 +43,9 @@ const (
 	ENOTALLOWED   Code = "not_allowed"    // 200090: the device number is not on the template's allow-list
 	ECAPREACHED   Code = "cap_reached"    // 200091: the template has reached its max_devices
 	ENOTGRANTED   Code = "not_granted"    // 200092: the gateway's template does not grant the sub-device template
+	EROTATED      Code = "rotated"        // 200093: a rotation lost the race to another one with the same voucher
+	EEXPIRED      Code = "expired"        // 200094: the voucher's lifetime, or a forced rotation's deadline, has passed
+	EHARDWARE     Code = "hardware"       // 200095: a registration's hardware identity is not the one bound: a clone
 	ERATELIMITED  Code = "rate_limited"   // 201003: over a template's rate limit; retry after a while
 	ELOCKEDOUT    Code = "locked_out"     // 201003: the client failed too often; refused until its lock-out ends
 )

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"reflect"
 	"strings"
+	"time"
 	"unicode/utf8"
 )
 
@@ -27,6 +28,10 @@ type authBody struct {
 	Nonce      string    `json:"nonce"`
 	SignMethod string    `json:"sign_method"`
 	Sign       string    `json:"sign"`
+	// Hardware identity.
+	HardwareID   string `json:"hardware_id"`
+	HardwareKey  string `json:"hardware_key"`
+	HardwareSign string `json:"hardware_sign"`
 }
 
 // numberish is a JSON number or a string, kept as the text sent: firmware
@@ -74,6 +79,9 @@ func DecodeAuthRequest(body []byte) (*AuthRequest, error) {
 		Nonce:              b.Nonce,
 		SignMethod:         b.SignMethod,
 		Sign:               b.Sign,
+		HardwareID:         b.HardwareID,
+		HardwareKey:        b.HardwareKey,
+		HardwareSign:       b.HardwareSign,
 	}, nil
 }
 
@@ -162,6 +170,10 @@ type AuthReply struct {
 type AuthData struct {
 	DeviceID string `json:"device_id"`
 	Voucher  string `json:"voucher"`
+	// ExpiresAt is when the voucher stops being valid, for a template
+	// that gives vouchers a lifetime: an extra field ThingsPanel firmware
+	// ignores, left out under --compat-thingspanel.
+	ExpiresAt *time.Time `json:"expires_at,omitempty"`
 }
 
 // NewAuthReply returns the answer, in language l, to a registration that
@@ -171,5 +183,5 @@ func NewAuthReply(iss *Issued, err error, l Language) AuthReply {
 		return AuthReply{Code: ErrorCode(err).Number(), Message: Message(err, l)}
 	}
 	return AuthReply{Code: CodeOK, Message: SuccessMessage(l),
-		Data: &AuthData{DeviceID: iss.Device.ID, Voucher: iss.Voucher.String()}}
+		Data: &AuthData{DeviceID: iss.Device.ID, Voucher: iss.Voucher.String(), ExpiresAt: iss.Device.VoucherExpiresAt}}
 }

@@ -24,12 +24,13 @@ const (
 )
 
 // SigningString returns r's canonical string: every non-empty field among
-// device_number, nonce, parent_device_number, product_key, sub_device_addr,
+// device_number, hardware_id, nonce, parent_device_number, product_key, sub_device_addr,
 // template_id and timestamp, sorted by name, as name=value joined by "&".
 // device_name is not signed: it is a label, not an identity.
 func (r *AuthRequest) SigningString() string {
 	fields := map[string]string{
 		"device_number":        r.DeviceNumber,
+		"hardware_id":          r.HardwareID,
 		"nonce":                r.Nonce,
 		"parent_device_number": r.ParentDeviceNumber,
 		"product_key":          r.ProductKey,

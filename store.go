@@ -87,15 +87,37 @@ type Store interface {
 	Device(ctx context.Context, id string) (*Device, error)
 	// DeviceByNumber returns the device with this device number.
 	DeviceByNumber(ctx context.Context, number string) (*Device, error)
-	// DeviceByCredential returns the device whose voucher username hashes to lookup.
+	// DeviceByCredential returns the device whose voucher username hashes
+	// to lookup: its current voucher, or its previous one (Device.Previous),
+	// whether still valid or not.
 	DeviceByCredential(ctx context.Context, lookup []byte) (*Device, error)
 	// Devices lists devices in creation order, with the next cursor.
 	Devices(ctx context.Context, f DeviceFilter) ([]*Device, string, error)
-	// ReissueCredential replaces the credential of device id, in one atomic
-	// step, only while the device is enabled, belongs to templateID and has
-	// never connected, and, with onlyIfVoid, holds no credential (was reset);
-	// otherwise it returns ECONFLICT and changes nothing.
-	ReissueCredential(ctx context.Context, id, templateID string, c Credential, onlyIfVoid bool, now time.Time, events ...*Event) (*Device, error)
+	// ReissueCredential gives device id the credential of r in one atomic
+	// step, dropping its previous one, only while the device is enabled,
+	// belongs to r.TemplateID and either (r.Recover) is bound to that
+	// hardware, or has never connected and, with r.OnlyIfVoid, holds no
+	// credential (was reset); otherwise it returns ECONFLICT and changes
+	// nothing.
+	ReissueCredential(ctx context.Context, id string, r Reissue, now time.Time, events ...*Event) (*Device, error)
+	// RotateCredential gives device id the new voucher of r in one
+	// conditional step, only while the device is enabled and r.Presented
+	// is its current voucher, or its previous one within its overlap and
+	// not rotated after r.RetryBefore; ECONFLICT otherwise (another
+	// rotation won), ENOTFOUND for an unknown device. Presenting the
+	// current voucher makes it the previous one, valid until
+	// r.PreviousUntil; the device's rotation request is cleared.
+	RotateCredential(ctx context.Context, id string, r Rotation, now time.Time, events ...*Event) (*Device, error)
+	// EndOverlap drops the previous voucher of device id once its current
+	// one, whose look-up key is lookup, is used; ENOTFOUND when the device
+	// has no previous voucher or another current one.
+	EndOverlap(ctx context.Context, id string, lookup []byte, now time.Time) error
+	// RequestRotation asks the devices of scope to rotate their voucher
+	// and, with a deadline, makes their current voucher expire by then; it
+	// returns how many devices it marked.
+	RequestRotation(ctx context.Context, scope RotationScope, deadline *time.Time, now time.Time) (int64, error)
+	// SetHardware binds device id to hardware h, or with a zero h unbinds it.
+	SetHardware(ctx context.Context, id string, h Hardware, now time.Time, events ...*Event) (*Device, error)
 	// SetDeviceStatus enables or disables device id.
 	SetDeviceStatus(ctx context.Context, id string, s DeviceStatus, now time.Time, events ...*Event) (*Device, error)
 	// ResetDevice voids the device's credential and clears its first

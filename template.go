@@ -65,6 +65,11 @@ const (
 	ReregUntilConnected Reregistration = "until_connected"
 	// ReregNever answers every repeat with EDEVICEEXISTS, as ThingsPanel does.
 	ReregNever Reregistration = "never"
+	// ReregHardware is until_connected, and also re-issues the voucher,
+	// even after the device has connected, to a registration that proves
+	// the hardware identity bound at the first one (factory-reset
+	// recovery); a different identity is refused as a clone.
+	ReregHardware Reregistration = "hardware"
 )
 
 // Template is a device type: all its devices share its template secret.
@@ -92,6 +97,12 @@ type Template struct {
 	// voucher connecting by turns from different addresses) leads to,
 	// besides the audit record and the event: nothing, or disabling it.
 	CloneAction CloneAction `json:"clone_action"`
+	// RotationOverlap is how long, in seconds, a voucher replaced by a
+	// rotation keeps working, unless the new one is used sooner.
+	RotationOverlap int64 `json:"rotation_overlap_seconds"`
+	// VoucherLifetime, in seconds, is how long a voucher is valid after it
+	// is issued; 0: for ever.
+	VoucherLifetime int64 `json:"voucher_lifetime_seconds"`
 	// DeviceCount is how many devices the template has; kept by the store.
 	DeviceCount int       `json:"device_count"`
 	CreatedAt   time.Time `json:"created_at"`
@@ -143,9 +154,15 @@ func (t *Template) Validate() error {
 		return FieldError("rate_limit", ReasonValue, "rate_limit must be between 0 (none) and %d registrations a second", MaxRateLimit)
 	}
 	switch t.Reregistration {
-	case ReregUntilConnected, ReregNever:
+	case ReregUntilConnected, ReregNever, ReregHardware:
 	default:
-		return FieldError("reregistration", ReasonValue, "reregistration must be until_connected or never")
+		return FieldError("reregistration", ReasonValue, "reregistration must be until_connected, never or hardware")
+	}
+	if t.RotationOverlap < MinRotationOverlap || t.RotationOverlap > MaxRotationOverlap {
+		return FieldError("rotation_overlap_seconds", ReasonValue, "rotation_overlap_seconds must be between %d and %d", MinRotationOverlap, MaxRotationOverlap)
+	}
+	if t.VoucherLifetime != 0 && (t.VoucherLifetime < MinVoucherLifetime || t.VoucherLifetime > MaxVoucherLifetime) {
+		return FieldError("voucher_lifetime_seconds", ReasonValue, "voucher_lifetime_seconds must be 0 (no expiry) or between %d and %d", MinVoucherLifetime, MaxVoucherLifetime)
 	}
 	switch t.CloneAction {
 	case "", CloneNone, CloneDisable: // "": none
@@ -192,8 +209,10 @@ type TemplateUpdate struct {
 	AuthMode       *AuthMode
 	MaxDevices     *int
 	RateLimit      *int
-	SubTemplates   *[]string
-	CloneAction    *CloneAction
+	SubTemplates    *[]string
+	CloneAction     *CloneAction
+	RotationOverlap *int64
+	VoucherLifetime *int64
 }
 
 // Apply changes t by u and validates the result.
@@ -221,6 +240,12 @@ func (u TemplateUpdate) Apply(t *Template) error {
 	}
 	if u.CloneAction != nil {
 		t.CloneAction = *u.CloneAction
+	}
+	if u.RotationOverlap != nil {
+		t.RotationOverlap = *u.RotationOverlap
+	}
+	if u.VoucherLifetime != nil {
+		t.VoucherLifetime = *u.VoucherLifetime
 	}
 	return t.Validate()
 }
@@ -276,10 +301,22 @@ func (t *Template) Changed(after *Template) []string {
 		{"rate_limit", t.RateLimit != after.RateLimit},
 		{"sub_device_templates", !slices.Equal(t.SubTemplates, after.SubTemplates)},
 		{"clone_action", t.CloneAction != after.CloneAction},
+		{"rotation_overlap_seconds", t.RotationOverlap != after.RotationOverlap},
+		{"voucher_lifetime_seconds", t.VoucherLifetime != after.VoucherLifetime},
 	} {
 		if c.diff {
 			out = append(out, c.name)
 		}
 	}
 	return out
+}
+
+// VoucherExpiry returns when a voucher of t issued at now expires; nil
+// when t's vouchers do not.
+func (t *Template) VoucherExpiry(now time.Time) *time.Time {
+	if t.VoucherLifetime <= 0 {
+		return nil
+	}
+	at := now.Add(time.Duration(t.VoucherLifetime) * time.Second)
+	return &at
 }

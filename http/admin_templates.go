@@ -34,6 +34,9 @@ func (s *Server) createTemplate(r *http.Request, p *otos.Principal) (int, any, e
 		SubTemplates   []string            `json:"sub_device_templates"`
 		CloneAction    otos.CloneAction    `json:"clone_action"`
 		TenantID       string              `json:"tenant_id"`
+		// Seconds; the overlap's default is the core's.
+		RotationOverlap int64 `json:"rotation_overlap_seconds"`
+		VoucherLifetime int64 `json:"voucher_lifetime_seconds"`
 	}
 	if err := decodeAdmin(r, &body, false); err != nil {
 		return 0, nil, err
@@ -41,7 +44,7 @@ func (s *Server) createTemplate(r *http.Request, p *otos.Principal) (int, any, e
 	t := &otos.Template{TenantID: body.TenantID, Name: body.Name, DeviceType: body.DeviceType, VoucherType: body.VoucherType,
 		Registration: body.Registration, Reregistration: body.Reregistration, AuthMode: body.AuthMode,
 		MaxDevices: body.MaxDevices, RateLimit: body.RateLimit, SubTemplates: body.SubTemplates,
-		CloneAction: body.CloneAction}
+		CloneAction: body.CloneAction, RotationOverlap: body.RotationOverlap, VoucherLifetime: body.VoucherLifetime}
 	secret, err := s.cfg.Admin.CreateTemplate(r.Context(), p, t)
 	if err != nil {
 		return 0, nil, err
@@ -64,14 +67,16 @@ func (s *Server) updateTemplate(r *http.Request, p *otos.Principal) (int, any, e
 		return 0, nil, err
 	}
 	var body struct {
-		Name           *string              `json:"name"`
-		Registration   *otos.Registration   `json:"registration"`
-		Reregistration *otos.Reregistration `json:"reregistration"`
-		AuthMode       *otos.AuthMode       `json:"auth_mode"`
-		MaxDevices     *int                 `json:"max_devices"`
-		RateLimit      *int                 `json:"rate_limit"`
-		SubTemplates   *[]string            `json:"sub_device_templates"`
-		CloneAction    *otos.CloneAction    `json:"clone_action"`
+		Name            *string              `json:"name"`
+		Registration    *otos.Registration   `json:"registration"`
+		Reregistration  *otos.Reregistration `json:"reregistration"`
+		AuthMode        *otos.AuthMode       `json:"auth_mode"`
+		MaxDevices      *int                 `json:"max_devices"`
+		RateLimit       *int                 `json:"rate_limit"`
+		SubTemplates    *[]string            `json:"sub_device_templates"`
+		CloneAction     *otos.CloneAction    `json:"clone_action"`
+		RotationOverlap *int64               `json:"rotation_overlap_seconds"`
+		VoucherLifetime *int64               `json:"voucher_lifetime_seconds"`
 	}
 	if err := decodeAdmin(r, &body, false); err != nil {
 		return 0, nil, err

@@ -39,6 +39,9 @@ func (a *Admin) CreateTemplate(ctx context.Context, p *otos.Principal, t *otos.T
 	if t.CloneAction == "" {
 		t.CloneAction = otos.CloneNone
 	}
+	if t.RotationOverlap == 0 {
+		t.RotationOverlap = otos.DefaultRotationOverlap
+	}
 	if err := t.Validate(); err != nil {
 		return "", err
 	}

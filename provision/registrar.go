@@ -300,9 +300,10 @@ func (r *Registrar) create(ctx context.Context, from otos.Client, t *otos.Templa
 
 // reissue gives a known device a fresh voucher, voiding its old one.
 func (r *Registrar) reissue(ctx context.Context, from otos.Client, t *otos.Template, d *otos.Device, v otos.Voucher) (*otos.Issued, error) {
-	onlyIfVoid := t.Reregistration == otos.ReregNever // a reset device, once
-	d, err := r.store.ReissueCredential(ctx, d.ID, t.ID, v.Credential(), onlyIfVoid, r.timestamp(),
-		r.deviceEvent(otos.EventDeviceReissued, d, from.Addr))
+	now := r.timestamp()
+	ri := otos.Reissue{TemplateID: t.ID, New: v.Credential(), ExpiresAt: t.VoucherExpiry(now),
+		OnlyIfVoid: t.Reregistration == otos.ReregNever} // a reset device, once
+	d, err := r.store.ReissueCredential(ctx, d.ID, ri, now, r.deviceEvent(otos.EventDeviceReissued, d, from.Addr))
 	switch otos.ErrorCode(err) {
 	case "":
 	case otos.ECONFLICT, otos.ENOTFOUND:

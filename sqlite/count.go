@@ -36,7 +36,7 @@ func (d *DB) flushCounts(ctx context.Context, tx *sql.Tx) error {
 // under max_devices, counting the devices this batch has inserted already;
 // its last two arguments are the template id and that count.
 const insertDevice = `INSERT INTO devices (` + deviceColumns + `)
-	SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?
+	SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, NULL, NULL, NULL, ?, ?
 	FROM templates WHERE id = ? AND (max_devices = 0 OR device_count + ? < max_devices)`
 
 // noRoom explains why insertDevice inserted nothing: ENOTFOUND if the

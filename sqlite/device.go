@@ -29,7 +29,8 @@ func (d *DB) CreateDevice(ctx context.Context, dev *otos.Device, events ...*otos
 			dev.DeviceNumber, dev.Name, nullString(dev.SubDeviceAddr), dev.Status,
 			nullBytes(dev.Credential.Lookup), nullBytes(dev.Credential.PasswordHash),
 			micros(dev.CreatedAt), micros(dev.UpdatedAt), nullMicros(dev.FirstConnectedAt),
-			nullMicros(dev.LastSeenAt), dev.Online,
+			nullMicros(dev.LastSeenAt), dev.Online, nullMicros(dev.VoucherExpiresAt),
+			nullBytes(dev.Hardware.IDHash), nullBytes(dev.Hardware.PublicKey),
 			dev.TemplateID, d.counts[dev.TemplateID])
 		if err != nil {
 			return err
@@ -67,7 +68,11 @@ func (d *DB) DeviceByCredential(ctx context.Context, lookup []byte) (*otos.Devic
 	if len(lookup) == 0 {
 		return nil, notFound("device")
 	}
-	return d.device(ctx, `credential_lookup`, lookup)
+	dev, err := d.device(ctx, `credential_lookup`, lookup)
+	if otos.ErrorCode(err) == otos.ENOTFOUND {
+		return d.device(ctx, `prev_lookup`, lookup)
+	}
+	return dev, err
 }
 
 // device returns the device whose column col (a constant) equals value.
@@ -93,21 +98,29 @@ func (d *DB) Devices(ctx context.Context, f otos.DeviceFilter) ([]*otos.Device, 
 	w.eq("parent_id", f.ParentID)
 	w.eq("device_number", f.DeviceNumber)
 	w.eq("status", string(f.Status))
+	if f.ExpiringBefore != nil {
+		w.conds = append(w.conds, "expires_at < ?")
+		w.args = append(w.args, micros(*f.ExpiringBefore))
+	}
 	return list(ctx, d, "list devices", deviceColumns, "devices", w, f.Page, scanDevice,
 		func(dev *otos.Device) string { return dev.ID })
 }
 
-// ReissueCredential replaces the credential of device id in one conditional
-// UPDATE, only while the device is enabled, belongs to templateID and has
-// never connected (and with onlyIfVoid, holds no credential). Otherwise it
-// changes nothing and returns ECONFLICT, or ENOTFOUND if the device does not
-// exist.
-func (d *DB) ReissueCredential(ctx context.Context, id, templateID string, c otos.Credential, onlyIfVoid bool, now time.Time, events ...*otos.Event) (*otos.Device, error) {
+// ReissueCredential gives device id the credential of r in one conditional
+// UPDATE (see otos.Store). Otherwise it changes nothing and returns
+// ECONFLICT, or ENOTFOUND if the device does not exist.
+func (d *DB) ReissueCredential(ctx context.Context, id string, r otos.Reissue, now time.Time, events ...*otos.Event) (*otos.Device, error) {
 	dev, err := d.updateDevice(ctx, "reissue credential", events, `
-		SET credential_lookup = ?, password_hash = ?, updated_at = ?
-		WHERE id = ? AND template_id = ? AND status = 'enabled' AND first_connected_at IS NULL
-		AND (? = 0 OR credential_lookup IS NULL)`,
-		nullBytes(c.Lookup), nullBytes(c.PasswordHash), micros(now), id, templateID, onlyIfVoid)
+		SET credential_lookup = ?, password_hash = ?, expires_at = ?, updated_at = ?,
+		prev_lookup = NULL, prev_password_hash = NULL, prev_until = NULL, rotation_requested_at = NULL,
+		hardware_key = CASE WHEN hardware_hash IS NULL THEN ? ELSE hardware_key END,
+		hardware_hash = COALESCE(hardware_hash, ?)
+		WHERE id = ? AND template_id = ? AND status = 'enabled' AND CASE WHEN ? IS NOT NULL
+			THEN hardware_hash = ?
+			ELSE first_connected_at IS NULL AND (? = 0 OR credential_lookup IS NULL) END`,
+		nullBytes(r.New.Lookup), nullBytes(r.New.PasswordHash), nullMicros(r.ExpiresAt), micros(now),
+		nullBytes(r.Hardware.PublicKey), nullBytes(r.Hardware.IDHash),
+		id, r.TemplateID, nullBytes(r.Recover), nullBytes(r.Recover), r.OnlyIfVoid)
 	if otos.ErrorCode(err) != otos.ENOTFOUND {
 		return dev, err
 	}
@@ -116,7 +129,63 @@ func (d *DB) ReissueCredential(ctx context.Context, id, templateID string, c oto
 	if err != nil {
 		return nil, err
 	}
-	return nil, otos.ReissueRefusal(cur, templateID)
+	return nil, otos.ReissueRefusal(cur, r)
+}
+
+// RotateCredential gives device id the new voucher of r in one conditional
+// UPDATE (see otos.Store); ECONFLICT when it matched no row but the device
+// exists.
+func (d *DB) RotateCredential(ctx context.Context, id string, r otos.Rotation, now time.Time, events ...*otos.Event) (*otos.Device, error) {
+	dev, err := d.updateDevice(ctx, "rotate credential", events, `
+		SET prev_until = CASE WHEN credential_lookup = ?1 THEN ?2 ELSE prev_until END,
+		prev_password_hash = CASE WHEN credential_lookup = ?1 THEN password_hash ELSE prev_password_hash END,
+		prev_lookup = CASE WHEN credential_lookup = ?1 THEN credential_lookup ELSE prev_lookup END,
+		credential_lookup = ?3, password_hash = ?4, expires_at = ?5, rotated_at = ?6, updated_at = ?6,
+		rotation_requested_at = NULL
+		WHERE id = ?7 AND status = 'enabled' AND (credential_lookup = ?1
+			OR prev_lookup = ?1 AND prev_until > ?6 AND rotated_at <= ?8)`,
+		r.Presented, micros(r.PreviousUntil), nullBytes(r.New.Lookup), nullBytes(r.New.PasswordHash),
+		nullMicros(r.ExpiresAt), micros(now), id, micros(r.RetryBefore))
+	if otos.ErrorCode(err) != otos.ENOTFOUND {
+		return dev, err
+	}
+	if _, err := d.Device(ctx, id); err != nil {
+		return nil, err
+	}
+	return nil, otos.Errorf(otos.ECONFLICT, "the voucher was rotated by another request")
+}
+
+// EndOverlap drops the previous voucher of device id, whose current one is
+// lookup.
+func (d *DB) EndOverlap(ctx context.Context, id string, lookup []byte, now time.Time) error {
+	res, err := d.exec(ctx, `UPDATE devices
+		SET prev_lookup = NULL, prev_password_hash = NULL, prev_until = NULL, updated_at = ?
+		WHERE id = ? AND credential_lookup = ? AND prev_lookup IS NOT NULL`, micros(now), id, lookup)
+	return d.fail(ctx, "end voucher overlap", affected(res, err, "device"))
+}
+
+// RequestRotation marks the devices of scope in one UPDATE.
+func (d *DB) RequestRotation(ctx context.Context, sc otos.RotationScope, deadline *time.Time, now time.Time) (int64, error) {
+	var w where
+	w.eq("tenant_id", sc.TenantID)
+	w.eq("template_id", sc.TemplateID)
+	w.eq("id", sc.DeviceID)
+	w.conds = append(w.conds, "credential_lookup IS NOT NULL")
+	dl := nullMicros(deadline)
+	res, err := d.exec(ctx, `UPDATE devices SET rotation_requested_at = ?, updated_at = ?,
+		expires_at = CASE WHEN ? IS NULL THEN expires_at ELSE MIN(COALESCE(expires_at, ?), ?) END`+w.String(),
+		append([]any{micros(now), micros(now), dl, dl, dl}, w.args...)...)
+	if err != nil {
+		return 0, d.fail(ctx, "request rotation", err)
+	}
+	n, err := res.RowsAffected()
+	return n, d.fail(ctx, "request rotation", err)
+}
+
+// SetHardware binds device id to h, or unbinds it.
+func (d *DB) SetHardware(ctx context.Context, id string, h otos.Hardware, now time.Time, events ...*otos.Event) (*otos.Device, error) {
+	return d.updateDevice(ctx, "set hardware", events, `SET hardware_hash = ?, hardware_key = ?, updated_at = ? WHERE id = ?`,
+		nullBytes(h.IDHash), nullBytes(h.PublicKey), micros(now), id)
 }
 
 // SetDeviceStatus enables or disables device id. ENOTFOUND for an unknown
@@ -131,7 +200,9 @@ func (d *DB) SetDeviceStatus(ctx context.Context, id string, s otos.DeviceStatus
 // unknown id.
 func (d *DB) ResetDevice(ctx context.Context, id string, now time.Time, events ...*otos.Event) (*otos.Device, error) {
 	return d.updateDevice(ctx, "reset device", events, `
-		SET credential_lookup = NULL, password_hash = NULL, first_connected_at = NULL, online = 0, updated_at = ?
+		SET credential_lookup = NULL, password_hash = NULL, first_connected_at = NULL, online = 0, updated_at = ?,
+		expires_at = NULL, prev_lookup = NULL, prev_password_hash = NULL, prev_until = NULL,
+		rotation_requested_at = NULL
 		WHERE id = ?`, micros(now), id)
 }
 

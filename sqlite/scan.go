@@ -14,10 +14,13 @@ import (
 const (
 	tenantColumns   = `id, name, created_at`
 	templateColumns = `id, tenant_id, name, device_type, voucher_type, registration, reregistration,
-		auth_mode, max_devices, rate_limit, device_count, created_at, updated_at, sub_templates, clone_action`
+		auth_mode, max_devices, rate_limit, device_count, created_at, updated_at, sub_templates, clone_action,
+		rotation_overlap, voucher_lifetime`
 	productColumns = `id, tenant_id, template_id, name, product_key, created_at`
 	deviceColumns  = `id, tenant_id, template_id, product_id, parent_id, device_number, name, sub_device_addr, status,
-		credential_lookup, password_hash, created_at, updated_at, first_connected_at, last_seen_at, online`
+		credential_lookup, password_hash, created_at, updated_at, first_connected_at, last_seen_at, online,
+		expires_at, prev_lookup, prev_password_hash, prev_until, rotated_at, rotation_requested_at,
+		hardware_hash, hardware_key`
 	tokenColumns = `id, tenant_id, role, name, hash, created_at, expires_at, revoked_at`
 )
 
@@ -44,7 +47,7 @@ func scanTemplate(s scanner) (*otos.Template, error) {
 	var subs string
 	if err := s.Scan(&t.ID, &t.TenantID, &t.Name, &t.DeviceType, &t.VoucherType, &t.Registration,
 		&t.Reregistration, &t.AuthMode, &t.MaxDevices, &t.RateLimit, &t.DeviceCount, &created, &updated, &subs,
-		&t.CloneAction); err != nil {
+		&t.CloneAction, &t.RotationOverlap, &t.VoucherLifetime); err != nil {
 		return nil, err
 	}
 	t.CreatedAt, t.UpdatedAt = fromMicros(created), fromMicros(updated)
@@ -68,12 +71,15 @@ func scanDevice(s scanner) (*otos.Device, error) {
 	var d otos.Device
 	var product, parent, addr sql.NullString
 	var created, updated int64
-	var first, last sql.NullInt64
+	var first, last, expires, prevUntil, rotated, requested sql.NullInt64
 	if err := s.Scan(&d.ID, &d.TenantID, &d.TemplateID, &product, &parent, &d.DeviceNumber, &d.Name, &addr,
 		&d.Status, &d.Credential.Lookup, &d.Credential.PasswordHash, &created, &updated, &first, &last,
-		&d.Online); err != nil {
+		&d.Online, &expires, &d.Previous.Lookup, &d.Previous.PasswordHash, &prevUntil, &rotated, &requested,
+		&d.Hardware.IDHash, &d.Hardware.PublicKey); err != nil {
 		return nil, err
 	}
+	d.VoucherExpiresAt, d.PreviousUntil = timePtr(expires), timePtr(prevUntil)
+	d.RotatedAt, d.RotationRequestedAt = timePtr(rotated), timePtr(requested)
 	d.ProductID, d.ParentID, d.SubDeviceAddr = product.String, parent.String, addr.String
 	d.CreatedAt, d.UpdatedAt = fromMicros(created), fromMicros(updated)
 	d.FirstConnectedAt, d.LastSeenAt = timePtr(first), timePtr(last)

@@ -110,7 +110,7 @@ func testDevices(t *testing.T, s otos.Store) {
 		wantCode(t, err, otos.ENOTFOUND)
 		_, err = s.DeviceByCredential(ctx, nil)
 		wantCode(t, err, otos.ENOTFOUND)
-		_, err = s.ReissueCredential(ctx, id, direct.ID, newCredential(), false, t0)
+		_, err = s.ReissueCredential(ctx, id, otos.Reissue{TemplateID: direct.ID, New: newCredential()}, t0)
 		wantCode(t, err, otos.ENOTFOUND)
 		_, err = s.SetDeviceStatus(ctx, id, otos.StatusDisabled, t0)
 		wantCode(t, err, otos.ENOTFOUND)

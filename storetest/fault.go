@@ -136,11 +136,11 @@ func (f *Faults) DeviceByCredential(ctx context.Context, lookup []byte) (*otos.D
 }
 
 // ReissueCredential calls the store unless it has a fault.
-func (f *Faults) ReissueCredential(ctx context.Context, id, templateID string, c otos.Credential, onlyIfVoid bool, now time.Time, events ...*otos.Event) (*otos.Device, error) {
+func (f *Faults) ReissueCredential(ctx context.Context, id string, r otos.Reissue, now time.Time, events ...*otos.Event) (*otos.Device, error) {
 	if err := f.fault(ctx, "ReissueCredential"); err != nil {
 		return nil, err
 	}
-	return f.Store.ReissueCredential(ctx, id, templateID, c, onlyIfVoid, now, events...)
+	return f.Store.ReissueCredential(ctx, id, r, now, events...)
 }
 
 // MarkConnected calls the store unless it has a fault.

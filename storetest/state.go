@@ -30,7 +30,7 @@ func testDeviceCredential(t *testing.T, s otos.Store) {
 	t.Run("reissue", func(t *testing.T) {
 		d := newDevice(t, s, tpl, nil)
 		c := newCredential()
-		got, err := s.ReissueCredential(t.Context(), d.ID, tpl.ID, c, false, at(time.Minute))
+		got, err := s.ReissueCredential(t.Context(), d.ID, otos.Reissue{TemplateID: tpl.ID, New: c}, at(time.Minute))
 		must(t, err)
 		want := *d
 		want.Credential, want.UpdatedAt = c, at(time.Minute)
@@ -44,7 +44,7 @@ func testDeviceCredential(t *testing.T, s otos.Store) {
 		_, err := s.ResetDevice(t.Context(), d.ID, at(time.Hour))
 		must(t, err)
 		c := newCredential()
-		_, err = s.ReissueCredential(t.Context(), d.ID, tpl.ID, c, true, at(2*time.Hour))
+		_, err = s.ReissueCredential(t.Context(), d.ID, otos.Reissue{TemplateID: tpl.ID, New: c, OnlyIfVoid: true}, at(2*time.Hour))
 		must(t, err)
 		wantCredential(t, d, c, d.Credential)
 	})
@@ -73,7 +73,7 @@ func testDeviceCredential(t *testing.T, s otos.Store) {
 			d := newDevice(t, s, tpl, nil)
 			tt.prepare(t, d)
 			before := getDevice(t, s, d.ID)
-			_, err := s.ReissueCredential(t.Context(), d.ID, tt.template.ID, newCredential(), tt.onlyIfVoid, at(time.Hour))
+			_, err := s.ReissueCredential(t.Context(), d.ID, otos.Reissue{TemplateID: tt.template.ID, New: newCredential(), OnlyIfVoid: tt.onlyIfVoid}, at(time.Hour))
 			wantCode(t, err, otos.ECONFLICT)
 			sameDevice(t, getDevice(t, s, d.ID), before) // nothing changed
 		})

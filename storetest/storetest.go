@@ -36,6 +36,7 @@ func Run(t *testing.T, open func(t *testing.T) otos.Store) {
 		{"DeviceList", testDeviceList},
 		{"DeviceCredential", testDeviceCredential},
 		{"DeviceState", testDeviceState},
+		{"VoucherLife", testVoucherLife},
 		{"Tokens", testTokens},
 		{"DeviceCap", testDeviceCap},
 		{"Allowlist", testAllowlist},
@@ -119,6 +120,7 @@ func templateOf(tenantID string, typ otos.DeviceType) *otos.Template {
 		ID: newID(), TenantID: tenantID, Name: "template " + string(typ), DeviceType: typ,
 		VoucherType: otos.VoucherBasic, Registration: otos.RegistrationAuto,
 		Reregistration: otos.ReregUntilConnected, AuthMode: otos.AuthAny, CreatedAt: t0, UpdatedAt: t0,
+		RotationOverlap: otos.DefaultRotationOverlap,
 	}
 }
 
@@ -215,7 +217,8 @@ func templateFields(tpl *otos.Template) fields {
 		"VoucherType": string(tpl.VoucherType), "Registration": string(tpl.Registration),
 		"Reregistration": string(tpl.Reregistration), "CreatedAt": ts(tpl.CreatedAt), "UpdatedAt": ts(tpl.UpdatedAt),
 		"AuthMode": string(tpl.AuthMode), "MaxDevices": fmt.Sprint(tpl.MaxDevices), "RateLimit": fmt.Sprint(tpl.RateLimit),
-		"DeviceCount": fmt.Sprint(tpl.DeviceCount),
+		"DeviceCount": fmt.Sprint(tpl.DeviceCount), "RotationOverlap": fmt.Sprint(tpl.RotationOverlap),
+		"VoucherLifetime": fmt.Sprint(tpl.VoucherLifetime),
 	}
 }
 
@@ -234,6 +237,10 @@ func deviceFields(d *otos.Device) fields {
 		"FirstConnectedAt": tsp(d.FirstConnectedAt), "LastSeenAt": tsp(d.LastSeenAt),
 		"Online": fmt.Sprint(d.Online), "Credential.Lookup": hexOf(d.Credential.Lookup),
 		"Credential.PasswordHash": hexOf(d.Credential.PasswordHash),
+		"VoucherExpiresAt": tsp(d.VoucherExpiresAt), "Previous.Lookup": hexOf(d.Previous.Lookup),
+		"Previous.PasswordHash": hexOf(d.Previous.PasswordHash), "PreviousUntil": tsp(d.PreviousUntil),
+		"RotatedAt": tsp(d.RotatedAt), "RotationRequestedAt": tsp(d.RotationRequestedAt),
+		"Hardware.IDHash": hexOf(d.Hardware.IDHash), "Hardware.PublicKey": hexOf(d.Hardware.PublicKey),
 	}
 }
 
