@@ -105,6 +105,14 @@ type Admin interface {
 	ResetDevice(ctx context.Context, p *Principal, id string) (*Device, error)
 	// DeleteDevice deletes a device; ECONFLICT while it has sub-devices.
 	DeleteDevice(ctx context.Context, p *Principal, id string) error
+	// RequestRotation asks the devices of scope (one device, a template's
+	// or a tenant's) to rotate their voucher: online ones are told on their
+	// control topic, the others at their next connect. With a deadline,
+	// their current voucher expires then. It returns how many were asked.
+	RequestRotation(ctx context.Context, p *Principal, scope RotationScope, deadline *time.Time) (int64, error)
+	// UnbindHardware removes the hardware identity bound to device id, so
+	// that the next registration that re-issues its voucher binds anew.
+	UnbindHardware(ctx context.Context, p *Principal, id string) (*Device, error)
 
 	// CreateServiceAccount creates a broker account in tenantID ("" the
 	// principal's own) and returns it with its password, shown only here.
@@ -169,6 +177,8 @@ const (
 	ActionDeviceEnable         = "device.enable"
 	ActionDeviceReset          = "device.reset"
 	ActionDeviceDelete         = "device.delete"
+	ActionRotationRequest      = "device.rotation_request"
+	ActionHardwareUnbind       = "device.hardware_unbind"
 	ActionServiceAccountCreate = "service_account.create"
 	ActionServiceAccountRevoke = "service_account.revoke"
 	ActionTokenCreate          = "token.create"

@@ -20,6 +20,10 @@ const (
 	EventDeviceReset         EventType = "device.reset"
 	EventDeviceDeleted       EventType = "device.deleted"
 	EventCloneSuspected      EventType = "device.clone_suspected"
+	EventVoucherRotated      EventType = "device.voucher_rotated"
+	EventRotationRequested   EventType = "rotation.requested"
+	EventHardwareMismatch    EventType = "device.hardware_mismatch"
+	EventHardwareUnbound     EventType = "device.hardware_unbound"
 	EventTemplateCreated     EventType = "template.created"
 	EventTemplateUpdated     EventType = "template.updated"
 	EventTemplateRotated     EventType = "template.secret_rotated"
@@ -31,7 +35,8 @@ const (
 func EventTypes() []EventType {
 	return []EventType{EventDeviceRegistered, EventDeviceReissued, EventDeviceConnected, EventDeviceDisconnected,
 		EventDeviceDisabled, EventDeviceEnabled, EventDeviceReset, EventDeviceDeleted, EventCloneSuspected, EventTemplateCreated,
-		EventTemplateUpdated, EventTemplateRotated, EventRegistrationRefused, EventAllowlistChanged}
+		EventTemplateUpdated, EventTemplateRotated, EventRegistrationRefused, EventAllowlistChanged,
+		EventVoucherRotated, EventRotationRequested, EventHardwareMismatch, EventHardwareUnbound}
 }
 
 // Event is one lifecycle event: what happened to which object, never a
@@ -74,6 +79,11 @@ type EventData struct {
 	// Added and Received count an allow-list import.
 	Added    *int `json:"added,omitempty"`
 	Received *int `json:"received,omitempty"`
+	// ExpiresAt is when a rotated voucher expires, PreviousUntil when the
+	// one it replaced stops working; Deadline a forced rotation's.
+	ExpiresAt     *time.Time `json:"expires_at,omitempty"`
+	PreviousUntil *time.Time `json:"previous_voucher_until,omitempty"`
+	Deadline      *time.Time `json:"deadline,omitempty"`
 	// Code, Count, From and Until describe refused registrations: how many
 	// with this code in the window from From to Until.
 	Code  int        `json:"code,omitempty"`

@@ -33,4 +33,13 @@ type Registrar interface {
 	// refused when decode fails, and with EFORBIDDEN when gateway is not an
 	// enabled gateway. Every entry is audited.
 	RegisterSubDevices(ctx context.Context, gateway *Session, decode func() ([]SubDeviceRequest, error)) ([]SubDeviceOutcome, error)
+	// Rotate gives the device of session dev (Sessions.Authenticate with
+	// its voucher) a new voucher. The one it presented keeps working for
+	// its template's rotation overlap, or until the new one is first used.
+	// A previous voucher within its overlap may rotate again once
+	// RotationRetryGap has passed (the device lost the answer); EROTATED
+	// when another rotation with the same voucher won, EFORBIDDEN for a
+	// session that is not a device's, EUNAUTHORIZED when the voucher was
+	// voided meanwhile. Every attempt is audited.
+	Rotate(ctx context.Context, dev *Session) (*Issued, error)
 }

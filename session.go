@@ -1,6 +1,10 @@
 package otos
 
-import "context"
+import (
+	"context"
+	"encoding/hex"
+	"time"
+)
 
 // ServiceUsernamePrefix starts the broker username of a service account;
 // device voucher usernames are UUIDs, so the two never collide.
@@ -26,6 +30,15 @@ type Session struct {
 	Lookup []byte
 	// From is the client that opened the session.
 	From Client
+	// Until, when set, is when the voucher stops being valid: its expiry,
+	// or for a voucher replaced by a rotation (Previous) the end of its
+	// overlap. The session is closed then.
+	Until *time.Time
+	// Previous marks a session opened with the voucher that a rotation
+	// replaced, within its overlap.
+	Previous bool
+	// RotationRequested: an operator asked the device to rotate its voucher.
+	RotationRequested bool
 }
 
 // IsService reports whether the session is a service account's.
@@ -39,6 +52,26 @@ func (s *Session) Key() string {
 		return s.AccountID
 	}
 	return s.DeviceID
+}
+
+// VoucherKey is the second id under which a broker tracks a device's
+// session: that of its voucher, which a revocation names when one voucher
+// of the device stops being valid and the other does not (the end of a
+// rotation's overlap). "" for other sessions.
+func (s *Session) VoucherKey() string {
+	if s.IsService() || s.Registration {
+		return ""
+	}
+	return VoucherKeyOf(s.Lookup)
+}
+
+// VoucherKeyOf is the VoucherKey of the voucher whose look-up key is lookup:
+// no secret (the look-up key is a hash), and short.
+func VoucherKeyOf(lookup []byte) string {
+	if len(lookup) < 12 {
+		return ""
+	}
+	return "voucher:" + hex.EncodeToString(lookup[len(lookup)-12:])
 }
 
 // Sessions is the core's service for brokers, the embedded one and any

@@ -33,12 +33,12 @@ const maxInsertBatch = 64
 // machine, one worker registered 10-15% more devices a second than two.
 var insertWorkers = max(1, runtime.GOMAXPROCS(0)/2)
 
-// insertBatch is the batch statement: the columns of deviceColumns, as
-// arrays, one element per device.
-const insertBatch = `INSERT INTO devices (` + deviceColumns + `)
+// insertBatch is the batch statement: the columns of deviceInsertColumns,
+// as arrays, one element per device.
+const insertBatch = `INSERT INTO devices (` + deviceInsertColumns + `)
 	SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
 		$8::text[], $9::text[], $10::bytea[], $11::bytea[], $12::timestamptz[], $13::timestamptz[],
-		$14::timestamptz[], $15::timestamptz[], $16::boolean[])
+		$14::timestamptz[], $15::timestamptz[], $16::boolean[], $17::timestamptz[], $18::bytea[], $19::bytea[])
 	ON CONFLICT DO NOTHING
 	RETURNING id`
 
@@ -184,9 +184,9 @@ func (in *inserter) insertMany(batch []*insertReq) (map[string]bool, error) {
 	var (
 		ids, tenants, templates, numbers, names, statuses = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 		products, parents, addrs                          = make([]*string, n), make([]*string, n), make([]*string, n)
-		lookups, hashes                                   = make([][]byte, n), make([][]byte, n)
+		lookups, hashes, hwHashes, hwKeys                 = make([][]byte, n), make([][]byte, n), make([][]byte, n), make([][]byte, n)
 		created, updated                                  = make([]time.Time, n), make([]time.Time, n)
-		connected, seen                                   = make([]*time.Time, n), make([]*time.Time, n)
+		connected, seen, expires                          = make([]*time.Time, n), make([]*time.Time, n), make([]*time.Time, n)
 		online                                            = make([]bool, n)
 	)
 	for i, r := range batch {
@@ -196,6 +196,7 @@ func (in *inserter) insertMany(batch []*insertReq) (map[string]bool, error) {
 		products[i], parents[i], addrs[i] = optional(dv.ProductID), optional(dv.ParentID), optional(dv.SubDeviceAddr)
 		lookups[i], hashes[i] = nonEmpty(dv.Credential.Lookup), nonEmpty(dv.Credential.PasswordHash)
 		created[i], updated[i], connected[i], seen[i], online[i] = dv.CreatedAt, dv.UpdatedAt, dv.FirstConnectedAt, dv.LastSeenAt, dv.Online
+		expires[i], hwHashes[i], hwKeys[i] = dv.VoucherExpiresAt, nonEmpty(dv.Hardware.IDHash), nonEmpty(dv.Hardware.PublicKey)
 	}
 	var events []*otos.Event
 	for _, r := range batch {
@@ -205,7 +206,7 @@ func (in *inserter) insertMany(batch []*insertReq) (map[string]bool, error) {
 	ctx, cancel := in.d.timeout(context.Background())
 	defer cancel()
 	args := []any{ids, tenants, templates, products, parents, numbers, names,
-		addrs, statuses, lookups, hashes, created, updated, connected, seen, online}
+		addrs, statuses, lookups, hashes, created, updated, connected, seen, online, expires, hwHashes, hwKeys}
 	if len(events) == 0 {
 		rows, err := in.d.pool.Query(ctx, insertBatch, args...)
 		if err != nil {

@@ -114,3 +114,38 @@ func TestBatchInsertCap(t *testing.T) {
 	}
 	tally.Want(t, 2, 1)
 }
+
+// The batch statement stores what a device is created with besides the
+// columns of TestBatchInsert: the voucher's expiry and the hardware
+// identity, which the shared suite inserts one by one only.
+func TestBatchInsertVoucherLife(t *testing.T) {
+	d := mustOpen(t, pgtest.Schema(t))
+	batchTemplate(t, d, "tpl", 0)
+	expires := time.Now().UTC().Truncate(time.Microsecond).Add(time.Hour)
+	bound, plain := batchDevice("tpl", "b1", "n1"), batchDevice("tpl", "b2", "n2")
+	bound.VoucherExpiresAt = &expires
+	bound.Hardware = otos.Hardware{IDHash: []byte("chip"), PublicKey: []byte("key")}
+	statements := d.inserts.statements.Load()
+	for _, err := range runBatch(d, bound, plain) {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if d.inserts.statements.Load() != statements+1 {
+		t.Fatal("the batch was not inserted by one statement")
+	}
+	got, err := d.Device(t.Context(), bound.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.VoucherExpiresAt == nil || !got.VoucherExpiresAt.Equal(expires) ||
+		string(got.Hardware.IDHash) != "chip" || string(got.Hardware.PublicKey) != "key" {
+		t.Errorf("stored expiry %v, hardware %q key %q; want %v, chip, key",
+			got.VoucherExpiresAt, got.Hardware.IDHash, got.Hardware.PublicKey, expires)
+	}
+	if got, err = d.Device(t.Context(), plain.ID); err != nil {
+		t.Fatal(err)
+	} else if got.VoucherExpiresAt != nil || got.Hardware.Bound() || got.Hardware.PublicKey != nil {
+		t.Errorf("a device without expiry or hardware stored %v, %+v", got.VoucherExpiresAt, got.Hardware)
+	}
+}

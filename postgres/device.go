@@ -36,12 +36,13 @@ func (d *DB) insertOne(ctx context.Context, dev *otos.Device, events []*otos.Eve
 	ctx, cancel := d.timeout(ctx)
 	defer cancel()
 	err := d.withEvents(ctx, events, func(q querier) (bool, error) {
-		_, err := q.Exec(ctx, `INSERT INTO devices (`+deviceColumns+`)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
+		_, err := q.Exec(ctx, `INSERT INTO devices (`+deviceInsertColumns+`)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)`,
 			dev.ID, dev.TenantID, dev.TemplateID, nullString(dev.ProductID), nullString(dev.ParentID),
 			dev.DeviceNumber, dev.Name, nullString(dev.SubDeviceAddr), dev.Status,
 			nullBytes(dev.Credential.Lookup), nullBytes(dev.Credential.PasswordHash),
-			dev.CreatedAt, dev.UpdatedAt, nullTime(dev.FirstConnectedAt), nullTime(dev.LastSeenAt), dev.Online)
+			dev.CreatedAt, dev.UpdatedAt, nullTime(dev.FirstConnectedAt), nullTime(dev.LastSeenAt), dev.Online,
+			nullTime(dev.VoucherExpiresAt), nullBytes(dev.Hardware.IDHash), nullBytes(dev.Hardware.PublicKey))
 		return err == nil, err
 	})
 	return d.fail("create device", err)
@@ -64,13 +65,20 @@ func (d *DB) DeviceByNumber(ctx context.Context, number string) (*otos.Device, e
 	return d.device(ctx, `device_number`, number)
 }
 
-// DeviceByCredential returns the device whose voucher username hashes to
-// lookup; ENOTFOUND if there is none.
+// DeviceByCredential returns the device whose current voucher username
+// hashes to lookup, or else whose previous one does, valid or not;
+// ENOTFOUND if there is none.
 func (d *DB) DeviceByCredential(ctx context.Context, lookup []byte) (*otos.Device, error) {
 	if len(lookup) == 0 {
 		return nil, notFound("device")
 	}
-	return d.device(ctx, `credential_lookup`, lookup)
+	dev, err := d.device(ctx, `credential_lookup`, lookup)
+	if otos.ErrorCode(err) == otos.ENOTFOUND {
+		// Second, as on SQLite: a previous voucher is presented only while
+		// the device rotates.
+		return d.device(ctx, `prev_lookup`, lookup)
+	}
+	return dev, err
 }
 
 // device returns the device whose column col (a constant) equals value.
@@ -101,24 +109,33 @@ func (d *DB) Devices(ctx context.Context, f otos.DeviceFilter) ([]*otos.Device, 
 	w.eq("parent_id", f.ParentID)
 	w.eq("device_number", f.DeviceNumber)
 	w.eq("status", string(f.Status))
+	if f.ExpiringBefore != nil {
+		w.add("expires_at < $?", *f.ExpiringBefore)
+	}
 	return list(ctx, d, "list devices", deviceColumns, "devices", w, f.Page, scanDevice,
 		func(dev *otos.Device) string { return dev.ID })
 }
 
-// ReissueCredential replaces the credential of device id in one conditional
-// UPDATE, only while the device is enabled, belongs to templateID and has
-// never connected (and with onlyIfVoid, holds no credential). Otherwise it
-// changes nothing and returns ECONFLICT, or ENOTFOUND if the device does not
-// exist.
-func (d *DB) ReissueCredential(ctx context.Context, id, templateID string, c otos.Credential, onlyIfVoid bool, now time.Time, events ...*otos.Event) (*otos.Device, error) {
-	if err := checkText("id", id, "template_id", templateID); err != nil {
+// ReissueCredential gives device id the credential of r in one conditional
+// UPDATE (see otos.Store). Otherwise it changes nothing and returns
+// ECONFLICT, or ENOTFOUND if the device does not exist.
+func (d *DB) ReissueCredential(ctx context.Context, id string, r otos.Reissue, now time.Time, events ...*otos.Event) (*otos.Device, error) {
+	if err := checkText("id", id, "template_id", r.TemplateID); err != nil {
 		return nil, err
 	}
+	// The hardware is bound only to a device not bound yet: hardware_key is
+	// set before hardware_hash in the text, but both see the old row.
 	dev, err := d.updateDevice(ctx, "reissue credential", events, `
-		SET credential_lookup = $1, password_hash = $2, updated_at = $3
-		WHERE id = $4 AND template_id = $5 AND status = 'enabled' AND first_connected_at IS NULL
-		AND (NOT $6 OR credential_lookup IS NULL)`,
-		nullBytes(c.Lookup), nullBytes(c.PasswordHash), now, id, templateID, onlyIfVoid)
+		SET credential_lookup = $1, password_hash = $2, expires_at = $3, updated_at = $4,
+		prev_lookup = NULL, prev_password_hash = NULL, prev_until = NULL, rotation_requested_at = NULL,
+		hardware_key = CASE WHEN hardware_hash IS NULL THEN $5::bytea ELSE hardware_key END,
+		hardware_hash = COALESCE(hardware_hash, $6::bytea)
+		WHERE id = $7 AND template_id = $8 AND status = 'enabled' AND CASE WHEN $9::bytea IS NOT NULL
+			THEN hardware_hash = $9
+			ELSE first_connected_at IS NULL AND (NOT $10 OR credential_lookup IS NULL) END`,
+		nullBytes(r.New.Lookup), nullBytes(r.New.PasswordHash), nullTime(r.ExpiresAt), now,
+		nullBytes(r.Hardware.PublicKey), nullBytes(r.Hardware.IDHash),
+		id, r.TemplateID, nullBytes(r.Recover), r.OnlyIfVoid)
 	if otos.ErrorCode(err) != otos.ENOTFOUND {
 		return dev, err
 	}
@@ -127,7 +144,89 @@ func (d *DB) ReissueCredential(ctx context.Context, id, templateID string, c oto
 	if err != nil {
 		return nil, err
 	}
-	return nil, otos.ReissueRefusal(cur, templateID)
+	return nil, otos.ReissueRefusal(cur, r)
+}
+
+// RotateCredential gives device id the new voucher of r in one conditional
+// UPDATE (see otos.Store); ECONFLICT when it matched no row but the device
+// exists. Of concurrent rotations by one voucher, the first takes the row's
+// lock; the others then re-check the WHERE against its new version, in which
+// the voucher they present is the previous one, rotated too recently.
+func (d *DB) RotateCredential(ctx context.Context, id string, r otos.Rotation, now time.Time, events ...*otos.Event) (*otos.Device, error) {
+	if err := checkText("id", id); err != nil {
+		return nil, err
+	}
+	// Every SET expression reads the old row, so the CASEs see the current
+	// voucher before it is replaced.
+	dev, err := d.updateDevice(ctx, "rotate credential", events, `
+		SET prev_until = CASE WHEN credential_lookup = $1 THEN $2 ELSE prev_until END,
+		prev_password_hash = CASE WHEN credential_lookup = $1 THEN password_hash ELSE prev_password_hash END,
+		prev_lookup = CASE WHEN credential_lookup = $1 THEN credential_lookup ELSE prev_lookup END,
+		credential_lookup = $3, password_hash = $4, expires_at = $5, rotated_at = $6, updated_at = $6,
+		rotation_requested_at = NULL
+		WHERE id = $7 AND status = 'enabled' AND (credential_lookup = $1
+			OR prev_lookup = $1 AND prev_until > $6 AND rotated_at <= $8)`,
+		r.Presented, r.PreviousUntil, nullBytes(r.New.Lookup), nullBytes(r.New.PasswordHash),
+		nullTime(r.ExpiresAt), now, id, r.RetryBefore)
+	if otos.ErrorCode(err) != otos.ENOTFOUND {
+		return dev, err
+	}
+	if _, err := d.Device(ctx, id); err != nil {
+		return nil, err
+	}
+	return nil, otos.Errorf(otos.ECONFLICT, "the voucher was rotated by another request")
+}
+
+// EndOverlap drops the previous voucher of device id, whose current one is
+// lookup; ENOTFOUND when it has none or another current one.
+func (d *DB) EndOverlap(ctx context.Context, id string, lookup []byte, now time.Time) error {
+	if err := checkText("id", id); err != nil {
+		return err
+	}
+	ctx, cancel := d.timeout(ctx)
+	defer cancel()
+	tag, err := d.pool.Exec(ctx, `UPDATE devices
+		SET prev_lookup = NULL, prev_password_hash = NULL, prev_until = NULL, updated_at = $1
+		WHERE id = $2 AND credential_lookup = $3 AND prev_lookup IS NOT NULL`, now, id, lookup)
+	if err == nil && tag.RowsAffected() == 0 {
+		return notFound("device")
+	}
+	return d.fail("end voucher overlap", err)
+}
+
+// RequestRotation marks the devices of scope that hold a voucher, in one
+// UPDATE, and returns how many it marked. A deadline only brings an expiry
+// forward, never later.
+func (d *DB) RequestRotation(ctx context.Context, sc otos.RotationScope, deadline *time.Time, now time.Time) (int64, error) {
+	if err := checkText("tenant_id", sc.TenantID, "template_id", sc.TemplateID, "id", sc.DeviceID); err != nil {
+		return 0, err
+	}
+	// $1 and $2 are the SET's; the scope's conditions number on from them.
+	w := where{args: []any{now, nullTime(deadline)}}
+	w.eq("tenant_id", sc.TenantID)
+	w.eq("template_id", sc.TemplateID)
+	w.eq("id", sc.DeviceID)
+	w.conds = append(w.conds, "credential_lookup IS NOT NULL")
+	ctx, cancel := d.timeout(ctx)
+	defer cancel()
+	// LEAST ignores NULLs: no deadline keeps the expiry, and a voucher
+	// without one gets the deadline.
+	tag, err := d.pool.Exec(ctx, `UPDATE devices SET rotation_requested_at = $1, updated_at = $1,
+		expires_at = LEAST(expires_at, $2::timestamptz)`+w.String(), w.args...)
+	if err != nil {
+		return 0, d.fail("request rotation", err)
+	}
+	return tag.RowsAffected(), nil
+}
+
+// SetHardware binds device id to h, or with a zero h unbinds it; ENOTFOUND
+// for an unknown id.
+func (d *DB) SetHardware(ctx context.Context, id string, h otos.Hardware, now time.Time, events ...*otos.Event) (*otos.Device, error) {
+	if err := checkText("id", id); err != nil {
+		return nil, err
+	}
+	return d.updateDevice(ctx, "set hardware", events, `SET hardware_hash = $1, hardware_key = $2, updated_at = $3 WHERE id = $4`,
+		nullBytes(h.IDHash), nullBytes(h.PublicKey), now, id)
 }
 
 // SetDeviceStatus enables or disables device id. ENOTFOUND for an unknown
@@ -147,7 +246,9 @@ func (d *DB) ResetDevice(ctx context.Context, id string, now time.Time, events .
 		return nil, err
 	}
 	return d.updateDevice(ctx, "reset device", events, `
-		SET credential_lookup = NULL, password_hash = NULL, first_connected_at = NULL, online = false, updated_at = $1
+		SET credential_lookup = NULL, password_hash = NULL, first_connected_at = NULL, online = false, updated_at = $1,
+		expires_at = NULL, prev_lookup = NULL, prev_password_hash = NULL, prev_until = NULL,
+		rotation_requested_at = NULL
 		WHERE id = $2`, now, id)
 }
 

@@ -25,6 +25,7 @@ var uniqueKeys = map[string]string{
 	"devices_device_number_key":             "devices.device_number",
 	"devices_parent_id_sub_device_addr_key": "devices.parent_id, devices.sub_device_addr",
 	"devices_credential_lookup_key":         "devices.credential_lookup",
+	"devices_prev_lookup":                   "devices.prev_lookup", // a unique index, named in 0009
 	"tokens_pkey":                           "tokens.id",
 	"tokens_hash_key":                       "tokens.hash",
 }

@@ -18,12 +18,19 @@ const (
 	templateColumns = `id, tenant_id, name, device_type, voucher_type, registration, reregistration,
 		auth_mode, max_devices, rate_limit,
 		(SELECT coalesce(sum(n), 0)::bigint FROM template_counts c WHERE c.template_id = templates.id) AS device_count,
-		created_at, updated_at, sub_templates, clone_action`
+		created_at, updated_at, sub_templates, clone_action, rotation_overlap, voucher_lifetime`
 	templateInsertColumns = `id, tenant_id, name, device_type, voucher_type, registration, reregistration,
-		auth_mode, max_devices, rate_limit, created_at, updated_at, sub_templates, clone_action`
+		auth_mode, max_devices, rate_limit, created_at, updated_at, sub_templates, clone_action,
+		rotation_overlap, voucher_lifetime`
 	productColumns = `id, tenant_id, template_id, name, product_key, created_at`
-	deviceColumns  = `id, tenant_id, template_id, product_id, parent_id, device_number, name, sub_device_addr, status,
-		credential_lookup, password_hash, created_at, updated_at, first_connected_at, last_seen_at, online`
+	// deviceColumns are deviceInsertColumns, what a new device is stored
+	// with, and then what only its voucher's later life writes (rotation and
+	// its request), which an insert leaves NULL.
+	deviceInsertColumns = `id, tenant_id, template_id, product_id, parent_id, device_number, name, sub_device_addr, status,
+		credential_lookup, password_hash, created_at, updated_at, first_connected_at, last_seen_at, online,
+		expires_at, hardware_hash, hardware_key`
+	deviceColumns = deviceInsertColumns + `,
+		prev_lookup, prev_password_hash, prev_until, rotated_at, rotation_requested_at`
 	tokenColumns = `id, tenant_id, role, name, hash, created_at, expires_at, revoked_at`
 	auditColumns = `id, at, kind, tenant_id, actor, action, code, template_id, device_number, target, client_addr, detail, count`
 )
@@ -49,7 +56,7 @@ func scanTemplate(s scanner) (*otos.Template, error) {
 	var subs string
 	if err := s.Scan(&t.ID, &t.TenantID, &t.Name, &t.DeviceType, &t.VoucherType, &t.Registration,
 		&t.Reregistration, &t.AuthMode, &t.MaxDevices, &t.RateLimit, &t.DeviceCount, &t.CreatedAt, &t.UpdatedAt, &subs,
-		&t.CloneAction); err != nil {
+		&t.CloneAction, &t.RotationOverlap, &t.VoucherLifetime); err != nil {
 		return nil, err
 	}
 	t.CreatedAt, t.UpdatedAt = t.CreatedAt.UTC(), t.UpdatedAt.UTC()
@@ -73,9 +80,12 @@ func scanDevice(s scanner) (*otos.Device, error) {
 	var product, parent, addr *string
 	if err := s.Scan(&d.ID, &d.TenantID, &d.TemplateID, &product, &parent, &d.DeviceNumber, &d.Name, &addr,
 		&d.Status, &d.Credential.Lookup, &d.Credential.PasswordHash, &d.CreatedAt, &d.UpdatedAt,
-		&d.FirstConnectedAt, &d.LastSeenAt, &d.Online); err != nil {
+		&d.FirstConnectedAt, &d.LastSeenAt, &d.Online, &d.VoucherExpiresAt, &d.Hardware.IDHash, &d.Hardware.PublicKey,
+		&d.Previous.Lookup, &d.Previous.PasswordHash, &d.PreviousUntil, &d.RotatedAt, &d.RotationRequestedAt); err != nil {
 		return nil, err
 	}
+	d.VoucherExpiresAt, d.PreviousUntil = utcPtr(d.VoucherExpiresAt), utcPtr(d.PreviousUntil)
+	d.RotatedAt, d.RotationRequestedAt = utcPtr(d.RotatedAt), utcPtr(d.RotationRequestedAt)
 	d.ProductID, d.ParentID, d.SubDeviceAddr = deref(product), deref(parent), deref(addr)
 	d.CreatedAt, d.UpdatedAt = d.CreatedAt.UTC(), d.UpdatedAt.UTC()
 	d.FirstConnectedAt, d.LastSeenAt = utcPtr(d.FirstConnectedAt), utcPtr(d.LastSeenAt)

@@ -29,10 +29,10 @@ func (d *DB) CreateTemplate(ctx context.Context, t *otos.Template, s otos.Templa
 	defer cancel()
 	err := d.txEvents(ctx, func(q querier) ([]*otos.Event, error) {
 		if _, err := q.Exec(ctx, `INSERT INTO templates (`+templateInsertColumns+`)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
 			t.ID, t.TenantID, t.Name, t.DeviceType, t.VoucherType, t.Registration, t.Reregistration,
 			t.AuthMode, t.MaxDevices, t.RateLimit, t.CreatedAt, t.UpdatedAt, storetypes.JoinList(t.SubTemplates),
-			t.CloneAction); err != nil {
+			t.CloneAction, t.RotationOverlap, t.VoucherLifetime); err != nil {
 			return nil, err
 		}
 		if err := insertSecret(ctx, q, t.ID, s, t.CreatedAt); err != nil {
@@ -84,7 +84,8 @@ func (d *DB) Templates(ctx context.Context, f otos.TemplateFilter) ([]*otos.Temp
 }
 
 // UpdateTemplate stores t's name, registration, reregistration, auth mode,
-// limits and UpdatedAt.
+// limits, sub-device templates, clone action, rotation overlap, voucher
+// lifetime and UpdatedAt.
 func (d *DB) UpdateTemplate(ctx context.Context, t *otos.Template, events ...*otos.Event) error {
 	if err := checkTemplate(t); err != nil {
 		return err
@@ -95,9 +96,10 @@ func (d *DB) UpdateTemplate(ctx context.Context, t *otos.Template, events ...*ot
 	err := d.withEvents(ctx, events, func(q querier) (_ bool, err error) {
 		tag, err = q.Exec(ctx, `UPDATE templates
 			SET name = $1, registration = $2, reregistration = $3, auth_mode = $4, max_devices = $5, rate_limit = $6,
-			updated_at = $7, sub_templates = $8, clone_action = $9 WHERE id = $10`,
+			updated_at = $7, sub_templates = $8, clone_action = $9, rotation_overlap = $10, voucher_lifetime = $11
+			WHERE id = $12`,
 			t.Name, t.Registration, t.Reregistration, t.AuthMode, t.MaxDevices, t.RateLimit, t.UpdatedAt,
-			storetypes.JoinList(t.SubTemplates), t.CloneAction, t.ID)
+			storetypes.JoinList(t.SubTemplates), t.CloneAction, t.RotationOverlap, t.VoucherLifetime, t.ID)
 		return err == nil && tag.RowsAffected() > 0, err
 	})
 	if err == nil && tag.RowsAffected() == 0 {

@@ -121,6 +121,20 @@ func (a *auditLog) session(from otos.Client, d *otos.Session, err error) {
 	a.record(r)
 }
 
+// rotation records a voucher rotation asked by the device of dev, and its
+// outcome.
+func (a *auditLog) rotation(dev *otos.Session, err error) {
+	r := &otos.AuditRecord{Kind: otos.AuditRegistration, Action: "device.voucher_rotate", Code: resultCode(err)}
+	if dev != nil {
+		r.ClientAddr, r.Actor = dev.From.Addr, dev.From.Addr
+		r.TenantID, r.TemplateID, r.DeviceNumber, r.Target = dev.TenantID, dev.TemplateID, dev.DeviceNumber, dev.DeviceID
+		if dev.Previous {
+			r.Detail = "previous voucher"
+		}
+	}
+	a.record(r)
+}
+
 // clone records a suspected clone of sess's device, seen from addrs, and
 // whether the device was disabled for it (code 100005) or not (200).
 func (a *auditLog) clone(sess *otos.Session, addrs []string, disabled bool) {

@@ -38,6 +38,7 @@ func (s *Service) Run(ctx context.Context) {
 			s.core.flushRefusals(ctx)
 		case <-presence.C:
 			s.Sessions.FlushPresence(ctx)
+			s.Sessions.Expire()
 		case <-audit.C:
 			s.core.audit.flush(ctx)
 		case <-prune.C:

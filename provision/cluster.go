@@ -2,8 +2,11 @@ package provision
 
 import (
 	"context"
+	"strconv"
 	"strings"
 	"time"
+
+	"github.com/otos-iot/otos"
 )
 
 // Notifier carries messages between the otos nodes that share one store,
@@ -22,6 +25,7 @@ const (
 	msgForget   = "forget "
 	msgDrop     = "drop "
 	msgTemplate = "template "
+	msgRotate   = "rotate " // tenant template device deadline, "-" for none
 )
 
 // publishTimeout bounds the sending of one message.
@@ -58,8 +62,50 @@ func (v *views) receive(msg string) (lost bool) {
 		v.dropLocal(id)
 	case strings.HasPrefix(msg, msgTemplate):
 		v.forgetTemplateLocal(strings.TrimPrefix(msg, msgTemplate))
+	case strings.HasPrefix(msg, msgRotate):
+		sc, deadline, ok := parseRotate(strings.TrimPrefix(msg, msgRotate))
+		if !ok {
+			v.log.Warn("cluster: bad rotate message from another node", "len", len(msg))
+			break
+		}
+		v.rotationRequestedLocal(sc, deadline)
 	default:
 		v.log.Warn("cluster: unknown message from another node", "len", len(msg))
 	}
 	return false
+}
+
+// formatRotate is the body of a rotate message.
+func formatRotate(sc otos.RotationScope, deadline *time.Time) string {
+	dl := "-"
+	if deadline != nil {
+		dl = strconv.FormatInt(deadline.UnixMicro(), 10)
+	}
+	return strings.Join([]string{orDash(sc.TenantID), orDash(sc.TemplateID), orDash(sc.DeviceID), dl}, " ")
+}
+
+// parseRotate reads the body of a rotate message.
+func parseRotate(s string) (otos.RotationScope, *time.Time, bool) {
+	f := strings.Split(s, " ")
+	if len(f) != 4 {
+		return otos.RotationScope{}, nil, false
+	}
+	undash := func(s string) string { return strings.TrimPrefix(s, "-") }
+	sc := otos.RotationScope{TenantID: undash(f[0]), TemplateID: undash(f[1]), DeviceID: undash(f[2])}
+	if f[3] == "-" {
+		return sc, nil, true
+	}
+	us, err := strconv.ParseInt(f[3], 10, 64)
+	if err != nil {
+		return sc, nil, false
+	}
+	t := time.UnixMicro(us).UTC()
+	return sc, &t, true
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }

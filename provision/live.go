@@ -27,6 +27,20 @@ func (l *liveSessions) remove(key string) {
 	delete(l.m, key)
 }
 
+// update replaces each session for which fn returns a changed copy.
+func (l *liveSessions) update(fn func(*otos.Session) *otos.Session) []*otos.Session {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var changed []*otos.Session
+	for k, sess := range l.m {
+		if c := fn(sess); c != nil {
+			l.m[k] = c
+			changed = append(changed, c)
+		}
+	}
+	return changed
+}
+
 func (l *liveSessions) snapshot() []*otos.Session {
 	l.mu.Lock()
 	defer l.mu.Unlock()

@@ -70,7 +70,7 @@ func (r *Registrar) register(ctx context.Context, from otos.Client, t *otos.Temp
 	}
 	// A number not in the view is taken to be new: the insert finds out
 	// otherwise, which spares a new device a store read.
-	known, err := r.repeatableCached(t, req.DeviceNumber)
+	known, err := r.repeatableCached(t, req)
 	if err != nil {
 		return nil, err
 	}
@@ -82,11 +82,16 @@ func (r *Registrar) register(ctx context.Context, from otos.Client, t *otos.Temp
 		Status:       otos.StatusEnabled,
 	}
 	if err := r.bindProduct(ctx, t, req.ProductKey, d); err != nil {
-		return nil, r.existsFirst(ctx, t, req.DeviceNumber, known, err)
+		return nil, r.existsFirst(ctx, t, req, known, err)
 	}
 	if err := r.bindParent(ctx, t, req, d); err != nil {
-		return nil, r.existsFirst(ctx, t, req.DeviceNumber, known, err)
+		return nil, r.existsFirst(ctx, t, req, known, err)
 	}
+	hw, err := r.hardwareOf(t, req)
+	if err != nil {
+		return nil, err
+	}
+	d.Hardware = hw
 	v, err := r.newVoucher(t.VoucherType)
 	if err != nil {
 		return nil, err
@@ -95,9 +100,9 @@ func (r *Registrar) register(ctx context.Context, from otos.Client, t *otos.Temp
 		if !sameParent(known, d) {
 			return nil, errDeviceExists
 		}
-		return r.reissue(ctx, from, t, known, v)
+		return r.repeat(ctx, from, t, known, req, hw, v)
 	}
-	return r.create(ctx, from, t, d, v)
+	return r.create(ctx, from, t, req, d, v)
 }
 
 // sameParent reports whether a known sub-device registers again under the
@@ -163,31 +168,38 @@ func (r *Registrar) admitRate(t *otos.Template) error {
 
 // repeatable returns nil for a new device number, the known device when it
 // may register again, and EDEVICEEXISTS otherwise.
-func (r *Registrar) repeatable(ctx context.Context, t *otos.Template, number string) (*otos.Device, error) {
-	d, err := r.views.device(ctx, number)
+func (r *Registrar) repeatable(ctx context.Context, t *otos.Template, req *otos.AuthRequest) (*otos.Device, error) {
+	d, err := r.views.device(ctx, req.DeviceNumber)
 	if d == nil || err != nil {
 		return nil, err
 	}
-	return mayRepeat(t, d)
+	return mayRepeat(t, d, req)
 }
 
 // repeatableCached is repeatable from the view only: nil when the number is
 // not in it.
-func (r *Registrar) repeatableCached(t *otos.Template, number string) (*otos.Device, error) {
-	d := r.views.peekDevice(number)
+func (r *Registrar) repeatableCached(t *otos.Template, req *otos.AuthRequest) (*otos.Device, error) {
+	d := r.views.peekDevice(req.DeviceNumber)
 	if d == nil {
 		return nil, nil
 	}
-	return mayRepeat(t, d)
+	return mayRepeat(t, d, req)
 }
 
 // mayRepeat returns d if it may register again under t, EDEVICEEXISTS
 // otherwise. A device may register again while enabled, under the same
 // template, never connected, and either reset by an operator (it holds no
-// voucher) or under until_connected.
-func mayRepeat(t *otos.Template, d *otos.Device) (*otos.Device, error) {
-	if d.TemplateID != t.ID || d.Status != otos.StatusEnabled || d.FirstConnectedAt != nil ||
-		t.Reregistration == otos.ReregNever && !d.Credential.IsZero() {
+// voucher) or under until_connected. Under hardware, a device bound to its
+// hardware is left to the hardware check (Registrar.recover), connected or
+// not.
+func mayRepeat(t *otos.Template, d *otos.Device, req *otos.AuthRequest) (*otos.Device, error) {
+	if d.TemplateID != t.ID || d.Status != otos.StatusEnabled {
+		return nil, errDeviceExists
+	}
+	if t.Reregistration == otos.ReregHardware && d.Hardware.Bound() {
+		return d, nil
+	}
+	if d.FirstConnectedAt != nil || t.Reregistration == otos.ReregNever && !d.Credential.IsZero() {
 		return nil, errDeviceExists
 	}
 	return d, nil
@@ -196,11 +208,11 @@ func mayRepeat(t *otos.Template, d *otos.Device) (*otos.Device, error) {
 // existsFirst returns err, the refusal of a later check, unless the device
 // number is taken by a device that may not register again: that refusal
 // comes first in ThingsPanel's order. known is the device from the view.
-func (r *Registrar) existsFirst(ctx context.Context, t *otos.Template, number string, known *otos.Device, err error) error {
+func (r *Registrar) existsFirst(ctx context.Context, t *otos.Template, req *otos.AuthRequest, known *otos.Device, err error) error {
 	if known != nil {
 		return err
 	}
-	if _, rerr := r.repeatable(ctx, t, number); rerr != nil {
+	if _, rerr := r.repeatable(ctx, t, req); rerr != nil {
 		return rerr
 	}
 	return err
@@ -260,13 +272,14 @@ func (r *Registrar) bindParent(ctx context.Context, t *otos.Template, req *otos.
 
 // create inserts a new device. When a concurrent request registered the same
 // number first, the outcome is that of a repeat.
-func (r *Registrar) create(ctx context.Context, from otos.Client, t *otos.Template, d *otos.Device, v otos.Voucher) (*otos.Issued, error) {
+func (r *Registrar) create(ctx context.Context, from otos.Client, t *otos.Template, req *otos.AuthRequest, d *otos.Device, v otos.Voucher) (*otos.Issued, error) {
 	id, err := r.newID()
 	if err != nil {
 		return nil, err
 	}
 	now := r.timestamp()
 	d.ID, d.CreatedAt, d.UpdatedAt, d.Credential = id, now, now, v.Credential()
+	d.VoucherExpiresAt = t.VoucherExpiry(now)
 	epoch := r.views.vouchers.Epoch()
 	err = r.store.CreateDevice(ctx, d, r.deviceEvent(otos.EventDeviceRegistered, d, from.Addr))
 	if err == nil {
@@ -278,12 +291,12 @@ func (r *Registrar) create(ctx context.Context, from otos.Client, t *otos.Templa
 		return nil, fmt.Errorf("create device: %w", err)
 	}
 	// The database said no. Decide which rule, in SPEC order: the number first.
-	known, rerr := r.repeatable(ctx, t, d.DeviceNumber)
+	known, rerr := r.repeatable(ctx, t, req)
 	switch {
 	case rerr != nil:
 		return nil, rerr
 	case known != nil && sameParent(known, d):
-		return r.reissue(ctx, from, t, known, v)
+		return r.repeat(ctx, from, t, known, req, d.Hardware, v)
 	case known != nil:
 		return nil, errDeviceExists
 	case otos.ErrorField(err) == "sub_device_addr":
@@ -298,10 +311,11 @@ func (r *Registrar) create(ctx context.Context, from otos.Client, t *otos.Templa
 	}
 }
 
-// reissue gives a known device a fresh voucher, voiding its old one.
-func (r *Registrar) reissue(ctx context.Context, from otos.Client, t *otos.Template, d *otos.Device, v otos.Voucher) (*otos.Issued, error) {
+// reissue gives a known device a fresh voucher, voiding its old one, and
+// binds it to hw unless it is bound.
+func (r *Registrar) reissue(ctx context.Context, from otos.Client, t *otos.Template, d *otos.Device, hw otos.Hardware, v otos.Voucher) (*otos.Issued, error) {
 	now := r.timestamp()
-	ri := otos.Reissue{TemplateID: t.ID, New: v.Credential(), ExpiresAt: t.VoucherExpiry(now),
+	ri := otos.Reissue{TemplateID: t.ID, New: v.Credential(), ExpiresAt: t.VoucherExpiry(now), Hardware: hw,
 		OnlyIfVoid: t.Reregistration == otos.ReregNever} // a reset device, once
 	d, err := r.store.ReissueCredential(ctx, d.ID, ri, now, r.deviceEvent(otos.EventDeviceReissued, d, from.Addr))
 	switch otos.ErrorCode(err) {

@@ -47,6 +47,7 @@ func newRegFixture(t *testing.T) *regFixture {
 		"capped":  {DeviceType: otos.DeviceDirect, MaxDevices: 1},
 		"limited": {DeviceType: otos.DeviceDirect, RateLimit: 1},
 		"foreign": {DeviceType: otos.DeviceGateway, TenantID: other.ID},
+		"hw":      {DeviceType: otos.DeviceDirect, Reregistration: otos.ReregHardware},
 	} {
 		tpl.Name = name
 		f.secret[name], f.tpl[name] = createTemplate(t, f.s, tpl), tpl
@@ -137,6 +138,8 @@ func plain(tpl, number string, more ...string) func(f *regFixture) *otos.AuthReq
 				r.SubDeviceAddr = v
 			case "secret":
 				r.TemplateSecret = otos.Secret(v)
+			case "hardware_id":
+				r.HardwareID = v
 			}
 		}
 		return r
@@ -242,6 +245,10 @@ var regCases = []regCase{
 		fault: map[string]error{"CreateDevice": &otos.Error{Code: otos.ECONFLICT, Field: "device_number"}}},
 	{name: "store/conflict/cap-at-insert", req: plain("direct", "x-36"), code: otos.ECAPREACHED,
 		fault: map[string]error{"CreateDevice": &otos.Error{Code: otos.ECONFLICT, Field: "max_devices"}}},
+	{name: "ok/hardware/recovery", req: plain("hw", "hw-1", "hardware_id", "chip-1"),
+		before: func(t *testing.T, f *regFixture) { f.mustRegister(t, plain("hw", "hw-1", "hardware_id", "chip-1")(f)) }},
+	{name: "fail/hardware/other", req: plain("hw", "hw-2", "hardware_id", "chip-x"), code: otos.EHARDWARE, field: "hardware_id",
+		before: func(t *testing.T, f *regFixture) { f.mustRegister(t, plain("hw", "hw-2", "hardware_id", "chip-2")(f)) }},
 	{name: "store/conflict/connected-while-reissued", req: plain("direct", "rep-2"), code: otos.EDEVICEEXISTS,
 		fault: map[string]error{"ReissueCredential": &otos.Error{Code: otos.ECONFLICT}}},
 }
@@ -271,8 +278,9 @@ func TestRegisterRules(t *testing.T) {
 	// Every code a registration can end in has a case: all but those of
 	// the admin API, and the lock-out's (TestRegisterLockout).
 	// ENOTGRANTED is a gateway batch's (TestRegisterSubDevices).
+	// EROTATED and EEXPIRED are a rotation's and a session's (TestRotation*, TestExpiry).
 	adminOnly := map[otos.Code]bool{otos.EUNAUTHORIZED: true, otos.EFORBIDDEN: true, otos.ENOTFOUND: true,
-		otos.ECONFLICT: true, otos.ELOCKEDOUT: true, otos.ENOTGRANTED: true}
+		otos.ECONFLICT: true, otos.ELOCKEDOUT: true, otos.ENOTGRANTED: true, otos.EROTATED: true, otos.EEXPIRED: true}
 	for _, c := range otos.Codes() {
 		if !adminOnly[c] && !covered[c] {
 			t.Errorf("no case ends in %s (%d)", c, c.Number())

@@ -56,6 +56,11 @@ type Config struct {
 	// revoked service account, so that the broker drops its live sessions.
 	// It must not block.
 	Revoked func(id string)
+	// RotationRequested, when set, is called with each live session of
+	// this node whose device an operator asked to rotate its voucher, so
+	// that the broker tells the device on its control topic. It must not
+	// block.
+	RotationRequested func(sess *otos.Session)
 	// Notifier, when set, carries changes to the other nodes that share the
 	// store (see cluster.go).
 	Notifier Notifier
@@ -128,8 +133,12 @@ func New(cfg Config) *Service {
 	c.audit = newAuditLog(c)
 	s := &Service{core: c, retention: cfg.AuditRetention, eventRetention: cfg.EventRetention,
 		Registrar: &Registrar{core: c, rates: limit.NewRate(limit.DefaultMaxKeys)},
-		Sessions:  &Sessions{core: c},
+		Sessions:  &Sessions{core: c, rotate: cfg.RotationRequested},
 		Admin:     &Admin{core: c}}
+	if s.Sessions.rotate == nil {
+		s.Sessions.rotate = func(*otos.Session) {}
+	}
+	c.views.rotateLocal = s.Sessions.rotationRequested
 	if s.retention <= 0 {
 		s.retention = DefaultAuditRetention
 	}

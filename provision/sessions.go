@@ -21,6 +21,7 @@ type Sessions struct {
 	presence presence
 	live     liveSessions
 	clones   clones
+	rotate   func(*otos.Session) // tells the broker: Config.RotationRequested
 }
 
 // revalidateEvery is how often, on a node that shares its store, every live
@@ -77,8 +78,19 @@ func (s *Sessions) authenticateDevice(ctx context.Context, username, password st
 		return nil, &view, errBadCredentials
 	case !e.enabled:
 		return nil, &view, otos.Errorf(otos.EFORBIDDEN, "device is disabled")
+	case otos.Expired(view.Until, s.now()):
+		return nil, &view, errExpired(view.Previous)
 	}
 	return &view, &view, nil
+}
+
+// errExpired is the refusal of a voucher past its lifetime, or, for a
+// previous voucher, past its rotation's overlap.
+func errExpired(previous bool) error {
+	if previous {
+		return otos.Errorf(otos.EEXPIRED, "this voucher was replaced by a rotation and its overlap has ended; use the new voucher")
+	}
+	return otos.Errorf(otos.EEXPIRED, "the voucher has expired; rotate it before it expires, or register again")
 }
 
 // authenticateAccount checks a service account's password.
@@ -111,6 +123,16 @@ func (s *Sessions) Connected(ctx context.Context, sess *otos.Session) error {
 		}
 	}
 	ev := s.sessionEvent(otos.EventDeviceConnected, sess)
+	if sess.Previous {
+		// A voucher replaced by a rotation: the device connected before or
+		// rotated before it ever did; either way nothing closes here.
+		s.presence.add(otos.Presence{DeviceID: sess.DeviceID, Online: true, At: now}, ev)
+		s.live.add(sess)
+		return nil
+	}
+	if err := s.endOverlap(ctx, sess, now); err != nil {
+		return err
+	}
 	if !s.views.hasConnected(sess.Lookup) {
 		err := s.store.MarkConnected(ctx, sess.DeviceID, sess.Lookup, now, ev)
 		if otos.ErrorCode(err) == otos.ENOTFOUND {
@@ -126,6 +148,63 @@ func (s *Sessions) Connected(ctx context.Context, sess *otos.Session) error {
 	s.presence.add(otos.Presence{DeviceID: sess.DeviceID, Online: true, At: now}, ev)
 	s.live.add(sess)
 	return nil
+}
+
+// endOverlap ends the overlap of the voucher that a rotation replaced once
+// the new one, sess's, is first used: the previous voucher is refused from
+// now on and the sessions still using it are closed, on every node.
+func (s *Sessions) endOverlap(ctx context.Context, sess *otos.Session, now time.Time) error {
+	e, err := s.views.voucher(ctx, sess.Lookup)
+	if err != nil || e == nil || e.previous == nil {
+		return err
+	}
+	err = s.store.EndOverlap(ctx, sess.DeviceID, sess.Lookup, now)
+	switch otos.ErrorCode(err) {
+	case "", otos.ENOTFOUND: // ENOTFOUND: ended already, on another node, or rotated again
+	default:
+		return fmt.Errorf("end voucher overlap: %w", err)
+	}
+	s.views.endOverlap(sess.Lookup, e.previous)
+	return nil
+}
+
+// rotationRequested marks the live sessions of this node whose device is in
+// sc as asked to rotate, their voucher valid until deadline at the latest,
+// and tells their broker.
+func (s *Sessions) rotationRequested(sc otos.RotationScope, deadline *time.Time) {
+	changed := s.live.update(func(sess *otos.Session) *otos.Session {
+		if sess.IsService() || sess.TenantID != sc.TenantID && sc.TenantID != "" ||
+			sc.TemplateID != "" && sess.TemplateID != sc.TemplateID || sc.DeviceID != "" && sess.DeviceID != sc.DeviceID {
+			return nil
+		}
+		c := *sess
+		c.RotationRequested = true
+		if deadline != nil && (c.Until == nil || deadline.Before(*c.Until)) {
+			c.Until = deadline
+		}
+		return &c
+	})
+	for _, sess := range changed {
+		s.rotate(sess)
+	}
+}
+
+// Expire closes the live sessions whose voucher has stopped being valid
+// (Session.Until): an expired voucher, or one replaced by a rotation whose
+// overlap has ended. It returns how many.
+func (s *Sessions) Expire() int {
+	now, n := s.now(), 0
+	for _, sess := range s.live.snapshot() {
+		if otos.Expired(sess.Until, now) {
+			s.live.remove(sess.Key())
+			s.views.dropLocal(sess.VoucherKey())
+			n++
+		}
+	}
+	if n > 0 {
+		s.log.Info("sessions closed: voucher expired", "sessions", n)
+	}
+	return n
 }
 
 // sessionEvent returns an event of type typ about the device of sess.
@@ -241,5 +320,13 @@ func (s *Sessions) stillValid(ctx context.Context, sess *otos.Session) bool {
 	if err != nil {
 		return otos.ErrorCode(err) != otos.ENOTFOUND
 	}
-	return d.Status == otos.StatusEnabled && bytes.Equal(d.Credential.Lookup, sess.Lookup)
+	now := s.now()
+	switch {
+	case d.Status != otos.StatusEnabled:
+		return false
+	case bytes.Equal(d.Credential.Lookup, sess.Lookup):
+		return !otos.Expired(d.VoucherExpiresAt, now)
+	default:
+		return bytes.Equal(d.Previous.Lookup, sess.Lookup) && d.PreviousValid(now)
+	}
 }

@@ -1,6 +1,7 @@
 package provision
 
 import (
+	"bytes"
 	"context"
 	"log/slog"
 	"time"
@@ -32,10 +33,13 @@ const (
 
 // voucherView is what the broker needs of a device, by its voucher.
 type voucherView struct {
-	session    otos.Session
+	session    otos.Session // Until and Previous say how long the voucher is valid
 	credential otos.Credential
 	enabled    bool
 	connected  bool // has connected before: first_connected_at is set
+	// previous is the voucher a rotation replaced while its overlap lasts,
+	// which the current voucher's first use ends; nil when none.
+	previous []byte
 }
 
 // views is the one owner of what the core keeps of the store in memory, so
@@ -51,6 +55,9 @@ type views struct {
 	log       *slog.Logger
 	notifier  Notifier
 	dropLocal func(id string) // ends the live sessions of a device or account here
+	// rotateLocal tells the live sessions here whose device was asked to
+	// rotate its voucher.
+	rotateLocal func(sc otos.RotationScope, deadline *time.Time)
 
 	vouchers   *limit.Cache[*voucherView]    // by voucher look-up key; tag: device id
 	unknown    *limit.Cache[struct{}]        // voucher look-up keys that name no device
@@ -215,20 +222,43 @@ func (v *views) voucher(ctx context.Context, lookup []byte) (*voucherView, error
 	if err != nil {
 		return nil, err
 	}
-	e := voucherViewOf(d, typ)
+	if !bytes.Equal(d.Credential.Lookup, lookup) {
+		// A previous voucher: not kept, for the view holds one voucher per
+		// device, and this one is used only until the device reconnects.
+		if !d.PreviousValid(now) {
+			return nil, nil
+		}
+		return previousViewOf(d, typ), nil
+	}
+	e := voucherViewOf(d, typ, now)
 	v.vouchers.PutIf(string(lookup), d.ID, e, now.Add(voucherTTL), epoch)
 	return e, nil
 }
 
-// voucherViewOf is the broker's view of device d, of a template of type typ.
-func voucherViewOf(d *otos.Device, typ otos.DeviceType) *voucherView {
-	return &voucherView{
+// voucherViewOf is the broker's view of device d, of a template of type typ,
+// by its current voucher at now.
+func voucherViewOf(d *otos.Device, typ otos.DeviceType, now time.Time) *voucherView {
+	e := &voucherView{
 		session: otos.Session{TenantID: d.TenantID, DeviceID: d.ID, DeviceNumber: d.DeviceNumber,
-			TemplateID: d.TemplateID, DeviceType: typ, Lookup: d.Credential.Lookup},
+			TemplateID: d.TemplateID, DeviceType: typ, Lookup: d.Credential.Lookup, Until: d.VoucherExpiresAt,
+			RotationRequested: d.RotationRequestedAt != nil},
 		credential: d.Credential,
 		enabled:    d.Status == otos.StatusEnabled,
 		connected:  d.FirstConnectedAt != nil,
 	}
+	if d.PreviousValid(now) {
+		e.previous = d.Previous.Lookup
+	}
+	return e
+}
+
+// previousViewOf is the broker's view of device d by the voucher its last
+// rotation replaced.
+func previousViewOf(d *otos.Device, typ otos.DeviceType) *voucherView {
+	e := voucherViewOf(d, typ, time.Time{})
+	e.session.Lookup, e.session.Until, e.session.Previous = d.Previous.Lookup, d.PreviousUntil, true
+	e.credential, e.previous = d.Previous, nil
+	return e
 }
 
 // registered puts the voucher of a device just created into the broker's
@@ -236,7 +266,8 @@ func voucherViewOf(d *otos.Device, typ otos.DeviceType) *voucherView {
 // vouchers' Epoch from before the insert, so that a change made meanwhile
 // wins.
 func (v *views) registered(d *otos.Device, typ otos.DeviceType, epoch uint64) {
-	v.vouchers.PutIf(string(d.Credential.Lookup), d.ID, voucherViewOf(d, typ), v.now().Add(voucherTTL), epoch)
+	now := v.now()
+	v.vouchers.PutIf(string(d.Credential.Lookup), d.ID, voucherViewOf(d, typ, now), now.Add(voucherTTL), epoch)
 }
 
 // hasConnected reports whether the view knows that the device holding this
@@ -260,6 +291,37 @@ func (v *views) connected(id string, lookup []byte) {
 		v.vouchers.Delete(string(lookup))
 	}
 	v.devices.DeleteTag(id)
+}
+
+// endOverlap records that the rotated voucher current was first used: the
+// one it replaced, previous, is refused from now on, and its sessions are
+// closed here and on the other nodes.
+func (v *views) endOverlap(current, previous []byte) {
+	v.vouchers.Update(string(current), func(e *voucherView) *voucherView {
+		c := *e
+		c.previous = nil
+		return &c
+	})
+	v.revoke(otos.VoucherKeyOf(previous))
+}
+
+// rotationRequested drops the voucher views of the devices of sc and tells
+// their live sessions, here and on the other nodes, that an operator asked
+// them to rotate their voucher (by deadline, when set).
+func (v *views) rotationRequested(sc otos.RotationScope, deadline *time.Time) {
+	v.rotationRequestedLocal(sc, deadline)
+	v.publish(msgRotate, formatRotate(sc, deadline))
+}
+
+func (v *views) rotationRequestedLocal(sc otos.RotationScope, deadline *time.Time) {
+	if sc.DeviceID != "" {
+		v.forget(sc.DeviceID)
+	} else {
+		v.vouchers.Clear() // the views do not know a voucher's template
+	}
+	if v.rotateLocal != nil {
+		v.rotateLocal(sc, deadline)
+	}
 }
 
 // forgetDevice drops the views of device id, here and on the other nodes,

@@ -15,7 +15,7 @@ const (
 	tenantColumns   = `id, name, created_at`
 	templateColumns = `id, tenant_id, name, device_type, voucher_type, registration, reregistration,
 		auth_mode, max_devices, rate_limit, device_count, created_at, updated_at, sub_templates, clone_action,
-		rotation_overlap, voucher_lifetime`
+		rotation_overlap, voucher_lifetime, hardware_recovery`
 	productColumns = `id, tenant_id, template_id, name, product_key, created_at`
 	deviceColumns  = `id, tenant_id, template_id, product_id, parent_id, device_number, name, sub_device_addr, status,
 		credential_lookup, password_hash, created_at, updated_at, first_connected_at, last_seen_at, online,
@@ -45,10 +45,14 @@ func scanTemplate(s scanner) (*otos.Template, error) {
 	var t otos.Template
 	var created, updated int64
 	var subs string
+	var recovery bool
 	if err := s.Scan(&t.ID, &t.TenantID, &t.Name, &t.DeviceType, &t.VoucherType, &t.Registration,
 		&t.Reregistration, &t.AuthMode, &t.MaxDevices, &t.RateLimit, &t.DeviceCount, &created, &updated, &subs,
-		&t.CloneAction, &t.RotationOverlap, &t.VoucherLifetime); err != nil {
+		&t.CloneAction, &t.RotationOverlap, &t.VoucherLifetime, &recovery); err != nil {
 		return nil, err
+	}
+	if recovery {
+		t.Reregistration = otos.ReregHardware
 	}
 	t.CreatedAt, t.UpdatedAt = fromMicros(created), fromMicros(updated)
 	t.SubTemplates = storetypes.SplitList[string](subs)
@@ -199,4 +203,13 @@ func list[T any](ctx context.Context, d *DB, op, cols, table string, w where, p 
 		next = otos.EncodeCursor(id(items[len(items)-1]))
 	}
 	return items, next, nil
+}
+
+// reregistration is the stored form of r: hardware is until_connected with
+// hardware_recovery set (see migration 0009).
+func reregistration(r otos.Reregistration) (otos.Reregistration, bool) {
+	if r == otos.ReregHardware {
+		return otos.ReregUntilConnected, true
+	}
+	return r, false
 }

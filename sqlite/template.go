@@ -14,12 +14,13 @@ import (
 // the template id or the secret's hash is taken, ENOTFOUND if the tenant does
 // not exist.
 func (d *DB) CreateTemplate(ctx context.Context, t *otos.Template, s otos.TemplateSecret, events ...*otos.Event) error {
+	rereg, recovery := reregistration(t.Reregistration)
 	err := d.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO templates (`+templateColumns+`)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?)`,
-			t.ID, t.TenantID, t.Name, t.DeviceType, t.VoucherType, t.Registration, t.Reregistration,
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?)`,
+			t.ID, t.TenantID, t.Name, t.DeviceType, t.VoucherType, t.Registration, rereg,
 			t.AuthMode, t.MaxDevices, t.RateLimit, micros(t.CreatedAt), micros(t.UpdatedAt),
-			storetypes.JoinList(t.SubTemplates), t.CloneAction, t.RotationOverlap, t.VoucherLifetime); err != nil {
+			storetypes.JoinList(t.SubTemplates), t.CloneAction, t.RotationOverlap, t.VoucherLifetime, recovery); err != nil {
 			return err
 		}
 		if err := insertSecret(ctx, tx, t.ID, s, t.CreatedAt); err != nil {
@@ -68,11 +69,13 @@ func (d *DB) Templates(ctx context.Context, f otos.TemplateFilter) ([]*otos.Temp
 // UpdateTemplate stores t's name, registration, reregistration, auth mode,
 // limits, sub-device templates and UpdatedAt.
 func (d *DB) UpdateTemplate(ctx context.Context, t *otos.Template, events ...*otos.Event) error {
+	rereg, recovery := reregistration(t.Reregistration)
 	res, err := d.execEmit(ctx, events, `UPDATE templates
 		SET name = ?, registration = ?, reregistration = ?, auth_mode = ?, max_devices = ?, rate_limit = ?,
-		updated_at = ?, sub_templates = ?, clone_action = ?, rotation_overlap = ?, voucher_lifetime = ? WHERE id = ?`,
-		t.Name, t.Registration, t.Reregistration, t.AuthMode, t.MaxDevices, t.RateLimit, micros(t.UpdatedAt),
-		storetypes.JoinList(t.SubTemplates), t.CloneAction, t.RotationOverlap, t.VoucherLifetime, t.ID)
+		updated_at = ?, sub_templates = ?, clone_action = ?, rotation_overlap = ?, voucher_lifetime = ?,
+		hardware_recovery = ? WHERE id = ?`,
+		t.Name, t.Registration, rereg, t.AuthMode, t.MaxDevices, t.RateLimit, micros(t.UpdatedAt),
+		storetypes.JoinList(t.SubTemplates), t.CloneAction, t.RotationOverlap, t.VoucherLifetime, recovery, t.ID)
 	return d.fail(ctx, "update template", affected(res, err, "template"))
 }
 

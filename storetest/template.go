@@ -73,6 +73,22 @@ func testTemplates(t *testing.T, s otos.Store) {
 		got, err := s.Template(t.Context(), tpl.ID)
 		must(t, err)
 		same(t, "template", templateFields(got), templateFields(&want))
+
+		// The voucher-life settings, and each repeat policy, round-trip.
+		for _, rr := range []otos.Reregistration{otos.ReregHardware, otos.ReregUntilConnected} {
+			want.Reregistration, want.RotationOverlap, want.VoucherLifetime = rr, 600, 86400
+			change := want
+			must(t, s.UpdateTemplate(t.Context(), &change))
+			got, err = s.Template(t.Context(), tpl.ID)
+			must(t, err)
+			same(t, "template", templateFields(got), templateFields(&want))
+		}
+		hw := templateOf(otos.DefaultTenantID, otos.DeviceDirect)
+		hw.Reregistration = otos.ReregHardware
+		must(t, s.CreateTemplate(t.Context(), hw, newSecret()))
+		got, err = s.Template(t.Context(), hw.ID)
+		must(t, err)
+		same(t, "template", templateFields(got), templateFields(hw))
 	})
 	t.Run("update/fail/not-found", func(t *testing.T) {
 		wantCode(t, s.UpdateTemplate(t.Context(), templateOf(otos.DefaultTenantID, otos.DeviceDirect)), otos.ENOTFOUND)
