@@ -203,12 +203,12 @@ func (t *Template) validateSubTemplates() error {
 
 // TemplateUpdate is a partial change of a template; nil fields are kept.
 type TemplateUpdate struct {
-	Name           *string
-	Registration   *Registration
-	Reregistration *Reregistration
-	AuthMode       *AuthMode
-	MaxDevices     *int
-	RateLimit      *int
+	Name            *string
+	Registration    *Registration
+	Reregistration  *Reregistration
+	AuthMode        *AuthMode
+	MaxDevices      *int
+	RateLimit       *int
 	SubTemplates    *[]string
 	CloneAction     *CloneAction
 	RotationOverlap *int64

@@ -42,7 +42,7 @@ type lifeRig struct {
 func newLifeRig(t *testing.T) *lifeRig {
 	r := &lifeRig{t: t, store: newStore(t), clock: &clock{now: time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)}}
 	r.s = provision.New(provision.Config{Store: r.store, Keys: newKeys(t), Now: r.clock.Now,
-		Revoked: func(id string) { r.mu.Lock(); r.revoked = append(r.revoked, id); r.mu.Unlock() },
+		Revoked:           func(id string) { r.mu.Lock(); r.revoked = append(r.revoked, id); r.mu.Unlock() },
 		RotationRequested: func(s *otos.Session) { r.mu.Lock(); r.asked = append(r.asked, s); r.mu.Unlock() }})
 	return r
 }

@@ -237,7 +237,7 @@ func deviceFields(d *otos.Device) fields {
 		"FirstConnectedAt": tsp(d.FirstConnectedAt), "LastSeenAt": tsp(d.LastSeenAt),
 		"Online": fmt.Sprint(d.Online), "Credential.Lookup": hexOf(d.Credential.Lookup),
 		"Credential.PasswordHash": hexOf(d.Credential.PasswordHash),
-		"VoucherExpiresAt": tsp(d.VoucherExpiresAt), "Previous.Lookup": hexOf(d.Previous.Lookup),
+		"VoucherExpiresAt":        tsp(d.VoucherExpiresAt), "Previous.Lookup": hexOf(d.Previous.Lookup),
 		"Previous.PasswordHash": hexOf(d.Previous.PasswordHash), "PreviousUntil": tsp(d.PreviousUntil),
 		"RotatedAt": tsp(d.RotatedAt), "RotationRequestedAt": tsp(d.RotationRequestedAt),
 		"Hardware.IDHash": hexOf(d.Hardware.IDHash), "Hardware.PublicKey": hexOf(d.Hardware.PublicKey),
