@@ -4,6 +4,9 @@ import (
 	"crypto/ed25519"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -120,3 +123,20 @@ func decodeBase64(s string) ([]byte, error) {
 }
 
 var errBase64 = Errorf(EINVALID, "not base64")
+
+// ParseDuration reads a duration as Go writes it ("90m", "36h") or in whole
+// days ("7d"), as operators write lifetimes.
+func ParseDuration(s string) (time.Duration, error) {
+	if days, ok := strings.CutSuffix(s, "d"); ok && days != "" && strings.Trim(days, "0123456789") == "" {
+		n, err := strconv.Atoi(days)
+		if err != nil || n > 100*366 {
+			return 0, fmt.Errorf("%q: too many days", s)
+		}
+		return time.Duration(n) * 24 * time.Hour, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, fmt.Errorf("%q is not a duration such as 90m, 36h or 7d", s)
+	}
+	return d, nil
+}

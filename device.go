@@ -73,8 +73,10 @@ type DeviceFilter struct {
 	DeviceNumber string
 	Status       DeviceStatus
 	// ExpiringBefore, when set, selects devices whose voucher expires
-	// before it (expired ones included).
+	// before it (expired ones included); ExpiringWithin sets it that far
+	// from now, by the core's clock.
 	ExpiringBefore *time.Time
+	ExpiringWithin time.Duration
 	Page
 }
 
@@ -84,6 +86,9 @@ func (f *DeviceFilter) Validate() error {
 	case "", StatusEnabled, StatusDisabled:
 	default:
 		return FieldError("status", ReasonValue, "status must be enabled or disabled")
+	}
+	if f.ExpiringWithin < 0 {
+		return FieldError("expiring_within", ReasonValue, "expiring_within must not be negative")
 	}
 	return f.Page.Validate()
 }

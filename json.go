@@ -174,6 +174,18 @@ type AuthData struct {
 	// that gives vouchers a lifetime: an extra field ThingsPanel firmware
 	// ignores, left out under --compat-thingspanel.
 	ExpiresAt *time.Time `json:"expires_at,omitempty"`
+	// PreviousUntil, in the answer to a rotation, is when the voucher that
+	// asked stops working, unless the new one is used sooner.
+	PreviousUntil *time.Time `json:"previous_voucher_until,omitempty"`
+}
+
+// ThingsPanel returns r as ThingsPanel writes it: without the fields it
+// does not have.
+func (r AuthReply) ThingsPanel() AuthReply {
+	if r.Data != nil {
+		r.Data = &AuthData{DeviceID: r.Data.DeviceID, Voucher: r.Data.Voucher}
+	}
+	return r
 }
 
 // NewAuthReply returns the answer, in language l, to a registration that
@@ -183,5 +195,6 @@ func NewAuthReply(iss *Issued, err error, l Language) AuthReply {
 		return AuthReply{Code: ErrorCode(err).Number(), Message: Message(err, l)}
 	}
 	return AuthReply{Code: CodeOK, Message: SuccessMessage(l),
-		Data: &AuthData{DeviceID: iss.Device.ID, Voucher: iss.Voucher.String(), ExpiresAt: iss.Device.VoucherExpiresAt}}
+		Data: &AuthData{DeviceID: iss.Device.ID, Voucher: iss.Voucher.String(), ExpiresAt: iss.Device.VoucherExpiresAt,
+			PreviousUntil: iss.Device.PreviousUntil}}
 }

@@ -1,6 +1,9 @@
 package otos
 
-import "strings"
+import (
+	"strings"
+	"time"
+)
 
 // TelemetryTopic is where a device publishes its telemetry.
 const TelemetryTopic = "devices/telemetry"
@@ -272,4 +275,44 @@ func OwnClientID(s *Session, id string) bool {
 		}
 	}
 	return false
+}
+
+// Voucher topics of a device's own session on the embedded broker: a
+// rotation request on RotatePrefix and a request id of the device's
+// choice, its answer (written to the requesting client alone) on
+// RotateResponsePrefix and the same id, and the device's control topic,
+// where otos tells it that an operator asked it to rotate (ControlNotice).
+const (
+	RotatePrefix         = "devices/voucher/rotate/"
+	RotateResponsePrefix = "devices/voucher/rotate/response/"
+	controlPrefix        = "devices/voucher/control/"
+)
+
+// ControlTopic is the control topic of the device numbered n.
+func ControlTopic(n string) string { return controlPrefix + n }
+
+// ControlNotice is what otos publishes on a device's control topic.
+type ControlNotice struct {
+	// Action is "rotate_voucher": rotate the voucher now.
+	Action string `json:"action"`
+	// Deadline, when set, is when the current voucher stops working.
+	Deadline *time.Time `json:"deadline,omitempty"`
+}
+
+// ActionRotateVoucher is the ControlNotice action asking for a rotation.
+const ActionRotateVoucher = "rotate_voucher"
+
+// IsVoucherTopic reports whether the device of session s may publish
+// (publish) a rotation request on topic, or subscribe to its answer or to
+// its control topic.
+func IsVoucherTopic(s *Session, topic string, publish bool) bool {
+	if s.IsService() || s.Registration || !TopicSafe(s.DeviceNumber) {
+		return false
+	}
+	if publish {
+		_, ok := RequestID(RotatePrefix, topic)
+		return ok
+	}
+	_, ok := RequestID(RotateResponsePrefix, topic)
+	return ok || topic == ControlTopic(s.DeviceNumber)
 }

@@ -36,6 +36,9 @@ type authnAnswer struct {
 	IsSuperuser bool              `json:"is_superuser"`
 	ClientAttrs map[string]string `json:"client_attrs"`
 	ACL         []rule            `json:"acl"`
+	// ExpireAt, Unix seconds, is when EMQX ends the session (EMQX 5's
+	// HTTP authentication contract); 0: left out.
+	ExpireAt int64 `json:"expire_at,omitempty"`
 }
 
 type rule struct {
@@ -79,6 +82,9 @@ func (s *Service) authn(ctx context.Context, body []byte) any {
 		return result{Result: deny}
 	}
 	s.clients.add(sess.Key(), req.ClientID)
+	if vk := sess.VoucherKey(); vk != "" {
+		s.clients.addVoucher(vk, req.ClientID)
+	}
 	return answerFor(sess)
 }
 
@@ -115,6 +121,11 @@ func answerFor(sess *otos.Session) authnAnswer {
 		a.ACL = append(a.ACL, rule{Permission: allow, Action: "subscribe", Topic: t})
 	}
 	a.ACL = append(a.ACL, last)
+	if sess.Until != nil {
+		// EMQX disconnects the client when its voucher expires, or its
+		// rotation's overlap ends.
+		a.ExpireAt = sess.Until.Unix()
+	}
 	return a
 }
 

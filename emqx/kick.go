@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync"
 	"time"
 )
@@ -23,9 +24,25 @@ const (
 type clientIDs struct {
 	mu    sync.Mutex
 	byKey map[string][]string
+	// voucherOf is the voucher key (otos.Session.VoucherKey) a client id
+	// last connected with: the end of a rotation's overlap kicks the ids
+	// of the old voucher, but not one the device reconnected with on the
+	// new one, which took the old session over.
+	voucherOf map[string]string
 }
 
-func (c *clientIDs) init() { c.byKey = map[string][]string{} }
+func (c *clientIDs) init() { c.byKey, c.voucherOf = map[string][]string{}, map[string]string{} }
+
+// addVoucher records that client id connected with voucher key vk.
+func (c *clientIDs) addVoucher(vk, id string) {
+	c.add(vk, id)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.voucherOf) >= maxKeys {
+		clear(c.voucherOf)
+	}
+	c.voucherOf[id] = vk
+}
 
 func (c *clientIDs) add(key, id string) {
 	c.mu.Lock()
@@ -48,12 +65,24 @@ func (c *clientIDs) add(key, id string) {
 	c.byKey[key] = append(ids, id)
 }
 
+// take returns the client ids of key and forgets them; for a voucher key,
+// only those whose last connection was with that voucher.
 func (c *clientIDs) take(key string) []string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	ids := c.byKey[key]
 	delete(c.byKey, key)
-	return ids
+	if !strings.HasPrefix(key, "voucher:") {
+		return ids
+	}
+	var out []string
+	for _, id := range ids {
+		if c.voucherOf[id] == key {
+			out = append(out, id)
+			delete(c.voucherOf, id)
+		}
+	}
+	return out
 }
 
 // Drop disconnects, through EMQX's REST API, the clients that session key

@@ -74,6 +74,8 @@ func (s *Server) adminTable() []adminRoute {
 		{"POST /api/v1/devices/{id}/enable", otos.ActionDeviceEnable, s.deviceStatus(otos.StatusEnabled)},
 		{"POST /api/v1/devices/{id}/reset", otos.ActionDeviceReset, byID(s, "device", otos.Admin.ResetDevice)},
 		{"DELETE /api/v1/devices/{id}", otos.ActionDeviceDelete, s.deleteDevice},
+		{"DELETE /api/v1/devices/{id}/hardware", otos.ActionHardwareUnbind, byID(s, "device", otos.Admin.UnbindHardware)},
+		{"POST /api/v1/rotation-requests", otos.ActionRotationRequest, s.requestRotation},
 		{"POST /api/v1/service-accounts", otos.ActionServiceAccountCreate, s.createServiceAccount},
 		{"GET /api/v1/service-accounts", read, s.listServiceAccounts},
 		{"DELETE /api/v1/service-accounts/{id}", otos.ActionServiceAccountRevoke, byID(s, "service account", otos.Admin.RevokeServiceAccount)},

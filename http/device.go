@@ -33,9 +33,42 @@ func (s *Server) handleDeviceAuth(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if s.cfg.CompatThingsPanel {
-		status = http.StatusOK
+		status, env = http.StatusOK, env.ThingsPanel()
 	}
 	writeJSON(w, status, env)
 	s.metrics.registrations.WithLabelValues(itoa(env.Code)).Inc()
 	s.metrics.latency.Observe(time.Since(start).Seconds())
+}
+
+// handleRotate serves POST /api/v1/device/voucher/rotate: a device,
+// authenticated by its voucher as HTTP Basic credentials (an ACCESSTOKEN
+// voucher's username with an empty password), gets a new voucher; the one
+// it sent keeps working through its template's overlap, or until the new
+// one is used. The answer is that of a registration.
+func (s *Server) handleRotate(w http.ResponseWriter, r *http.Request) {
+	lang := language(r.Header.Get("Accept-Language"))
+	var iss *otos.Issued
+	var err error
+	user, pass, ok := r.BasicAuth()
+	if !ok || s.cfg.Sessions == nil {
+		err = otos.Errorf(otos.EUNAUTHORIZED, "Send the device's voucher (username and password) as HTTP Basic credentials")
+	} else {
+		var dev *otos.Session
+		if dev, err = s.cfg.Sessions.Authenticate(r.Context(), s.clientOf(r), user, pass); err == nil {
+			iss, err = s.cfg.Registrar.Rotate(r.Context(), dev)
+		}
+	}
+	status := http.StatusOK
+	if err != nil {
+		logError(s.log, r, err)
+		status = errorStatus(err)
+		setRetryAfter(w.Header(), err)
+		if otos.ErrorCode(err) == otos.EUNAUTHORIZED {
+			w.Header().Set("WWW-Authenticate", `Basic realm="otos device"`)
+		}
+	}
+	if s.cfg.CompatThingsPanel {
+		status = http.StatusOK
+	}
+	writeJSON(w, status, otos.NewAuthReply(iss, err, lang))
 }

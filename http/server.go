@@ -74,6 +74,7 @@ func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /api/v1/device/auth", s.handleDeviceAuth)
 	mux.HandleFunc("POST /api/v1/gateway/sub-devices", s.handleSubDevices)
+	mux.HandleFunc("POST /api/v1/device/voucher/rotate", s.handleRotate)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})

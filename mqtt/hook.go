@@ -38,6 +38,7 @@ type hook struct {
 	established, revoked sync.Map                              // *mochi.Client → struct{}
 	registrations        sync.Map                              // *mochi.Client → *registration
 	batches              sync.Map                              // *mochi.Client → struct{}: a gateway batch in flight
+	rotations            sync.Map                              // *mochi.Client → struct{}: a rotation in flight
 	byKey                map[string]map[*mochi.Client]struct{} // session key → live clients
 }
 
@@ -47,7 +48,7 @@ func (h *hook) ID() string { return "otos" }
 // Provides implements mochi.Hook.
 func (h *hook) Provides(b byte) bool {
 	return bytes.Contains([]byte{mochi.OnConnect, mochi.OnConnectAuthenticate, mochi.OnACLCheck,
-		mochi.OnDisconnect, mochi.OnPublish, mochi.OnWill, mochi.OnSessionEstablished, mochi.OnPublishDropped}, []byte{b})
+		mochi.OnDisconnect, mochi.OnPublish, mochi.OnWill, mochi.OnSessionEstablished, mochi.OnPublishDropped, mochi.OnSubscribed}, []byte{b})
 }
 
 // OnPublishDropped counts a message that mochi dropped because the
@@ -109,7 +110,7 @@ func (h *hook) OnConnect(cl *mochi.Client, pk packets.Packet) error {
 func refusal(err error, version byte) packets.Code {
 	v5 := version >= 5
 	switch otos.ErrorCode(err) {
-	case otos.EUNAUTHORIZED:
+	case otos.EUNAUTHORIZED, otos.EEXPIRED: // an expired voucher is a credential to replace
 		if v5 {
 			return packets.ErrBadUsernameOrPassword
 		}
@@ -158,11 +159,13 @@ func (h *hook) forget(cl *mochi.Client) (sess *otos.Session, last bool) {
 	}
 	sess = v.(*otos.Session)
 	h.mu.Lock()
-	set := h.byKey[sess.Key()]
-	delete(set, cl)
-	last = len(set) == 0
-	if last {
-		delete(h.byKey, sess.Key())
+	for i, key := range sessionKeys(sess) {
+		set := h.byKey[key]
+		delete(set, cl)
+		if len(set) == 0 {
+			delete(h.byKey, key)
+			last = last || i == 0
+		}
 	}
 	h.mu.Unlock()
 	h.metrics.sessions.Dec()
@@ -195,11 +198,23 @@ func (h *hook) track(cl *mochi.Client, sess *otos.Session) {
 	h.sessions.Store(cl, sess)
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.byKey[sess.Key()] == nil {
-		h.byKey[sess.Key()] = map[*mochi.Client]struct{}{}
+	for _, key := range sessionKeys(sess) {
+		if h.byKey[key] == nil {
+			h.byKey[key] = map[*mochi.Client]struct{}{}
+		}
+		h.byKey[key][cl] = struct{}{}
 	}
-	h.byKey[sess.Key()][cl] = struct{}{}
 	h.metrics.sessions.Inc()
+}
+
+// sessionKeys are the ids a revocation may name to end sess: its key, and a
+// device's voucher key (see otos.Session.VoucherKey). The first is the one
+// whose last client ending makes the session end.
+func sessionKeys(sess *otos.Session) []string {
+	if vk := sess.VoucherKey(); vk != "" {
+		return []string{sess.Key(), vk}
+	}
+	return []string{sess.Key()}
 }
 
 // clients returns the live clients of a session key.
@@ -249,6 +264,10 @@ func (h *hook) OnPublish(cl *mochi.Client, pk packets.Packet) (packets.Packet, e
 	}
 	if sess.Registration {
 		return pk, packets.ErrRejectPacket
+	}
+	if otos.IsVoucherTopic(sess, pk.TopicName, true) {
+		h.rotationRequest(cl, sess, pk)
+		return pk, packets.CodeSuccessIgnore
 	}
 	if sess.IsService() {
 		// A retained downlink would outlive the device and reach the next

@@ -171,6 +171,10 @@ func userOf(nkey string, sess *otos.Session, now time.Time) (*jwt.UserClaims, er
 	// the server ends the connection after about a day, spread so that a
 	// fleet does not reconnect at once, and the next callout decides again.
 	uc.Expires = now.Add(userLifetime + rand.N(userLifetime/5) - userLifetime/10).Unix()
+	if sess.Until != nil && sess.Until.Unix() < uc.Expires {
+		// The voucher expires, or its rotation's overlap ends, sooner.
+		uc.Expires = max(sess.Until.Unix(), now.Unix()+1)
+	}
 	for _, p := range []struct {
 		publish bool
 		list    *jwt.StringList
@@ -201,6 +205,7 @@ const (
 	tagType     = "otos-type:"
 	tagAccount  = "otos-account:"
 	tagAt       = "otos-at:" // when otos let the connection in, in Unix nanoseconds
+	tagVoucher  = "otos-voucher:"
 )
 
 func tagsOf(s *otos.Session) []string {
@@ -209,7 +214,7 @@ func tagsOf(s *otos.Session) []string {
 		return append(tags, tagAccount+s.AccountID)
 	}
 	return append(tags, tagDevice+s.DeviceID, tagNumber+hex.EncodeToString([]byte(s.DeviceNumber)),
-		tagTemplate+s.TemplateID, tagType+string(s.DeviceType))
+		tagTemplate+s.TemplateID, tagType+string(s.DeviceType), tagVoucher+s.VoucherKey())
 }
 
 // sessionOf returns the session that tags describe (what the relays need
@@ -256,12 +261,22 @@ func authorizedAt(tags []string) time.Time {
 	return time.Time{}
 }
 
-// keyOf returns the session key in tags, "" if none.
-func keyOf(tags []string) string {
+// keysOf returns the session key in tags and a device's voucher key (see
+// otos.Session.VoucherKey), nil if none: the ids a revocation may name.
+func keysOf(tags []string) []string {
+	var key, voucher string
 	for _, t := range tags {
 		if k, ok := strings.CutPrefix(t, tagKey); ok {
-			return k
+			key = k
+		} else if k, ok := strings.CutPrefix(t, tagVoucher); ok {
+			voucher = k
 		}
 	}
-	return ""
+	switch {
+	case key == "":
+		return nil
+	case voucher == "":
+		return []string{key}
+	}
+	return []string{key, voucher}
 }

@@ -34,42 +34,49 @@ type connID struct {
 type connections struct {
 	mu      sync.Mutex
 	byKey   map[string]map[connID]struct{}
-	keyOf   map[connID]string
+	keysOf  map[connID][]string
 	revoked map[string]time.Time
 }
 
 func (c *connections) init() {
-	c.byKey, c.keyOf, c.revoked = map[string]map[connID]struct{}{}, map[connID]string{}, map[string]time.Time{}
+	c.byKey, c.keysOf, c.revoked = map[string]map[connID]struct{}{}, map[connID][]string{}, map[string]time.Time{}
 }
 
-// add records connection id of key, let in at at, and reports whether key
-// was revoked since, so that the connection must go too: a revocation can
-// overtake the connection's event. A connection without a key is not otos's.
-func (c *connections) add(key string, id connID, at time.Time) bool {
-	if key == "" {
+// add records connection id of keys (its session key, and a device's
+// voucher key), let in at at, and reports whether one of them was revoked
+// since, so that the connection must go too: a revocation can overtake the
+// connection's event. A connection without a key is not otos's.
+func (c *connections) add(keys []string, id connID, at time.Time) bool {
+	if len(keys) == 0 {
 		return false
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.byKey[key] == nil {
-		c.byKey[key] = map[connID]struct{}{}
+	c.keysOf[id] = keys
+	gone := false
+	for _, key := range keys {
+		if c.byKey[key] == nil {
+			c.byKey[key] = map[connID]struct{}{}
+		}
+		c.byKey[key][id] = struct{}{}
+		revoked, ok := c.revoked[key]
+		gone = gone || ok && !at.After(revoked)
 	}
-	c.byKey[key][id] = struct{}{}
-	c.keyOf[id] = key
-	revoked, ok := c.revoked[key]
-	return ok && !at.After(revoked)
+	return gone
 }
 
 func (c *connections) remove(id connID) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	key, ok := c.keyOf[id]
+	keys, ok := c.keysOf[id]
 	if !ok {
 		return
 	}
-	delete(c.keyOf, id)
-	if delete(c.byKey[key], id); len(c.byKey[key]) == 0 {
-		delete(c.byKey, key)
+	delete(c.keysOf, id)
+	for _, key := range keys {
+		if delete(c.byKey[key], id); len(c.byKey[key]) == 0 {
+			delete(c.byKey, key)
+		}
 	}
 }
 
@@ -102,7 +109,7 @@ func (c *connections) has(key string) bool {
 func (c *connections) count() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return len(c.keyOf)
+	return len(c.keysOf)
 }
 
 // connEvent is the part of a connect or disconnect event otos reads.
@@ -127,7 +134,7 @@ func (s *Service) connected(m *natsgo.Msg) {
 		a.seen = true
 	}
 	s.mu.Unlock()
-	if s.conns.add(keyOf(e.Client.Tags), id, authorizedAt(e.Client.Tags)) {
+	if s.conns.add(keysOf(e.Client.Tags), id, authorizedAt(e.Client.Tags)) {
 		go s.kick(id)
 	}
 }
@@ -287,7 +294,7 @@ func (s *Service) resyncServer(server, acc string) error {
 			return fmt.Errorf("%s", r.Error.Description)
 		}
 		for _, c := range r.Data.Conns {
-			if id := (connID{server, c.CID}); s.conns.add(keyOf(c.Tags), id, authorizedAt(c.Tags)) {
+			if id := (connID{server, c.CID}); s.conns.add(keysOf(c.Tags), id, authorizedAt(c.Tags)) {
 				go s.kick(id) // revoked while the list was on its way
 			}
 		}

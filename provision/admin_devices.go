@@ -21,6 +21,10 @@ func (a *Admin) Device(ctx context.Context, p *otos.Principal, id string) (*otos
 // Devices implements otos.Admin.
 func (a *Admin) Devices(ctx context.Context, p *otos.Principal, f otos.DeviceFilter) ([]*otos.Device, string, error) {
 	f.TenantID = string(p.Scope)
+	if f.ExpiringWithin > 0 {
+		before := a.now().Add(f.ExpiringWithin)
+		f.ExpiringBefore = &before
+	}
 	return a.store.Devices(ctx, f)
 }
 

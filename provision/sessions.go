@@ -233,6 +233,8 @@ func (s *Sessions) Authorize(ctx context.Context, sess *otos.Session, topic stri
 	switch {
 	case sess.Registration || otos.IsRegistrationTopic(sess, topic, publish):
 		return otos.IsRegistrationTopic(sess, topic, publish)
+	case otos.IsVoucherTopic(sess, topic, publish):
+		return true
 	case !sess.IsService() && publish:
 		return otos.IsUplink(sess, topic)
 	case !sess.IsService():

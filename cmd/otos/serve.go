@@ -253,6 +253,10 @@ func (m *Main) Open(ctx context.Context) error {
 			if m.EMQX != nil {
 				m.EMQX.Drop(id)
 			}
+		}, RotationRequested: func(sess *otos.Session) {
+			if broker != nil {
+				broker.RotationRequested(sess)
+			}
 		}})
 	if m.Config.AdminToken == "" {
 		path := filepath.Join(m.Config.Data, "admin.token")
