@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 )
 
 // cacheFile is what the cache holds. Server and DeviceNumber say whose
@@ -19,6 +20,9 @@ type cacheFile struct {
 	DeviceID     string `json:"device_id"`
 	// Voucher is the voucher exactly as the server issued it: a JSON string.
 	Voucher string `json:"voucher"`
+	// IssuedAt and ExpiresAt are when it was received and when it expires.
+	IssuedAt  *time.Time `json:"issued_at,omitempty"`
+	ExpiresAt *time.Time `json:"expires_at,omitempty"`
 }
 
 // loadCache returns the voucher cached for c's device and server, or nil if
@@ -48,6 +52,12 @@ func loadCache(c Config) *Voucher {
 		c.Logger.Warn("voucher cache holds no usable voucher; ignoring it", "path", c.CachePath, "err", err)
 		return nil
 	}
+	if f.IssuedAt != nil {
+		v.IssuedAt = *f.IssuedAt
+	}
+	if f.ExpiresAt != nil {
+		v.ExpiresAt = *f.ExpiresAt
+	}
 	return v
 }
 
@@ -60,9 +70,15 @@ func sameServer(a, b string) bool {
 // file in the same directory, readable by its owner only, synced, then
 // renamed over the cache. A crash leaves either the old cache or the new one,
 // never half of one; the directory is created (0700) if missing.
-func saveCache(c Config, deviceID, voucher string) error {
-	b, err := json.MarshalIndent(cacheFile{Server: c.origin, DeviceNumber: c.DeviceNumber,
-		DeviceID: deviceID, Voucher: voucher}, "", "  ")
+func saveCache(c Config, v *Voucher, voucher string) error {
+	f := cacheFile{Server: c.origin, DeviceNumber: c.DeviceNumber, DeviceID: v.DeviceID, Voucher: voucher}
+	if !v.IssuedAt.IsZero() {
+		f.IssuedAt = &v.IssuedAt
+	}
+	if !v.ExpiresAt.IsZero() {
+		f.ExpiresAt = &v.ExpiresAt
+	}
+	b, err := json.MarshalIndent(f, "", "  ")
 	if err != nil {
 		return err
 	}

@@ -30,10 +30,12 @@ package device
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"time"
@@ -76,6 +78,17 @@ type Config struct {
 	// ParentDeviceNumber and SubDeviceAddr are required for a sub-device
 	// template: the gateway's number and the address under it.
 	ParentDeviceNumber, SubDeviceAddr string
+	// HardwareID is a chip id or serial that survives a factory reset:
+	// under a template with reregistration "hardware", a registration that
+	// sends the same one recovers the device's voucher after a reset.
+	// HardwareKey, optional, is an Ed25519 key kept where a reset does not
+	// reach (a secure element); its public key is enrolled at the first
+	// registration and every registration is signed with it.
+	HardwareID  string
+	HardwareKey ed25519.PrivateKey
+	// Jitter returns a number in [0, 1) that spreads the renewals of a
+	// fleet (Voucher.RenewAt); math/rand's when nil.
+	Jitter func() float64
 
 	// CachePath is the file that keeps the voucher between runs (mode 0600).
 	CachePath string
@@ -127,6 +140,12 @@ func (c Config) defaults(registers bool) (Config, error) {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
+	if c.Jitter == nil {
+		c.Jitter = rand.Float64
+	}
+	if c.HardwareKey != nil && (len(c.HardwareKey) != ed25519.PrivateKeySize || c.HardwareID == "") {
+		return c, errors.New("device: a hardware key must be an Ed25519 private key, with a hardware id")
+	}
 	c.origin = c.Server
 	if c.RegisterOverMQTT {
 		c.origin = brokerURL(c.Broker, c.TLS != nil)
@@ -176,6 +195,10 @@ type Voucher struct {
 	DeviceID string
 	Username string
 	Password string
+	// IssuedAt is when the device received the voucher, by its clock;
+	// ExpiresAt when it stops working (zero: never), by the server's.
+	IssuedAt  time.Time
+	ExpiresAt time.Time
 }
 
 // String describes v without its secrets, so that printing or logging a

@@ -77,7 +77,8 @@ func ConnectSubDevice(ctx context.Context, cfg Config, r otos.SubDeviceResult) (
 	if err != nil {
 		return nil, fmt.Errorf("sub-device %s: %w", r.DeviceNumber, err)
 	}
-	if err := saveCache(c, v.DeviceID, r.Voucher); err != nil {
+	v.IssuedAt = c.Now()
+	if err := saveCache(c, v, r.Voucher); err != nil {
 		return nil, err
 	}
 	return dial(ctx, c, v)

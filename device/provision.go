@@ -3,7 +3,9 @@ package device
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	crand "crypto/rand"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -122,7 +124,8 @@ func register(ctx context.Context, c Config) (*Voucher, error) {
 		}
 		v, raw, err := auth(ctx, c, body)
 		if err == nil {
-			if err := saveCache(c, v.DeviceID, raw); err != nil {
+			v.IssuedAt = c.Now()
+			if err := saveCache(c, v, raw); err != nil {
 				return nil, err
 			}
 			c.Logger.Info("voucher issued and cached", "device_number", c.DeviceNumber, "device_id", v.DeviceID, "path", c.CachePath)
@@ -155,26 +158,38 @@ type authRequest struct {
 	Nonce              string `json:"nonce,omitempty"`
 	SignMethod         string `json:"sign_method,omitempty"`
 	Sign               string `json:"sign,omitempty"`
+	HardwareID         string `json:"hardware_id,omitempty"`
+	HardwareKey        string `json:"hardware_key,omitempty"`
+	HardwareSign       string `json:"hardware_sign,omitempty"`
 }
 
 // requestBody returns the auth request: with the secret, or signed with it
-// (a fresh nonce and the current time) so that the secret never travels.
+// (a fresh nonce and the current time) so that the secret never travels;
+// with a hardware key, signed with that key too.
 func requestBody(c Config) ([]byte, error) {
 	r := authRequest{DeviceNumber: c.DeviceNumber, DeviceName: c.DeviceName, ProductKey: c.ProductKey,
-		ParentDeviceNumber: c.ParentDeviceNumber, SubDeviceAddr: c.SubDeviceAddr}
+		ParentDeviceNumber: c.ParentDeviceNumber, SubDeviceAddr: c.SubDeviceAddr, HardwareID: c.HardwareID}
 	if !c.Sign {
 		r.TemplateSecret = c.TemplateSecret
-		return json.Marshal(r)
 	}
-	nonce := make([]byte, 12)
-	if _, err := crand.Read(nonce); err != nil {
-		return nil, err
+	if c.Sign || c.HardwareKey != nil {
+		nonce := make([]byte, 12)
+		if _, err := crand.Read(nonce); err != nil {
+			return nil, err
+		}
+		r.Nonce, r.Timestamp = hex.EncodeToString(nonce), strconv.FormatInt(c.Now().UnixMilli(), 10)
 	}
-	r.TemplateID, r.Nonce, r.SignMethod = c.TemplateID, hex.EncodeToString(nonce), otos.SignMethodHMACSHA256
-	r.Timestamp = strconv.FormatInt(c.Now().UnixMilli(), 10)
 	canon := otos.AuthRequest{DeviceNumber: r.DeviceNumber, ProductKey: r.ProductKey, ParentDeviceNumber: r.ParentDeviceNumber,
-		SubDeviceAddr: r.SubDeviceAddr, TemplateID: r.TemplateID, Timestamp: r.Timestamp, Nonce: r.Nonce}
-	r.Sign = otos.Sign(otos.Secret(c.TemplateSecret), canon.SigningString())
+		SubDeviceAddr: r.SubDeviceAddr, Timestamp: r.Timestamp, Nonce: r.Nonce, HardwareID: r.HardwareID}
+	if c.Sign {
+		r.TemplateID, r.SignMethod = c.TemplateID, otos.SignMethodHMACSHA256
+		canon.TemplateID = r.TemplateID
+		r.Sign = otos.Sign(otos.Secret(c.TemplateSecret), canon.SigningString())
+	}
+	if c.HardwareKey != nil {
+		r.HardwareKey = base64.StdEncoding.EncodeToString(c.HardwareKey.Public().(ed25519.PublicKey))
+		r.HardwareSign = base64.StdEncoding.EncodeToString(ed25519.Sign(c.HardwareKey, []byte(canon.SigningString())))
+	}
 	return json.Marshal(r)
 }
 
@@ -207,8 +222,9 @@ func parseAnswer(status int, h http.Header, body []byte) (*Voucher, string, erro
 		Code    int    `json:"code"`
 		Message string `json:"message"`
 		Data    *struct {
-			DeviceID string `json:"device_id"`
-			Voucher  string `json:"voucher"`
+			DeviceID  string     `json:"device_id"`
+			Voucher   string     `json:"voucher"`
+			ExpiresAt *time.Time `json:"expires_at"`
 		} `json:"data"`
 	}
 	if err := json.Unmarshal(body, &env); err != nil {
@@ -227,6 +243,9 @@ func parseAnswer(status int, h http.Header, body []byte) (*Voucher, string, erro
 	if err != nil {
 		fail.Message = err.Error()
 		return nil, "", fail
+	}
+	if env.Data.ExpiresAt != nil {
+		v.ExpiresAt = *env.Data.ExpiresAt
 	}
 	return v, env.Data.Voucher, nil
 }

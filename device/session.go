@@ -54,11 +54,13 @@ type Session struct {
 	// DeviceID is the id the server gave the device.
 	DeviceID string
 
-	client paho.Client
-	number string
-	done   chan struct{}
-	once   sync.Once
-	err    error
+	client  paho.Client
+	number  string
+	cfg     Config
+	voucher *Voucher
+	done    chan struct{}
+	once    sync.Once
+	err     error
 }
 
 // Connect opens the device's MQTT 3.1.1 session with its voucher: the cached
@@ -82,6 +84,9 @@ func Connect(ctx context.Context, cfg Config) (*Session, error) {
 	if err != nil {
 		return nil, err
 	}
+	if cached {
+		v = renewDue(ctx, c, v)
+	}
 	s, err := dial(ctx, c, v)
 	var refused *RefusedError
 	if !cached || !errors.As(err, &refused) || !voucherRefused(refused.ReturnCode) {
@@ -98,7 +103,7 @@ func Connect(ctx context.Context, cfg Config) (*Session, error) {
 
 // dial opens one MQTT 3.1.1 session with voucher v.
 func dial(ctx context.Context, c Config, v *Voucher) (*Session, error) {
-	s := &Session{DeviceID: v.DeviceID, number: c.DeviceNumber, done: make(chan struct{})}
+	s := &Session{DeviceID: v.DeviceID, number: c.DeviceNumber, cfg: c, voucher: v, done: make(chan struct{})}
 	opts := paho.NewClientOptions().
 		AddBroker(brokerURL(c.Broker, c.TLS != nil)).
 		SetProtocolVersion(4). // MQTT 3.1.1, as ThingsPanel firmware

@@ -27,6 +27,7 @@ var templateCommands = []command{
 	{"update", "ID", "Change a template's name or registration settings; only the flags given change", templateUpdate},
 	{"rotate-secret", "ID", "Give a template a new secret; the previous one keeps working for --grace", templateRotate},
 	{"allowlist add", "ID", "Put device numbers (--file: CSV or one a line) on a template's allow-list", allowlistAdd},
+	{"rotate-vouchers", "ID", "Ask every device of a template to rotate its voucher (--deadline: the current vouchers expire then)", rotationRequest("template_id")},
 }
 
 var productCommands = []command{
@@ -41,11 +42,13 @@ var productCommands = []command{
 // registrationFlags are the template settings that create and update share.
 var registrationFlags = []fieldFlag{
 	{"registration", "registration", "whether devices may register themselves: `auto|off|allowlist`"},
-	{"reregistration", "reregistration", "how a repeated registration is answered: `until_connected|never`"},
+	{"reregistration", "reregistration", "how a repeated registration is answered: `until_connected|never|hardware` (hardware: also a factory-reset device proving the hardware id it registered with)"},
 	{"auth-mode", "auth_mode", "how devices prove the secret: `any|signed` (signed: the secret never travels)"},
 	{"max-devices", "max_devices", "the most devices the template may create: a `NUMBER`, 0 for no cap"},
 	{"rate-limit", "rate_limit", "registrations a second through the template: a `NUMBER`, 0 for none"},
 	{"clone-action", "clone_action", "what a suspected clone (one voucher connecting by turns from different addresses) leads to: `none|disable`"},
+	{"rotation-overlap", "rotation_overlap_seconds", "how long a voucher replaced by a rotation keeps working, unless the new one is used sooner: a `DURATION` like 24h or 7d (default 24h)"},
+	{"voucher-lifetime", "voucher_lifetime_seconds", "how long a voucher is valid after it is issued: a `DURATION` like 90d, or 0 for ever (default)"},
 	{"sub-templates", "sub_device_templates", "of a gateway template, the sub-device template `IDS` (comma-separated, \"\" for none) under which its gateways register sub-devices themselves"},
 }
 
@@ -67,6 +70,18 @@ func templateBody(fields map[string]string) (map[string]any, error) {
 			}
 		}
 		body["sub_device_templates"] = ids
+	}
+	for _, k := range []string{"rotation_overlap_seconds", "voucher_lifetime_seconds"} {
+		if v, ok := fields[k]; ok {
+			d, err := otos.ParseDuration(v)
+			if v == "0" {
+				d, err = 0, nil
+			}
+			if err != nil || d < 0 || d%time.Second != 0 {
+				return nil, usagef("--%s must be a duration like 36h or 7d, got %q", flagOf(k), v)
+			}
+			body[k] = int64(d / time.Second)
+		}
 	}
 	for _, k := range numberFields {
 		if v, ok := fields[k]; ok {
@@ -107,7 +122,7 @@ func templateUpdate(fs *flag.FlagSet) action {
 			return err
 		}
 		if len(body) == 0 {
-			return usagef("nothing to change: give --name, --registration, --reregistration, --auth-mode, --max-devices, --rate-limit, --sub-templates or --clone-action")
+			return usagef("nothing to change: give --name, --registration, --reregistration, --auth-mode, --max-devices, --rate-limit, --sub-templates, --clone-action, --rotation-overlap or --voucher-lifetime")
 		}
 		return call(ctx, c, http.MethodPatch, idPath("/api/v1/templates/%s", id), body, printTemplate)
 	}
@@ -190,6 +205,8 @@ func templateFields(t *otos.Template) []field {
 		{"devices", strconv.Itoa(t.DeviceCount)},
 		{"tenant", t.TenantID},
 		{"sub-device templates", orDash(strings.Join(t.SubTemplates, ", "))},
+		{"rotation overlap", seconds(t.RotationOverlap, "-")},
+		{"voucher lifetime", seconds(t.VoucherLifetime, "for ever")},
 		{"created", timestamp(&t.CreatedAt)},
 		{"updated", timestamp(&t.UpdatedAt)},
 	}
@@ -293,4 +310,21 @@ func readNumbers(path string, stdin io.Reader) ([]string, error) {
 func printImported(w io.Writer, r *otoshttp.AllowlistImported) error {
 	return printFields(w, field{"template", r.TemplateID}, field{"received", strconv.Itoa(r.Received)},
 		field{"added", strconv.Itoa(r.Added)})
+}
+
+// flagOf is the flag name of a body field: rotation_overlap_seconds is
+// --rotation-overlap.
+func flagOf(field string) string {
+	return strings.ReplaceAll(strings.TrimSuffix(field, "_seconds"), "_", "-")
+}
+
+// seconds shows a number of seconds as a duration, none when it is 0.
+func seconds(n int64, none string) string {
+	switch {
+	case n == 0:
+		return none
+	case n%86400 == 0:
+		return strconv.FormatInt(n/86400, 10) + "d"
+	}
+	return (time.Duration(n) * time.Second).String()
 }

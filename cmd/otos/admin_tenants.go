@@ -15,6 +15,7 @@ var tenantCommands = []command{
 		return listOf("/api/v1/tenants", defineListing(fs), tenantColumns)
 	}},
 	{"show", "ID", "Show a tenant", byID(http.MethodGet, "/api/v1/tenants/%s", printTenant)},
+	{"rotate-vouchers", "ID", "Ask every device of a tenant to rotate its voucher (--deadline: the current vouchers expire then)", rotationRequest("tenant_id")},
 }
 
 // tenantFlag is the tenant that "template create" and "service-account

@@ -28,6 +28,14 @@ package main
 //     devices/command/{number}/+ and devices/attributes/response/{number}/+.
 //  6. When the connection drops it connects again (step 4), waiting longer
 //     after each failure.
+//  7. A voucher with an expiry (the template gives it a lifetime) is renewed
+//     at two thirds of its lifetime, give or take a twelfth so that a fleet
+//     spreads its renewals: POST /api/v1/device/voucher/rotate with the
+//     voucher (or, registered over MQTT, devices/voucher/rotate/{id}). The
+//     new voucher is cached first, then the device connects with it, which
+//     ends the old one's overlap. It rotates at once when otos says so on
+//     its control topic, devices/voucher/control/{number} (an operator's
+//     request).
 //
 // The template secret is a secret of the whole fleet: prefer the environment
 // (OTOS_TEMPLATE_SECRET) to --secret, which other users can see in ps.
@@ -51,6 +59,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/otos-iot/otos"
 	"github.com/otos-iot/otos/device"
 )
 
@@ -89,7 +98,7 @@ func runConnect(ctx context.Context, args []string, stdout, stderr io.Writer, en
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "connected: device %s, id %s, broker %s\n", f.number, sess.DeviceID, f.broker)
+	connected(out, f, sess)
 	if f.gateway != "" {
 		subs, err := connectSubDevices(ctx, cfg, sess, f.gateway, out)
 		for _, s := range subs {
@@ -241,25 +250,82 @@ func publish(ctx context.Context, sess *device.Session, payload string, out io.W
 // failure, a broker restart, a revoked voucher) it connects again (step 6).
 func stayConnected(ctx context.Context, cfg device.Config, sess *device.Session, f *connectFlags, out io.Writer, log *slog.Logger) error {
 	for {
-		err := serve(ctx, sess, f, out)
+		err := serve(ctx, cfg, sess, f, out, log)
 		sess.Close()
 		if ctx.Err() != nil {
 			return nil
 		}
-		log.Warn("connection lost; connecting again", "err", err)
+		if !errors.Is(err, errRotated) {
+			log.Warn("connection lost; connecting again", "err", err)
+		}
 		if sess, err = reconnect(ctx, cfg, log); err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
 			return err
 		}
-		fmt.Fprintf(out, "connected: device %s, id %s, broker %s\n", f.number, sess.DeviceID, f.broker)
+		connected(out, f, sess)
 	}
+}
+
+// connected prints the session that began, and when its voucher expires.
+func connected(out io.Writer, f *connectFlags, sess *device.Session) {
+	fmt.Fprintf(out, "connected: device %s, id %s, broker %s\n", f.number, sess.DeviceID, f.broker)
+	if v := sess.Voucher(); !v.ExpiresAt.IsZero() {
+		fmt.Fprintf(out, "voucher expires %s, renewal at %s\n", v.ExpiresAt.Format(time.RFC3339), sess.RenewAt().Format(time.RFC3339))
+	}
+}
+
+// errRotated ends a session whose voucher was rotated: the device connects
+// again with the new one.
+var errRotated = errors.New("voucher rotated")
+
+// renewal returns what asks the session to renew its voucher: its renewal
+// time, and an operator's request on its control topic.
+func renewal(ctx context.Context, sess *device.Session, log *slog.Logger) (<-chan time.Time, <-chan struct{}) {
+	asked := make(chan struct{}, 1)
+	err := sess.OnControl(ctx, func(n otos.ControlNotice) {
+		if n.Action == otos.ActionRotateVoucher {
+			select {
+			case asked <- struct{}{}:
+			default:
+			}
+		}
+	})
+	if err != nil {
+		log.Warn("no control topic: an operator's rotation request reaches this device only at its renewal", "err", err)
+	}
+	var at <-chan time.Time
+	if t := sess.RenewAt(); !t.IsZero() {
+		at = time.After(time.Until(t))
+	}
+	return at, asked
+}
+
+// rotate renews the session's voucher, over MQTT when the device registers
+// over MQTT, else over HTTP.
+func rotate(ctx context.Context, cfg device.Config, sess *device.Session, f *connectFlags, out io.Writer) error {
+	var v *device.Voucher
+	var err error
+	if f.registerOver == "mqtt" {
+		v, err = sess.Rotate(ctx)
+	} else {
+		v, err = device.Rotate(ctx, cfg)
+	}
+	if err != nil {
+		return err
+	}
+	if v.ExpiresAt.IsZero() {
+		fmt.Fprintln(out, "voucher rotated")
+	} else {
+		fmt.Fprintf(out, "voucher rotated: expires %s\n", v.ExpiresAt.Format(time.RFC3339))
+	}
+	return nil
 }
 
 // serve subscribes to the downlinks, prints them, and publishes every
 // f.every, until ctx ends or the session is lost.
-func serve(ctx context.Context, sess *device.Session, f *connectFlags, out io.Writer) error {
+func serve(ctx context.Context, cfg device.Config, sess *device.Session, f *connectFlags, out io.Writer, log *slog.Logger) error {
 	err := sess.SubscribeDownlinks(ctx, func(topic string, payload []byte) {
 		fmt.Fprintf(out, "received %s %s\n", topic, printable(payload))
 	})
@@ -267,6 +333,7 @@ func serve(ctx context.Context, sess *device.Session, f *connectFlags, out io.Wr
 		return err
 	}
 	fmt.Fprintf(out, "listening on %s\n", strings.Join(device.DownlinkFilters(f.number), " "))
+	renewAt, asked := renewal(ctx, sess, log)
 	var tick <-chan time.Time
 	if f.every > 0 {
 		t := time.NewTicker(f.every)
@@ -286,7 +353,18 @@ func serve(ctx context.Context, sess *device.Session, f *connectFlags, out io.Wr
 			if err := publish(ctx, sess, telemetry(f.publish), out); err != nil {
 				return err
 			}
+			continue
+		case <-renewAt:
+		case <-asked:
 		}
+		// The renewal time came, or an operator asked: rotate, then connect
+		// again with the new voucher. A failure is tried again in a minute.
+		if err := rotate(ctx, cfg, sess, f, out); err != nil {
+			log.Warn("voucher rotation failed; trying again in a minute", "err", err)
+			renewAt = time.After(time.Minute)
+			continue
+		}
+		return errRotated
 	}
 }
 
