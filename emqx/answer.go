@@ -74,6 +74,11 @@ func (s *Service) authn(ctx context.Context, body []byte) any {
 		err = sharedBrokerCheck(sess, req.ClientID)
 	}
 	if err == nil {
+		if vk := sess.VoucherKey(); vk != "" {
+			// Before Connected, whose end of a rotation's overlap kicks the
+			// old voucher's clients: not this client id, taken over now.
+			s.clients.addVoucher(vk, req.ClientID)
+		}
 		err = s.cfg.Sessions.Connected(ctx, sess)
 	}
 	if err != nil {
@@ -82,9 +87,6 @@ func (s *Service) authn(ctx context.Context, body []byte) any {
 		return result{Result: deny}
 	}
 	s.clients.add(sess.Key(), req.ClientID)
-	if vk := sess.VoucherKey(); vk != "" {
-		s.clients.addVoucher(vk, req.ClientID)
-	}
 	return answerFor(sess)
 }
 

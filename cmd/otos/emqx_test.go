@@ -186,3 +186,48 @@ func TestEMQX(t *testing.T) {
 		t.Errorf("a disabled device's publish: %v", got)
 	}
 }
+
+// TestEMQXRotation: over EMQX, an expiring voucher's answer carries
+// expire_at, and the end of a rotation's overlap disconnects the clients of
+// the old voucher only, not a client id the device took over with the new one.
+func TestEMQXRotation(t *testing.T) {
+	dir := t.TempDir()
+	var conf bytes.Buffer
+	if err := run(t.Context(), []string{"emqx", "config", "http://otos.example:8080", "--data", dir}, &conf, &conf,
+		func(string) string { return "" }); err != nil {
+		t.Fatal(err)
+	}
+	token := regexp.MustCompile(`"authorization" = "Bearer ([^"]+)"`).FindStringSubmatch(conf.String())[1]
+	api := newFakeEMQXAPI(t, "otos-key", "otos-secret")
+	s := startServer(t, dir, func(c *Config) {
+		c.EMQXAPI, c.EMQXAPIKey, c.EMQXAPISecret = api.URL, "otos-key", "otos-secret"
+	})
+	tp := s.createTemplate(t, map[string]any{"voucher_lifetime_seconds": 3600})
+	_, old := s.register(t, tp.Secret, "emqx-rot")
+	authn := func(v voucher, clientID string) map[string]any {
+		_, ans := emqxCall(t, s, "/authn", token, map[string]string{"username": v.Username, "password": v.Password,
+			"clientid": clientID, "peerhost": "198.51.100.8"})
+		return ans
+	}
+	ans := authn(old, "emqx-rot/a")
+	exp, ok := ans["expire_at"].(float64)
+	if ans["result"] != "allow" || !ok || time.Until(time.Unix(int64(exp), 0)) < 59*time.Minute {
+		t.Fatalf("authn of an expiring voucher: %v", ans)
+	}
+	authn(old, "emqx-rot") // the client id the device keeps across the rotation
+	status, r := s.rotateHTTP(t, old)
+	if status != 200 {
+		t.Fatalf("rotation: %d %+v", status, r)
+	}
+	if ans := authn(r.voucher(t), "emqx-rot"); ans["result"] != "allow" {
+		t.Fatalf("the new voucher: %v", ans)
+	}
+	eventually(t, func() bool { return api.wasKicked("emqx-rot/a") }, time.Second)
+	time.Sleep(100 * time.Millisecond)
+	if api.wasKicked("emqx-rot") {
+		t.Fatal("the client id that took the old session over with the new voucher was kicked")
+	}
+	if ans := authn(old, "emqx-rot/b"); ans["result"] != "deny" {
+		t.Fatalf("the old voucher after its overlap: %v", ans)
+	}
+}

@@ -419,3 +419,39 @@ func TestNATSEventsAndLockout(t *testing.T) {
 		t.Fatal("a revoked service account stays connected")
 	}
 }
+
+// TestNATSRotation: through the NATS callout, a rotated voucher's session
+// lives on through the overlap and is kicked when the new voucher's first
+// connection ends the overlap, the new one staying.
+func TestNATSRotation(t *testing.T) {
+	dir := t.TempDir()
+	nc := startNATS(t, 1, otosNATSBlock(t, dir))
+	s := startServer(t, dir, func(c *Config) { c.NATS = nc.url() })
+	tp := s.createTemplate(t, map[string]any{"voucher_lifetime_seconds": 86400})
+	_, old := s.register(t, tp.Secret, "nats-rot-1")
+	first, err := connect3(t, nc.mqtt[0], "nats-rot-1", old.Username, old.Password, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	status, r := s.rotateHTTP(t, old)
+	if status != 200 {
+		t.Fatalf("rotation: %d %+v", status, r)
+	}
+	fresh := r.voucher(t)
+	if first.lostWithin(500 * time.Millisecond) {
+		t.Fatal("the rotation kicked the old voucher's session")
+	}
+	second, err := connect3(t, nc.mqtt[0], "nats-rot-1/new", fresh.Username, fresh.Password, nil)
+	if err != nil {
+		t.Fatalf("new voucher over NATS: %v", err)
+	}
+	if !first.lostWithin(3 * time.Second) {
+		t.Fatal("the old voucher's session outlived the new voucher's first connection")
+	}
+	if second.lostWithin(500 * time.Millisecond) {
+		t.Fatal("the new voucher's session was kicked too")
+	}
+	if _, err := connect3(t, nc.mqtt[0], "nats-rot-1/old", old.Username, old.Password, nil); err == nil {
+		t.Fatal("the old voucher connected after its overlap ended")
+	}
+}
