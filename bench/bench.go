@@ -41,6 +41,10 @@ const (
 	ModeRepeat Mode = "repeat"
 	// ModeBadSecret sends a wrong template secret (or signs with one).
 	ModeBadSecret Mode = "bad-secret"
+	// ModeRotate registers one device per worker, then rotates its voucher
+	// again and again (POST /api/v1/device/voucher/rotate), each rotation
+	// with the voucher the last one issued.
+	ModeRotate Mode = "rotate"
 )
 
 // Defaults for the zero values of Config.
@@ -165,8 +169,10 @@ func (c Config) validate() error {
 		return fmt.Errorf("bench: server %q is not an http:// or https:// URL", c.Server)
 	case c.Secret == "":
 		return errors.New("bench: no template secret")
-	case c.Mode != ModeNew && c.Mode != ModeRepeat && c.Mode != ModeBadSecret:
-		return fmt.Errorf("bench: mode %q: want new, repeat or bad-secret", c.Mode)
+	case c.Mode != ModeNew && c.Mode != ModeRepeat && c.Mode != ModeBadSecret && c.Mode != ModeRotate:
+		return fmt.Errorf("bench: mode %q: want new, repeat, bad-secret or rotate", c.Mode)
+	case c.Mode == ModeRotate && (c.Sign || c.MQTT.Addr != ""):
+		return errors.New("bench: mode rotate sends plain registrations and no MQTT phase")
 	case !tagPattern.MatchString(c.Tag):
 		return fmt.Errorf("bench: tag %q: want 1 to 64 letters, digits or ._:-", c.Tag)
 	case c.Devices < 0 || c.Concurrency < 0 || c.Duration < 0 || c.Timeout < 0 || c.ProgressEvery < 0:

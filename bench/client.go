@@ -29,9 +29,10 @@ import (
 
 // target is where the requests go.
 type target struct {
-	addr string      // host:port to dial
-	tls  *tls.Config // nil for http://
-	head []byte      // the request line and headers, up to the Content-Length value
+	addr   string      // host:port to dial
+	tls    *tls.Config // nil for http://
+	head   []byte      // the request line and headers, up to the Content-Length value
+	rotate []byte      // the rotation's, up to the Authorization value
 }
 
 // newTarget prepares the requests to server's auth route. tlsConfig, when
@@ -53,9 +54,11 @@ func newTarget(server string, tlsConfig *tls.Config) (*target, error) {
 		}
 		t.tls.ServerName, t.tls.NextProtos = u.Hostname(), []string{"http/1.1"}
 	}
-	path := strings.TrimRight(u.EscapedPath(), "/") + device.AuthPath
+	base := strings.TrimRight(u.EscapedPath(), "/")
 	t.head = fmt.Appendf(nil, "POST %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: otos-bench\r\n"+
-		"Content-Type: application/json\r\nAccept: application/json\r\nContent-Length: ", path, u.Host)
+		"Content-Type: application/json\r\nAccept: application/json\r\nContent-Length: ", base+device.AuthPath, u.Host)
+	t.rotate = fmt.Appendf(nil, "POST %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: otos-bench\r\n"+
+		"Accept: application/json\r\nContent-Length: 0\r\nAuthorization: Basic ", base+device.RotatePath, u.Host)
 	return t, nil
 }
 
@@ -83,10 +86,28 @@ func newConn(ctx context.Context, t *target, timeout time.Duration) *conn {
 // meets the closed connection before any answer: it is then sent again, once,
 // on a new connection, as net/http does.
 func (c *conn) post(body []byte) (int, []byte, error) {
+	return c.request(func(b []byte) []byte {
+		b = append(b, c.t.head...)
+		b = strconv.AppendInt(b, int64(len(body)), 10)
+		return append(append(b, "\r\n\r\n"...), body...)
+	})
+}
+
+// postRotate sends a rotation with a voucher's Basic credentials (auth,
+// base64) and reads its answer.
+func (c *conn) postRotate(auth string) (int, []byte, error) {
+	return c.request(func(b []byte) []byte {
+		return append(append(append(b, c.t.rotate...), auth...), "\r\n\r\n"...)
+	})
+}
+
+// request sends the request that build appends and reads the answer,
+// once more on a fresh connection when the server had closed an idle one.
+func (c *conn) request(build func([]byte) []byte) (int, []byte, error) {
 	reused := c.reused
-	err := c.send(body)
+	err := c.send(build)
 	if err != nil && reused && closedIdle(err) && c.ctx.Err() == nil {
-		err = c.send(body)
+		err = c.send(build)
 	}
 	if err != nil {
 		return 0, nil, err
@@ -102,7 +123,7 @@ func closedIdle(err error) bool {
 
 // send writes the request, opening the connection first if need be, and
 // waits for the first byte of the answer. On error the connection is closed.
-func (c *conn) send(body []byte) (err error) {
+func (c *conn) send(build func([]byte) []byte) (err error) {
 	if c.nc == nil {
 		if err := c.dial(); err != nil {
 			return err
@@ -121,9 +142,7 @@ func (c *conn) send(body []byte) (err error) {
 	if err := c.ctx.Err(); err != nil {
 		return err
 	}
-	c.buf = append(c.buf[:0], c.t.head...)
-	c.buf = strconv.AppendInt(c.buf, int64(len(body)), 10)
-	c.buf = append(append(c.buf, "\r\n\r\n"...), body...)
+	c.buf = build(c.buf[:0])
 	if _, err := c.nc.Write(c.buf); err != nil {
 		return err
 	}

@@ -7,7 +7,7 @@
 #   bench/ratios.sh                  # sqlite-new repeat bad-secret mqtt
 #   bench/ratios.sh postgres-new     # one scenario
 #
-# Scenarios: sqlite-new, repeat, bad-secret, postgres-new, mqtt, webhook, nats.
+# Scenarios: sqlite-new, repeat, bad-secret, postgres-new, mqtt, webhook, nats, rotate.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SHARED=${SHARED:-../shared/bench}
@@ -176,6 +176,7 @@ run() {
 	mqtt) otos_start; mqtt_scenario; otos_stop ;;
 	webhook) otos_start --lockout-threshold 0 --webhook-allow-private; webhook_scenario; otos_stop ;;
 	nats) nats_scenario ;;
+	rotate) otos_start --lockout-threshold 0; rotate_scenario; otos_stop ;;
 	*) echo "unknown scenario $1"; exit 2 ;;
 	esac
 }
@@ -185,6 +186,26 @@ run() {
 repeat_scenario() {
 	"$WORK/otos" bench --server http://$HTTP --secret "$SECRET" --devices 1 --tag fixed --mqtt $MQTT >/dev/null 2>&1
 	TAG_FIXED=1 http_scenario repeat repeat
+}
+
+# rotate_scenario: voucher rotations (each device rotating with the voucher its last rotation issued,
+# one device per connection) against repeat registrations that re-issue a voucher (a device that has
+# not connected yet, under until_connected: a write, as a rotation is), both sent by otos bench with
+# the same concurrency, in alternating rounds, and the median ratio rotate/repeat.
+rotate_scenario() {
+	local ratios=()
+	for i in $(seq "$ROUNDS"); do
+		local rep rot
+		rep=$("$WORK/otos" bench --server http://$HTTP --secret "$SECRET" --mode repeat --tag rp$i$RANDOM \
+			--devices 0 --duration "$DURATION" --concurrency 32 --json 2>/dev/null | sed -n 's/^  "rps": *\([0-9.]*\).*/\1/p')
+		rot=$("$WORK/otos" bench --server http://$HTTP --secret "$SECRET" --mode rotate --tag rt$i$RANDOM \
+			--devices 0 --duration "$DURATION" --concurrency 32 --json 2>/dev/null | sed -n 's/^  "rps": *\([0-9.]*\).*/\1/p')
+		local r
+		r=$(echo "scale=3; $rot / $rep" | bc)
+		ratios+=("$r")
+		printf 'rotate        round %d  re-issuing repeats %7.0f/s  rotations %7.0f/s  ratio %s\n' "$i" "$rep" "$rot" "$r"
+	done
+	printf '%-13s median ratio rotate/repeat %s\n' rotate "$(printf '%s\n' "${ratios[@]}" | sort -n | sed -n "$(((ROUNDS + 1) / 2))p")"
 }
 
 for s in "${@:-sqlite-new repeat bad-secret mqtt}"; do

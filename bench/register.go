@@ -2,10 +2,12 @@ package bench
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -38,6 +40,7 @@ type registrar struct {
 
 	next                      atomic.Int64 // the last request number taken
 	done, ok, refused, failed atomic.Int64
+	rotators                  atomic.Int64 // ModeRotate: the devices registered so far
 }
 
 // workerStats is what one worker tallies.
@@ -107,6 +110,16 @@ func (r *registrar) run(ctx context.Context) (*Report, []session, error) {
 func (r *registrar) work(ctx context.Context, stop <-chan struct{}, ws *workerStats) {
 	c := newConn(ctx, r.target, r.cfg.Timeout)
 	defer c.close()
+	var rot *rotator
+	if r.cfg.Mode == ModeRotate {
+		var err error
+		if rot, err = r.newRotator(c); err != nil {
+			if ctx.Err() == nil {
+				ws.fail("setup", err)
+			}
+			return
+		}
+	}
 	for {
 		select {
 		case <-stop:
@@ -119,7 +132,71 @@ func (r *registrar) work(ctx context.Context, stop <-chan struct{}, ws *workerSt
 		if r.cfg.Devices > 0 && seq > int64(r.cfg.Devices) {
 			return
 		}
+		if rot != nil {
+			r.rotate(ctx, c, rot, ws)
+			continue
+		}
 		r.send(ctx, c, seq, ws)
+	}
+}
+
+// rotator is a ModeRotate worker's device: the Basic credentials of its
+// current voucher.
+type rotator struct {
+	number, auth string
+}
+
+// newRotator registers a device of its own for a ModeRotate worker.
+func (r *registrar) newRotator(c *conn) (*rotator, error) {
+	number := r.bodies.tag + "-rot-" + strconv.FormatInt(r.rotators.Add(1), 10)
+	a, err := post(c, r.bodies.plain(number))
+	if err != nil {
+		return nil, fmt.Errorf("register %s: %w", number, err)
+	}
+	if a.code != codeOK {
+		return nil, fmt.Errorf("register %s: code %d", number, a.code)
+	}
+	rot := &rotator{number: number}
+	return rot, rot.take(a)
+}
+
+// take keeps the voucher of a successful answer.
+func (rot *rotator) take(a answer) error {
+	s, err := a.session(rot.number)
+	if err != nil {
+		return err
+	}
+	rot.auth = base64.StdEncoding.EncodeToString([]byte(s.username + ":" + s.password))
+	return nil
+}
+
+// rotate sends one rotation with rot's voucher and tallies its outcome.
+func (r *registrar) rotate(ctx context.Context, c *conn, rot *rotator, ws *workerStats) {
+	start := time.Now()
+	status, b, err := c.postRotate(rot.auth)
+	elapsed := time.Since(start)
+	if err != nil && ctx.Err() != nil {
+		return
+	}
+	r.done.Add(1)
+	var a answer
+	if err == nil {
+		a, err = parseAnswer(status, b)
+	}
+	if err != nil {
+		r.failed.Add(1)
+		ws.fail(reason(err), err)
+		return
+	}
+	r.lat.Record(elapsed)
+	ws.codes[a.code]++
+	if a.code != codeOK {
+		r.refused.Add(1)
+		return
+	}
+	r.ok.Add(1)
+	if err := rot.take(a); err != nil {
+		ws.fail("no_voucher", err)
 	}
 }
 

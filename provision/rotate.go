@@ -9,29 +9,20 @@ import (
 	"github.com/otos-iot/otos"
 )
 
-// Rotate implements otos.Registrar.
+// Rotate implements otos.Registrar. It works from the session, as the
+// broker's view gave it, and lets the store's conditional update decide:
+// a rotation costs one write and no read; only a refusal reads the device,
+// to say why.
 func (r *Registrar) Rotate(ctx context.Context, dev *otos.Session) (iss *otos.Issued, err error) {
 	defer func() { r.audit.rotation(dev, err) }()
 	if dev == nil || dev.IsService() || dev.Registration {
 		return nil, otos.Errorf(otos.EFORBIDDEN, "only a device rotates its voucher, with the voucher itself")
 	}
-	d, err := r.store.Device(ctx, dev.DeviceID)
-	if err != nil {
-		return nil, ifNotFound(err, errBadCredentials)
-	}
 	now := r.timestamp()
-	switch {
-	case d.Status != otos.StatusEnabled:
-		return nil, otos.Errorf(otos.EFORBIDDEN, "device is disabled")
-	case bytes.Equal(d.Credential.Lookup, dev.Lookup):
-		if otos.Expired(d.VoucherExpiresAt, now) {
-			return nil, errExpired(false)
-		}
-	case bytes.Equal(d.Previous.Lookup, dev.Lookup) && d.PreviousValid(now):
-	default:
-		return nil, errBadCredentials // voided since the session was checked
+	if otos.Expired(dev.Until, now) {
+		return nil, errExpired(dev.Previous)
 	}
-	t, err := r.views.template(ctx, d.TemplateID)
+	t, err := r.views.template(ctx, dev.TemplateID)
 	if err != nil || t == nil {
 		return nil, cmpErr(err, "template of the device not found")
 	}
@@ -43,21 +34,20 @@ func (r *Registrar) Rotate(ctx context.Context, dev *otos.Session) (iss *otos.Is
 		return nil, err
 	}
 	rot := otos.Rotation{Presented: dev.Lookup, New: v.Credential(), ExpiresAt: t.VoucherExpiry(now),
-		PreviousUntil: overlapEnd(t, d, now), RetryBefore: now.Add(-otos.RotationRetryGap)}
-	data := otos.DeviceEventData(d)
-	data.ClientAddr, data.ExpiresAt, data.PreviousUntil = dev.From.Addr, rot.ExpiresAt, &rot.PreviousUntil
-	d, err = r.store.RotateCredential(ctx, d.ID, rot, now, r.event(otos.EventVoucherRotated, d.TenantID, d.ID, data))
+		PreviousUntil: overlapEnd(t, dev, now), RetryBefore: now.Add(-otos.RotationRetryGap)}
+	data := otos.EventData{DeviceID: dev.DeviceID, DeviceNumber: dev.DeviceNumber, TemplateID: dev.TemplateID,
+		ClientAddr: dev.From.Addr, ExpiresAt: rot.ExpiresAt, PreviousUntil: &rot.PreviousUntil}
+	d, err := r.store.RotateCredential(ctx, dev.DeviceID, rot, now, r.event(otos.EventVoucherRotated, dev.TenantID, dev.DeviceID, data))
 	switch otos.ErrorCode(err) {
 	case "":
 	case otos.ECONFLICT:
-		return nil, &otos.Error{Code: otos.EROTATED, RetryAfter: otos.RotationRetryGap,
-			Message: "This voucher was rotated a moment ago by another request: use the voucher that request received, or, if its answer was lost, retry in 30 seconds"}
+		return nil, r.rotationRefused(ctx, dev, now)
 	case otos.ENOTFOUND:
 		return nil, errBadCredentials
 	default:
 		return nil, fmt.Errorf("rotate voucher: %w", err)
 	}
-	r.views.forgetDevice(d.ID)
+	r.views.rotated(d, dev.DeviceType, dev.Lookup)
 	if !bytes.Equal(d.Previous.Lookup, dev.Lookup) {
 		// A retry by the previous voucher replaced a voucher never used:
 		// nothing should hold it, but should anything, it is void now.
@@ -67,16 +57,36 @@ func (r *Registrar) Rotate(ctx context.Context, dev *otos.Session) (iss *otos.Is
 	return &otos.Issued{Device: d, Voucher: v}, nil
 }
 
+// rotationRefused says why the store refused the rotation of dev's voucher:
+// the device was disabled or the voucher voided since the session was
+// checked, or another rotation with the same voucher won (EROTATED).
+func (r *Registrar) rotationRefused(ctx context.Context, dev *otos.Session, now time.Time) error {
+	d, err := r.store.Device(ctx, dev.DeviceID)
+	switch {
+	case err != nil:
+		return ifNotFound(err, errBadCredentials)
+	case d.Status != otos.StatusEnabled:
+		return otos.Errorf(otos.EFORBIDDEN, "device is disabled")
+	case !bytes.Equal(d.Credential.Lookup, dev.Lookup) && !(bytes.Equal(d.Previous.Lookup, dev.Lookup) && d.PreviousValid(now)):
+		if bytes.Equal(d.Previous.Lookup, dev.Lookup) {
+			return errExpired(true)
+		}
+		return errBadCredentials
+	}
+	return &otos.Error{Code: otos.EROTATED, RetryAfter: otos.RotationRetryGap,
+		Message: "This voucher was rotated a moment ago by another request: use the voucher that request received, or, if its answer was lost, retry in 30 seconds"}
+}
+
 // overlapEnd is when the voucher that rotates now stops working, unless
 // the new one is used sooner: after the template's overlap, but never
 // later than the voucher's own expiry.
-func overlapEnd(t *otos.Template, d *otos.Device, now time.Time) time.Time {
+func overlapEnd(t *otos.Template, dev *otos.Session, now time.Time) time.Time {
 	end := now.Add(time.Duration(t.RotationOverlap) * time.Second)
 	if t.RotationOverlap <= 0 {
 		end = now.Add(otos.DefaultRotationOverlap * time.Second)
 	}
-	if d.VoucherExpiresAt != nil && d.VoucherExpiresAt.Before(end) {
-		end = *d.VoucherExpiresAt
+	if dev.Until != nil && !dev.Previous && dev.Until.Before(end) {
+		end = *dev.Until
 	}
 	return end // a retry by the previous voucher keeps its end: the store ignores this
 }

@@ -293,6 +293,17 @@ func (v *views) connected(id string, lookup []byte) {
 	v.devices.DeleteTag(id)
 }
 
+// rotated puts the new voucher of device d, of type typ, into the broker's
+// view in place of the one that rotated (presented), and tells the other
+// nodes to forget theirs: the device reconnects next, most likely here.
+func (v *views) rotated(d *otos.Device, typ otos.DeviceType, presented []byte) {
+	v.vouchers.Delete(string(presented)) // and a read under way must not put it back
+	v.devices.DeleteTag(d.ID)
+	now := v.now()
+	v.vouchers.Put(string(d.Credential.Lookup), d.ID, voucherViewOf(d, typ, now), now.Add(voucherTTL))
+	v.publish(msgForget, d.ID)
+}
+
 // endOverlap records that the rotated voucher current was first used: the
 // one it replaced, previous, is refused from now on, and its sessions are
 // closed here and on the other nodes.

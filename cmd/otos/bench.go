@@ -53,7 +53,7 @@ func parseBenchFlags(args []string, stderr io.Writer, env func(string) string) (
 	fs.StringVar(&cfg.Server, "server", firstNonEmpty(env("OTOS_SERVER"), defaultServer), "server `URL` (env OTOS_SERVER)")
 	// The secret is read from the environment after parsing, so that -h cannot print it.
 	fs.StringVar(&cfg.Secret, "secret", "", "template secret (env OTOS_TEMPLATE_SECRET, safer: flags show in ps)")
-	fs.StringVar(&mode, "mode", string(bench.ModeNew), "new (distinct device numbers), repeat (one number, registered first) or bad-secret")
+	fs.StringVar(&mode, "mode", string(bench.ModeNew), "new (distinct device numbers), repeat (one number, registered first), bad-secret, or rotate (a device per connection, rotating its voucher)")
 	fs.StringVar(&cfg.Tag, "tag", "", "prefix of the device numbers, `<tag>-<n>` (default a timestamp)")
 	fs.IntVar(&cfg.Devices, "devices", defaultBenchDevices, "requests to send, one device each in mode new (with --duration alone: no limit)")
 	fs.IntVar(&cfg.Concurrency, "concurrency", bench.DefaultConcurrency, "requests in flight at once, each on its own connection")
