@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 )
 
@@ -60,6 +61,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, env func(
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return flag.ErrHelp
+	}
+	if args[0] == "admin" && len(args) > 1 {
+		// "otos admin devices list" is "otos device list": the group, in
+		// the singular or the plural, after an optional "admin".
+		group := strings.TrimSuffix(args[1], "s")
+		if _, ok := groups[group]; ok && args[1] != "events" {
+			args = append([]string{group}, args[2:]...)
+		} else if _, ok := groups[args[1]]; ok {
+			args = args[1:]
+		}
 	}
 	if args[0] == "device" && len(args) > 1 && args[1] == "connect" {
 		return runConnect(ctx, args[2:], stdout, stderr, env)
