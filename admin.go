@@ -110,6 +110,8 @@ type Admin interface {
 	// control topic, the others at their next connect. With a deadline,
 	// their current voucher expires then. It returns how many were asked.
 	RequestRotation(ctx context.Context, p *Principal, scope RotationScope, deadline *time.Time) (int64, error)
+	// Overview returns the state of p's fleet at a glance.
+	Overview(ctx context.Context, p *Principal) (*Overview, error)
 	// UnbindHardware removes the hardware identity bound to device id, so
 	// that the next registration that re-issues its voucher binds anew.
 	UnbindHardware(ctx context.Context, p *Principal, id string) (*Device, error)
@@ -311,4 +313,44 @@ func (sp *TokenSpec) Expiry(now time.Time) (*time.Time, error) {
 		return &at, nil
 	}
 	return nil, nil
+}
+
+// Overview is the state of a tenant's fleet at a glance (of every tenant,
+// for the system administrator), as the console's first page shows it.
+// Counters are this node's, in memory, over the last hour.
+type Overview struct {
+	// Devices is how many devices there are; Online how many have a live
+	// broker session on this node.
+	Devices int64 `json:"devices"`
+	Online  int64 `json:"online"`
+	// Registrations counts the successful registrations of each of the
+	// last 60 minutes, oldest first, the current minute last.
+	Registrations []int `json:"registrations_per_minute"`
+	// Refusals counts the refused registrations of the last hour by code.
+	Refusals []CodeCount `json:"refusals"`
+	// TopRefused are the client addresses refused most in the last hour.
+	TopRefused []AddrCount `json:"top_refused"`
+	// Latest are the newest registrations, newest first.
+	Latest []Registered `json:"latest"`
+}
+
+// CodeCount is how many refusals had one result code.
+type CodeCount struct {
+	Code  int `json:"code"`
+	Count int `json:"count"`
+}
+
+// AddrCount is how many refusals one client address had.
+type AddrCount struct {
+	Addr  string `json:"addr"`
+	Count int    `json:"count"`
+}
+
+// Registered is one successful registration, for the live view.
+type Registered struct {
+	At           time.Time `json:"at"`
+	DeviceID     string    `json:"device_id"`
+	DeviceNumber string    `json:"device_number"`
+	TemplateID   string    `json:"template_id"`
+	ClientAddr   string    `json:"client_addr"`
 }

@@ -1,6 +1,7 @@
 package otos
 
 import (
+	"strings"
 	"time"
 )
 
@@ -77,7 +78,19 @@ type DeviceFilter struct {
 	// from now, by the core's clock.
 	ExpiringBefore *time.Time
 	ExpiringWithin time.Duration
+	// Online, when set, selects devices online (true) or not (false).
+	Online *bool
+	// Search, when set, selects the device with this number and the
+	// devices whose name starts with it.
+	Search string
 	Page
+}
+
+// LikePrefix is a LIKE pattern (escape character \) matching the strings
+// that start with s.
+func LikePrefix(s string) string {
+	r := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
+	return r.Replace(s) + "%"
 }
 
 // Validate checks the filter's values.
@@ -86,6 +99,9 @@ func (f *DeviceFilter) Validate() error {
 	case "", StatusEnabled, StatusDisabled:
 	default:
 		return FieldError("status", ReasonValue, "status must be enabled or disabled")
+	}
+	if err := validateString("search", f.Search, MaxNameLen, false, false); err != nil {
+		return err
 	}
 	if f.ExpiringWithin < 0 {
 		return FieldError("expiring_within", ReasonValue, "expiring_within must not be negative")

@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -111,6 +112,14 @@ func (d *DB) Devices(ctx context.Context, f otos.DeviceFilter) ([]*otos.Device, 
 	w.eq("status", string(f.Status))
 	if f.ExpiringBefore != nil {
 		w.add("expires_at < $?", *f.ExpiringBefore)
+	}
+	if f.Online != nil {
+		w.add("online = $?", *f.Online)
+	}
+	if f.Search != "" {
+		w.args = append(w.args, f.Search, otos.LikePrefix(f.Search))
+		n := len(w.args)
+		w.conds = append(w.conds, fmt.Sprintf(`(device_number = $%d OR name LIKE $%d ESCAPE '\')`, n-1, n))
 	}
 	return list(ctx, d, "list devices", deviceColumns, "devices", w, f.Page, scanDevice,
 		func(dev *otos.Device) string { return dev.ID })

@@ -35,11 +35,17 @@ func (a *Admin) Authenticate(ctx context.Context, from otos.Client, token otos.S
 	return p, nil
 }
 
-// principal returns the principal of token.
-func (a *Admin) principal(ctx context.Context, from otos.Client, token otos.Secret) (*otos.Principal, error) {
+// principal returns the principal of token. A client that presents wrong
+// tokens counts toward its lock-out, as wrong secrets do, and a locked-out
+// client is refused before any work: the console's login is this call too.
+func (a *Admin) principal(ctx context.Context, from otos.Client, token otos.Secret) (_ *otos.Principal, err error) {
 	if token == "" {
 		return nil, errUnauthorized
 	}
+	if err := a.guard.check(from); err != nil {
+		return nil, err
+	}
+	defer func() { a.guard.count(from, err) }()
 	h := otos.TokenHash(token)
 	if a.envToken != nil && subtle.ConstantTimeCompare(h, a.envToken) == 1 {
 		return &otos.Principal{Role: otos.RoleAdmin, From: from}, nil

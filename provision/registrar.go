@@ -29,7 +29,10 @@ var (
 func (r *Registrar) Register(ctx context.Context, from otos.Client, decode func() (*otos.AuthRequest, error)) (iss *otos.Issued, err error) {
 	var req *otos.AuthRequest // once valid, for the audit and the log
 	var t *otos.Template
-	defer func() { r.refused(ctx, from, req, t, err) }()
+	defer func() {
+		r.refused(ctx, from, req, t, err)
+		r.stats.registration(t, from, iss, err, r.now())
+	}()
 	if err := r.guard.check(from); err != nil {
 		return nil, err
 	}

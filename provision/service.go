@@ -99,6 +99,10 @@ type core struct {
 	audit *auditLog
 	// refused counts refused registrations into registration.refused events.
 	refused refusals
+	// stats counts registrations for the overview; online counts the
+	// devices with a live session on this node, in a scope.
+	stats  stats
+	online func(otos.Scope) int64
 }
 
 // Service is the core with its three services.
@@ -139,6 +143,7 @@ func New(cfg Config) *Service {
 		s.Sessions.rotate = func(*otos.Session) {}
 	}
 	c.views.rotateLocal = s.Sessions.rotationRequested
+	c.online = s.Sessions.online
 	if s.retention <= 0 {
 		s.retention = DefaultAuditRetention
 	}

@@ -189,6 +189,18 @@ func (s *Sessions) rotationRequested(sc otos.RotationScope, deadline *time.Time)
 	}
 }
 
+// online counts the devices with a live session on this node in scope
+// (every tenant's for the system scope).
+func (s *Sessions) online(scope otos.Scope) int64 {
+	n := int64(0)
+	for _, sess := range s.live.snapshot() {
+		if !sess.IsService() && (scope == "" || otos.Scope(sess.TenantID) == scope) {
+			n++
+		}
+	}
+	return n
+}
+
 // Expire closes the live sessions whose voucher has stopped being valid
 // (Session.Until): an expired voucher, or one replaced by a rotation whose
 // overlap has ended. It returns how many.

@@ -102,6 +102,14 @@ func (d *DB) Devices(ctx context.Context, f otos.DeviceFilter) ([]*otos.Device, 
 		w.conds = append(w.conds, "expires_at < ?")
 		w.args = append(w.args, micros(*f.ExpiringBefore))
 	}
+	if f.Online != nil {
+		w.conds = append(w.conds, "online = ?")
+		w.args = append(w.args, *f.Online)
+	}
+	if f.Search != "" {
+		w.conds = append(w.conds, `(device_number = ? OR name LIKE ? ESCAPE '\')`)
+		w.args = append(w.args, f.Search, otos.LikePrefix(f.Search))
+	}
 	return list(ctx, d, "list devices", deviceColumns, "devices", w, f.Page, scanDevice,
 		func(dev *otos.Device) string { return dev.ID })
 }

@@ -118,3 +118,42 @@ func testDeviceList(t *testing.T, s otos.Store) {
 		}
 	})
 }
+
+// testDeviceSearch: the console's filters, online and a search by number
+// or name prefix, with LIKE's wildcards taken literally.
+func testDeviceSearch(t *testing.T, s otos.Store) {
+	tpl, _ := newTemplate(t, s, otos.DefaultTenantID, otos.DeviceDirect)
+	a := newDevice(t, s, tpl, func(d *otos.Device) { d.DeviceNumber, d.Name = "srch-"+newID(), "kitchen 1" })
+	b := newDevice(t, s, tpl, func(d *otos.Device) { d.Name = "kitchen_2" })
+	c := newDevice(t, s, tpl, func(d *otos.Device) { d.Name = "hall 100%" })
+	must(t, s.MarkConnected(t.Context(), b.ID, b.Credential.Lookup, t0))
+	ids := func(f otos.DeviceFilter) []string {
+		t.Helper()
+		f.TemplateID = tpl.ID
+		got, _, err := s.Devices(t.Context(), f)
+		must(t, err)
+		var out []string
+		for _, d := range got {
+			out = append(out, d.ID)
+		}
+		return out
+	}
+	on, off := true, false
+	for _, c := range []struct {
+		name string
+		f    otos.DeviceFilter
+		want []string
+	}{
+		{"online", otos.DeviceFilter{Online: &on}, []string{b.ID}},
+		{"offline", otos.DeviceFilter{Online: &off}, []string{a.ID, c.ID}},
+		{"name-prefix", otos.DeviceFilter{Search: "kitchen"}, []string{a.ID, b.ID}},
+		{"underscore-literal", otos.DeviceFilter{Search: "kitchen_"}, []string{b.ID}},
+		{"percent-literal", otos.DeviceFilter{Search: "hall 100%"}, []string{c.ID}},
+		{"percent-not-wildcard", otos.DeviceFilter{Search: "%"}, nil},
+		{"number", otos.DeviceFilter{Search: a.DeviceNumber}, []string{a.ID}},
+	} {
+		if got := ids(c.f); fmt.Sprint(got) != fmt.Sprint(c.want) {
+			t.Errorf("%s: %v, want %v", c.name, got, c.want)
+		}
+	}
+}

@@ -34,6 +34,7 @@ func Run(t *testing.T, open func(t *testing.T) otos.Store) {
 		{"Products", testProducts},
 		{"Devices", testDevices},
 		{"DeviceList", testDeviceList},
+		{"DeviceSearch", testDeviceSearch},
 		{"DeviceCredential", testDeviceCredential},
 		{"DeviceState", testDeviceState},
 		{"VoucherLife", testVoucherLife},
