@@ -32,14 +32,21 @@ type Principal struct {
 	TokenID string
 	// From is the client that presented the token.
 	From Client
+	// Via names the adapter when it is not the admin API ("console").
+	Via string
 }
 
-// Actor names the principal in the audit trail.
+// Actor names the principal in the audit trail: "token:<id>", or
+// "env:OTOS_ADMIN_TOKEN", led by "console:" for a change made in the console.
 func (p *Principal) Actor() string {
+	a := "token:" + p.TokenID
 	if p.TokenID == "" {
-		return "env:OTOS_ADMIN_TOKEN"
+		a = "env:OTOS_ADMIN_TOKEN"
 	}
-	return "token:" + p.TokenID
+	if p.Via != "" {
+		return p.Via + ":" + a
+	}
+	return a
 }
 
 // CanWrite reports whether the principal may change things.

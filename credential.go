@@ -104,6 +104,9 @@ type Reissue struct {
 	Recover []byte
 	// Hardware binds a device that is not bound yet.
 	Hardware Hardware
+	// OnlyUnbound re-issues (without Recover) only to a device bound to no
+	// hardware: under the hardware policy a bound one must prove it.
+	OnlyUnbound bool
 }
 
 // RotationScope selects the devices of a forced rotation: one device, the

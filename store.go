@@ -102,8 +102,8 @@ type Store interface {
 	ReissueCredential(ctx context.Context, id string, r Reissue, now time.Time, events ...*Event) (*Device, error)
 	// RotateCredential gives device id the new voucher of r in one
 	// conditional step, only while the device is enabled and r.Presented
-	// is its current voucher, or its previous one within its overlap and
-	// not rotated after r.RetryBefore; ECONFLICT otherwise (another
+	// is its current voucher, not expired, or its previous one within its
+	// overlap and not rotated after r.RetryBefore; ECONFLICT otherwise (another
 	// rotation won), ENOTFOUND for an unknown device. Presenting the
 	// current voucher makes it the previous one, valid until
 	// r.PreviousUntil; the device's rotation request is cleared.
@@ -113,8 +113,9 @@ type Store interface {
 	// has no previous voucher or another current one.
 	EndOverlap(ctx context.Context, id string, lookup []byte, now time.Time) error
 	// RequestRotation asks the devices of scope to rotate their voucher
-	// and, with a deadline, makes their current voucher expire by then; it
-	// returns how many devices it marked.
+	// and, with a deadline, makes their current voucher expire by then, and
+	// the overlap of a previous one end by then; it returns how many devices
+	// it marked.
 	RequestRotation(ctx context.Context, scope RotationScope, deadline *time.Time, now time.Time) (int64, error)
 	// SetHardware binds device id to hardware h, or with a zero h unbinds it.
 	SetHardware(ctx context.Context, id string, h Hardware, now time.Time, events ...*Event) (*Device, error)
@@ -128,8 +129,9 @@ type Store interface {
 	// MarkConnected records a connection of device id at at: the first one
 	// sets FirstConnectedAt, which closes re-registration. ENOTFOUND unless
 	// the device is enabled and still holds the voucher whose look-up key is
-	// lookup: a connection that raced with a disable, reset or re-issue must
-	// not close registration again.
+	// lookup, as its current one or as its previous one within its overlap:
+	// a connection that raced with a disable, reset or re-issue must not
+	// close registration again.
 	MarkConnected(ctx context.Context, id string, lookup []byte, at time.Time, events ...*Event) error
 	// RecordPresence stores, in one transaction, whether each device is
 	// online and when it was last seen. An entry older than what the store

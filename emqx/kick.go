@@ -38,8 +38,11 @@ func (c *clientIDs) addVoucher(vk, id string) {
 	c.add(vk, id)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if len(c.voucherOf) >= maxKeys {
-		clear(c.voucherOf)
+	if _, ok := c.voucherOf[id]; !ok && len(c.voucherOf) >= maxKeys {
+		for k := range c.voucherOf { // any one, as add does: map order is random
+			delete(c.voucherOf, k)
+			break
+		}
 	}
 	c.voucherOf[id] = vk
 }

@@ -49,8 +49,12 @@ func parseProxy(s string) (netip.Prefix, error) {
 }
 
 // clientOf returns the client of r: its address, behind trusted proxies.
-func (s *Server) clientOf(r *http.Request) otos.Client {
-	a := clientAddr(r, s.cfg.TrustedProxies)
+func (s *Server) clientOf(r *http.Request) otos.Client { return ClientOf(r, s.cfg.TrustedProxies) }
+
+// ClientOf returns the client of r, believing X-Forwarded-For only from the
+// trusted proxies (see clientAddr): for other adapters on the HTTP port.
+func ClientOf(r *http.Request, trusted []netip.Prefix) otos.Client {
+	a := clientAddr(r, trusted)
 	if !a.IsValid() {
 		// Not an IP connection (a test's or a Unix socket's).
 		return otos.ClientOfRemote(r.RemoteAddr)

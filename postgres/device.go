@@ -141,10 +141,11 @@ func (d *DB) ReissueCredential(ctx context.Context, id string, r otos.Reissue, n
 		hardware_hash = COALESCE(hardware_hash, $6::bytea)
 		WHERE id = $7 AND template_id = $8 AND status = 'enabled' AND CASE WHEN $9::bytea IS NOT NULL
 			THEN hardware_hash = $9
-			ELSE first_connected_at IS NULL AND (NOT $10 OR credential_lookup IS NULL) END`,
+			ELSE first_connected_at IS NULL AND (NOT $10 OR credential_lookup IS NULL)
+				AND (NOT $11 OR hardware_hash IS NULL) END`,
 		nullBytes(r.New.Lookup), nullBytes(r.New.PasswordHash), nullTime(r.ExpiresAt), now,
 		nullBytes(r.Hardware.PublicKey), nullBytes(r.Hardware.IDHash),
-		id, r.TemplateID, nullBytes(r.Recover), r.OnlyIfVoid)
+		id, r.TemplateID, nullBytes(r.Recover), r.OnlyIfVoid, r.OnlyUnbound)
 	if otos.ErrorCode(err) != otos.ENOTFOUND {
 		return dev, err
 	}
@@ -173,7 +174,7 @@ func (d *DB) RotateCredential(ctx context.Context, id string, r otos.Rotation, n
 		prev_lookup = CASE WHEN credential_lookup = $1 THEN credential_lookup ELSE prev_lookup END,
 		credential_lookup = $3, password_hash = $4, expires_at = $5, rotated_at = $6, updated_at = $6,
 		rotation_requested_at = NULL
-		WHERE id = $7 AND status = 'enabled' AND (credential_lookup = $1
+		WHERE id = $7 AND status = 'enabled' AND (credential_lookup = $1 AND (expires_at IS NULL OR expires_at > $6)
 			OR prev_lookup = $1 AND prev_until > $6 AND rotated_at <= $8)`,
 		r.Presented, r.PreviousUntil, nullBytes(r.New.Lookup), nullBytes(r.New.PasswordHash),
 		nullTime(r.ExpiresAt), now, id, r.RetryBefore)
@@ -220,8 +221,11 @@ func (d *DB) RequestRotation(ctx context.Context, sc otos.RotationScope, deadlin
 	defer cancel()
 	// LEAST ignores NULLs: no deadline keeps the expiry, and a voucher
 	// without one gets the deadline.
+	// A deadline ends the previous voucher's overlap by then too: a leaked
+	// voucher may be the previous one.
 	tag, err := d.pool.Exec(ctx, `UPDATE devices SET rotation_requested_at = $1, updated_at = $1,
-		expires_at = LEAST(expires_at, $2::timestamptz)`+w.String(), w.args...)
+		expires_at = LEAST(expires_at, $2::timestamptz),
+		prev_until = CASE WHEN prev_until IS NULL THEN NULL ELSE LEAST(prev_until, $2::timestamptz) END`+w.String(), w.args...)
 	if err != nil {
 		return 0, d.fail("request rotation", err)
 	}
@@ -319,7 +323,7 @@ func (d *DB) MarkConnected(ctx context.Context, id string, lookup []byte, at tim
 	err := d.withEvents(ctx, events, func(q querier) (_ bool, err error) {
 		tag, err = q.Exec(ctx, `UPDATE devices
 			SET first_connected_at = COALESCE(first_connected_at, $1), last_seen_at = $1, online = true
-			WHERE id = $2 AND credential_lookup = $3 AND status = 'enabled'`,
+			WHERE id = $2 AND status = 'enabled' AND (credential_lookup = $3 OR prev_lookup = $3 AND prev_until > $1)`,
 			at, id, lookup)
 		return err == nil && tag.RowsAffected() > 0, err
 	})

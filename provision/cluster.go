@@ -26,6 +26,7 @@ const (
 	msgDrop     = "drop "
 	msgTemplate = "template "
 	msgRotate   = "rotate " // tenant template device deadline, "-" for none
+	msgExpire   = "expire " // voucher-key tenant template device until
 )
 
 // publishTimeout bounds the sending of one message.
@@ -69,6 +70,15 @@ func (v *views) receive(msg string) (lost bool) {
 			break
 		}
 		v.rotationRequestedLocal(sc, deadline)
+	case strings.HasPrefix(msg, msgExpire):
+		e, ok := parseExpiry(strings.TrimPrefix(msg, msgExpire))
+		if !ok {
+			v.log.Warn("cluster: bad expire message from another node", "len", len(msg))
+			break
+		}
+		if v.expireLocal != nil {
+			v.expireLocal(e)
+		}
 	default:
 		v.log.Warn("cluster: unknown message from another node", "len", len(msg))
 	}
@@ -108,4 +118,33 @@ func orDash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// expiry is when the sessions of one voucher end: its key (see
+// otos.Session.VoucherKey), and its device's, to apply a forced
+// rotation's deadline to it too.
+type expiry struct {
+	key, tenant, template, device string
+	until                         time.Time
+}
+
+// String is the body of an expire message.
+func (e expiry) String() string {
+	return strings.Join([]string{e.key, orDash(e.tenant), orDash(e.template), orDash(e.device),
+		strconv.FormatInt(e.until.UnixMicro(), 10)}, " ")
+}
+
+// parseExpiry reads the body of an expire message.
+func parseExpiry(s string) (expiry, bool) {
+	f := strings.Split(s, " ")
+	if len(f) != 5 || f[0] == "" {
+		return expiry{}, false
+	}
+	us, err := strconv.ParseInt(f[4], 10, 64)
+	if err != nil {
+		return expiry{}, false
+	}
+	undash := func(s string) string { return strings.TrimPrefix(s, "-") }
+	return expiry{key: f[0], tenant: undash(f[1]), template: undash(f[2]), device: undash(f[3]),
+		until: time.UnixMicro(us).UTC()}, true
 }

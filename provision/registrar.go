@@ -319,7 +319,8 @@ func (r *Registrar) create(ctx context.Context, from otos.Client, t *otos.Templa
 func (r *Registrar) reissue(ctx context.Context, from otos.Client, t *otos.Template, d *otos.Device, hw otos.Hardware, v otos.Voucher) (*otos.Issued, error) {
 	now := r.timestamp()
 	ri := otos.Reissue{TemplateID: t.ID, New: v.Credential(), ExpiresAt: t.VoucherExpiry(now), Hardware: hw,
-		OnlyIfVoid: t.Reregistration == otos.ReregNever} // a reset device, once
+		OnlyIfVoid:  t.Reregistration == otos.ReregNever, // a reset device, once
+		OnlyUnbound: t.Reregistration == otos.ReregHardware}
 	d, err := r.store.ReissueCredential(ctx, d.ID, ri, now, r.deviceEvent(otos.EventDeviceReissued, d, from.Addr))
 	switch otos.ErrorCode(err) {
 	case "":

@@ -37,6 +37,13 @@ func (r *Registrar) Rotate(ctx context.Context, dev *otos.Session) (iss *otos.Is
 		PreviousUntil: overlapEnd(t, dev, now), RetryBefore: now.Add(-otos.RotationRetryGap)}
 	data := otos.EventData{DeviceID: dev.DeviceID, DeviceNumber: dev.DeviceNumber, TemplateID: dev.TemplateID,
 		ClientAddr: dev.From.Addr, ExpiresAt: rot.ExpiresAt, PreviousUntil: &rot.PreviousUntil}
+	// What the rotation voids outright: for the current voucher the one it
+	// replaced before, for a previous one (a retry) the current one.
+	var voided []byte
+	if e, err := r.views.voucher(ctx, dev.Lookup); err == nil && e != nil {
+		voided = e.other
+	}
+	epoch := r.views.vouchers.Epoch()
 	d, err := r.store.RotateCredential(ctx, dev.DeviceID, rot, now, r.event(otos.EventVoucherRotated, dev.TenantID, dev.DeviceID, data))
 	switch otos.ErrorCode(err) {
 	case "":
@@ -47,11 +54,14 @@ func (r *Registrar) Rotate(ctx context.Context, dev *otos.Session) (iss *otos.Is
 	default:
 		return nil, fmt.Errorf("rotate voucher: %w", err)
 	}
-	r.views.rotated(d, dev.DeviceType, dev.Lookup)
-	if !bytes.Equal(d.Previous.Lookup, dev.Lookup) {
-		// A retry by the previous voucher replaced a voucher never used:
-		// nothing should hold it, but should anything, it is void now.
-		r.views.dropLocal(otos.VoucherKeyOf(d.Previous.Lookup))
+	r.views.rotated(d, dev.DeviceType, dev.Lookup, epoch)
+	if voided != nil && !bytes.Equal(voided, d.Credential.Lookup) && !bytes.Equal(voided, d.Previous.Lookup) {
+		r.views.revoke(otos.VoucherKeyOf(voided))
+	}
+	// The sessions of the voucher that asked end with its overlap, here and
+	// on the other nodes, unless the new voucher's first use ends them first.
+	if d.PreviousUntil != nil {
+		r.views.expireAt(dev, *d.PreviousUntil)
 	}
 	r.log.Info("voucher rotated", "device_id", d.ID, "device_number", d.DeviceNumber, "template_id", d.TemplateID)
 	return &otos.Issued{Device: d, Voucher: v}, nil

@@ -143,6 +143,7 @@ func New(cfg Config) *Service {
 		s.Sessions.rotate = func(*otos.Session) {}
 	}
 	c.views.rotateLocal = s.Sessions.rotationRequested
+	c.views.expireLocal = s.Sessions.expireAt
 	c.online = s.Sessions.online
 	if s.retention <= 0 {
 		s.retention = DefaultAuditRetention

@@ -7,6 +7,7 @@ import (
 	"crypto/subtle"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/otos-iot/otos"
@@ -22,6 +23,69 @@ type Sessions struct {
 	live     liveSessions
 	clones   clones
 	rotate   func(*otos.Session) // tells the broker: Config.RotationRequested
+	expiries expiries
+}
+
+// maxExpiries bounds the vouchers whose sessions wait to be ended; past
+// it, the newest are not scheduled (logged), and revalidation on a shared
+// store, or the next CONNECT, decides.
+const maxExpiries = 1_000_000
+
+// expiries are the vouchers replaced by a rotation whose sessions end when
+// their overlap does, by voucher key.
+type expiries struct {
+	mu sync.Mutex
+	m  map[string]expiry
+}
+
+// expireAt schedules e; an earlier end already scheduled is kept.
+func (s *Sessions) expireAt(e expiry) {
+	s.expiries.mu.Lock()
+	defer s.expiries.mu.Unlock()
+	if s.expiries.m == nil {
+		s.expiries.m = map[string]expiry{}
+	}
+	if old, ok := s.expiries.m[e.key]; ok && old.until.Before(e.until) {
+		return
+	}
+	if len(s.expiries.m) >= maxExpiries {
+		s.log.Warn("voucher expiries: too many scheduled; this one is left to revalidation", "device_id", e.device)
+		return
+	}
+	s.expiries.m[e.key] = e
+}
+
+// due takes the scheduled expiries that have come at now.
+func (x *expiries) due(now time.Time) []expiry {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	var out []expiry
+	for k, e := range x.m {
+		if !now.Before(e.until) {
+			out = append(out, e)
+			delete(x.m, k)
+		}
+	}
+	return out
+}
+
+// capScope moves the scheduled expiries of the devices in sc to deadline
+// at the latest.
+func (x *expiries) capScope(sc otos.RotationScope, deadline time.Time) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	for k, e := range x.m {
+		if inScope(sc, e.tenant, e.template, e.device) && deadline.Before(e.until) {
+			e.until = deadline
+			x.m[k] = e
+		}
+	}
+}
+
+// inScope reports whether the device of tenant, template and id is in sc.
+func inScope(sc otos.RotationScope, tenant, template, id string) bool {
+	return (sc.TenantID == "" || sc.TenantID == tenant) && (sc.TemplateID == "" || sc.TemplateID == template) &&
+		(sc.DeviceID == "" || sc.DeviceID == id)
 }
 
 // revalidateEvery is how often, on a node that shares its store, every live
@@ -124,9 +188,15 @@ func (s *Sessions) Connected(ctx context.Context, sess *otos.Session) error {
 	}
 	ev := s.sessionEvent(otos.EventDeviceConnected, sess)
 	if sess.Previous {
-		// A voucher replaced by a rotation: the device connected before or
-		// rotated before it ever did; either way nothing closes here.
-		s.presence.add(otos.Presence{DeviceID: sess.DeviceID, Online: true, At: now}, ev)
+		// A voucher replaced by a rotation, within its overlap: its first
+		// connection closes re-registration as the current one's would
+		// (the device may have rotated before it ever connected).
+		if err := s.store.MarkConnected(ctx, sess.DeviceID, sess.Lookup, now, ev); err != nil {
+			if otos.ErrorCode(err) == otos.ENOTFOUND {
+				return errBadCredentials
+			}
+			return fmt.Errorf("mark connected: %w", err)
+		}
 		s.live.add(sess)
 		return nil
 	}
@@ -155,7 +225,7 @@ func (s *Sessions) Connected(ctx context.Context, sess *otos.Session) error {
 // now on and the sessions still using it are closed, on every node.
 func (s *Sessions) endOverlap(ctx context.Context, sess *otos.Session, now time.Time) error {
 	e, err := s.views.voucher(ctx, sess.Lookup)
-	if err != nil || e == nil || e.previous == nil {
+	if err != nil || e == nil || e.other == nil || e.session.Previous {
 		return err
 	}
 	err = s.store.EndOverlap(ctx, sess.DeviceID, sess.Lookup, now)
@@ -164,7 +234,7 @@ func (s *Sessions) endOverlap(ctx context.Context, sess *otos.Session, now time.
 	default:
 		return fmt.Errorf("end voucher overlap: %w", err)
 	}
-	s.views.endOverlap(sess.Lookup, e.previous)
+	s.views.endOverlap(sess.Lookup, e.other)
 	return nil
 }
 
@@ -172,9 +242,11 @@ func (s *Sessions) endOverlap(ctx context.Context, sess *otos.Session, now time.
 // sc as asked to rotate, their voucher valid until deadline at the latest,
 // and tells their broker.
 func (s *Sessions) rotationRequested(sc otos.RotationScope, deadline *time.Time) {
+	if deadline != nil {
+		s.expiries.capScope(sc, *deadline)
+	}
 	changed := s.live.update(func(sess *otos.Session) *otos.Session {
-		if sess.IsService() || sess.TenantID != sc.TenantID && sc.TenantID != "" ||
-			sc.TemplateID != "" && sess.TemplateID != sc.TemplateID || sc.DeviceID != "" && sess.DeviceID != sc.DeviceID {
+		if sess.IsService() || !inScope(sc, sess.TenantID, sess.TemplateID, sess.DeviceID) {
 			return nil
 		}
 		c := *sess
@@ -205,18 +277,24 @@ func (s *Sessions) online(scope otos.Scope) int64 {
 // (Session.Until): an expired voucher, or one replaced by a rotation whose
 // overlap has ended. It returns how many.
 func (s *Sessions) Expire() int {
-	now, n := s.now(), 0
+	now := s.now()
+	keys := map[string]struct{}{}
 	for _, sess := range s.live.snapshot() {
 		if otos.Expired(sess.Until, now) {
 			s.live.remove(sess.Key())
-			s.views.dropLocal(sess.VoucherKey())
-			n++
+			keys[sess.VoucherKey()] = struct{}{}
 		}
 	}
-	if n > 0 {
-		s.log.Info("sessions closed: voucher expired", "sessions", n)
+	for _, e := range s.expiries.due(now) {
+		keys[e.key] = struct{}{} // whether or not a session of it lives here: the broker knows
 	}
-	return n
+	for k := range keys {
+		s.views.dropLocal(k)
+	}
+	if len(keys) > 0 {
+		s.log.Info("sessions closed: voucher expired, or its rotation's overlap ended", "vouchers", len(keys))
+	}
+	return len(keys)
 }
 
 // sessionEvent returns an event of type typ about the device of sess.

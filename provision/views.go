@@ -37,9 +37,10 @@ type voucherView struct {
 	credential otos.Credential
 	enabled    bool
 	connected  bool // has connected before: first_connected_at is set
-	// previous is the voucher a rotation replaced while its overlap lasts,
-	// which the current voucher's first use ends; nil when none.
-	previous []byte
+	// other is the device's other voucher: for its current one, the one a
+	// rotation replaced while its overlap lasts (which the current one's
+	// first use ends); for a previous one, the current one. nil when none.
+	other []byte
 }
 
 // views is the one owner of what the core keeps of the store in memory, so
@@ -56,11 +57,14 @@ type views struct {
 	notifier  Notifier
 	dropLocal func(id string) // ends the live sessions of a device or account here
 	// rotateLocal tells the live sessions here whose device was asked to
-	// rotate its voucher.
+	// rotate its voucher; expireLocal schedules the end of the sessions of
+	// a voucher here (see Sessions.expireAt).
 	rotateLocal func(sc otos.RotationScope, deadline *time.Time)
+	expireLocal func(e expiry)
 
 	vouchers   *limit.Cache[*voucherView]    // by voucher look-up key; tag: device id
 	unknown    *limit.Cache[struct{}]        // voucher look-up keys that name no device
+	retired    *limit.Cache[*voucherView]    // previous vouchers past their overlap
 	devices    *limit.Cache[*otos.Device]    // by device number; tag: device id
 	bySecret   *limit.Cache[*otos.Template]  // by secret hash; tag: template id
 	badSecrets *limit.Cache[struct{}]        // secret hashes that name no template
@@ -73,6 +77,7 @@ func newViews(c *core, n Notifier, dropLocal func(string)) *views {
 	return &views{store: c.store, keys: c.keys, now: c.now, log: c.log, notifier: n, dropLocal: dropLocal,
 		vouchers:   limit.NewCache[*voucherView](limit.CacheConfig{MaxKeys: voucherViews, UniqueTag: true}),
 		unknown:    limit.NewCache[struct{}](limit.CacheConfig{MaxKeys: unknownViews}),
+		retired:    limit.NewCache[*voucherView](limit.CacheConfig{MaxKeys: unknownViews}),
 		devices:    limit.NewCache[*otos.Device](limit.CacheConfig{MaxKeys: deviceViews, UniqueTag: true}),
 		bySecret:   limit.NewCache[*otos.Template](limit.CacheConfig{MaxKeys: templateViews}),
 		badSecrets: limit.NewCache[struct{}](limit.CacheConfig{MaxKeys: unknownViews}),
@@ -209,6 +214,9 @@ func (v *views) voucher(ctx context.Context, lookup []byte) (*voucherView, error
 	if _, ok := v.unknown.GetBytes(lookup, now); ok {
 		return nil, nil
 	}
+	if e, ok := v.retired.GetBytes(lookup, now); ok {
+		return e, nil
+	}
 	epoch := v.vouchers.Epoch()
 	d, err := v.store.DeviceByCredential(ctx, lookup)
 	if otos.ErrorCode(err) == otos.ENOTFOUND {
@@ -225,10 +233,12 @@ func (v *views) voucher(ctx context.Context, lookup []byte) (*voucherView, error
 	if !bytes.Equal(d.Credential.Lookup, lookup) {
 		// A previous voucher: not kept, for the view holds one voucher per
 		// device, and this one is used only until the device reconnects.
+		// Past its overlap it is remembered a while, as refused.
+		e := previousViewOf(d, typ)
 		if !d.PreviousValid(now) {
-			return nil, nil
+			v.retired.Put(string(lookup), "", e, now.Add(unknownTTL))
 		}
-		return previousViewOf(d, typ), nil
+		return e, nil
 	}
 	e := voucherViewOf(d, typ, now)
 	v.vouchers.PutIf(string(lookup), d.ID, e, now.Add(voucherTTL), epoch)
@@ -247,7 +257,7 @@ func voucherViewOf(d *otos.Device, typ otos.DeviceType, now time.Time) *voucherV
 		connected:  d.FirstConnectedAt != nil,
 	}
 	if d.PreviousValid(now) {
-		e.previous = d.Previous.Lookup
+		e.other = d.Previous.Lookup
 	}
 	return e
 }
@@ -257,7 +267,7 @@ func voucherViewOf(d *otos.Device, typ otos.DeviceType, now time.Time) *voucherV
 func previousViewOf(d *otos.Device, typ otos.DeviceType) *voucherView {
 	e := voucherViewOf(d, typ, time.Time{})
 	e.session.Lookup, e.session.Until, e.session.Previous = d.Previous.Lookup, d.PreviousUntil, true
-	e.credential, e.previous = d.Previous, nil
+	e.credential, e.other = d.Previous, d.Credential.Lookup
 	return e
 }
 
@@ -296,12 +306,27 @@ func (v *views) connected(id string, lookup []byte) {
 // rotated puts the new voucher of device d, of type typ, into the broker's
 // view in place of the one that rotated (presented), and tells the other
 // nodes to forget theirs: the device reconnects next, most likely here.
-func (v *views) rotated(d *otos.Device, typ otos.DeviceType, presented []byte) {
-	v.vouchers.Delete(string(presented)) // and a read under way must not put it back
-	v.devices.DeleteTag(d.ID)
+// epoch is the vouchers' Epoch from before the rotation's write, so that a
+// change made meanwhile (a disable) wins.
+func (v *views) rotated(d *otos.Device, typ otos.DeviceType, presented []byte, epoch uint64) {
 	now := v.now()
-	v.vouchers.Put(string(d.Credential.Lookup), d.ID, voucherViewOf(d, typ, now), now.Add(voucherTTL))
+	v.vouchers.PutIf(string(d.Credential.Lookup), d.ID, voucherViewOf(d, typ, now), now.Add(voucherTTL), epoch)
+	// Then a read of the old voucher under way must not put it back in
+	// the new one's place: this moves the epoch on.
+	v.vouchers.Delete(string(presented))
+	v.devices.DeleteTag(d.ID)
 	v.publish(msgForget, d.ID)
+}
+
+// expireAt ends, at until, the sessions of the voucher of dev, here and on
+// the other nodes: a voucher replaced by a rotation, whose overlap ends
+// then.
+func (v *views) expireAt(dev *otos.Session, until time.Time) {
+	e := expiry{key: dev.VoucherKey(), tenant: dev.TenantID, template: dev.TemplateID, device: dev.DeviceID, until: until}
+	if v.expireLocal != nil {
+		v.expireLocal(e)
+	}
+	v.publish(msgExpire, e.String())
 }
 
 // endOverlap records that the rotated voucher current was first used: the
@@ -310,7 +335,7 @@ func (v *views) rotated(d *otos.Device, typ otos.DeviceType, presented []byte) {
 func (v *views) endOverlap(current, previous []byte) {
 	v.vouchers.Update(string(current), func(e *voucherView) *voucherView {
 		c := *e
-		c.previous = nil
+		c.other = nil
 		return &c
 	})
 	v.revoke(otos.VoucherKeyOf(previous))
@@ -371,7 +396,7 @@ func (v *views) forgetTemplateLocal(id string) {
 
 // flush drops every view: messages from the other nodes may have been lost.
 func (v *views) flush() {
-	for _, c := range []interface{ Clear() }{v.vouchers, v.unknown, v.devices, v.bySecret, v.badSecrets, v.byID, v.secrets} {
+	for _, c := range []interface{ Clear() }{v.vouchers, v.unknown, v.retired, v.devices, v.bySecret, v.badSecrets, v.byID, v.secrets} {
 		c.Clear()
 	}
 }

@@ -358,3 +358,119 @@ func TestHardwareRecovery(t *testing.T) {
 	_, err = register(ctx, r.s, device, &otos.AuthRequest{TemplateSecret: secret, DeviceNumber: "hw-1", HardwareID: "chip-0001"})
 	wantErr(t, err, otos.EHARDWARE)
 }
+
+// Regressions of a review of the voucher life, one per finding.
+
+// TestRotationSessionEndsWithOverlap: a session opened with a voucher
+// before it rotated is closed when the overlap ends, though the new voucher
+// was never used and no revalidation runs (one node).
+func TestRotationSessionEndsWithOverlap(t *testing.T) {
+	r := newLifeRig(t)
+	secret := createTemplate(t, r.s, &otos.Template{Name: "rot", DeviceType: otos.DeviceDirect, RotationOverlap: 600})
+	reg, err := register(context.Background(), r.s, device, &otos.AuthRequest{TemplateSecret: secret, DeviceNumber: "rev-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sess := r.mustConnect(reg.Voucher)
+	r.mustRotate(reg.Voucher)
+	r.clock.add(599 * time.Second)
+	r.s.Sessions.Expire()
+	if r.wasRevoked(sess.VoucherKey()) {
+		t.Fatal("closed before the overlap ended")
+	}
+	r.clock.add(2 * time.Second)
+	r.s.Sessions.Expire()
+	if !r.wasRevoked(sess.VoucherKey()) {
+		t.Fatal("the old voucher's session outlived its overlap")
+	}
+	_, err = r.connect(reg.Voucher)
+	wantErr(t, err, otos.EEXPIRED) // said as such, not as an unknown voucher
+}
+
+// TestDoubleRotationVoidsFirst: rotating twice before reconnecting voids the
+// first voucher at the second rotation, and closes its sessions.
+func TestDoubleRotationVoidsFirst(t *testing.T) {
+	r := newLifeRig(t)
+	secret := createTemplate(t, r.s, &otos.Template{Name: "rot", DeviceType: otos.DeviceDirect, RotationOverlap: 600})
+	reg, _ := register(context.Background(), r.s, device, &otos.AuthRequest{TemplateSecret: secret, DeviceNumber: "rev-2"})
+	v1 := r.mustConnect(reg.Voucher)
+	a := r.mustRotate(reg.Voucher)
+	r.mustRotate(a.Voucher)
+	if !r.wasRevoked(v1.VoucherKey()) {
+		t.Fatal("the first voucher's sessions were not closed by the second rotation")
+	}
+	if _, err := r.connect(reg.Voucher); err == nil {
+		t.Fatal("the first voucher connects after two rotations")
+	}
+}
+
+// TestDeadlineEndsPrevious: a forced rotation's deadline ends the previous
+// voucher's overlap too, and it cannot mint a voucher after it.
+func TestDeadlineEndsPrevious(t *testing.T) {
+	r := newLifeRig(t)
+	ctx := context.Background()
+	tpl := &otos.Template{Name: "rot", DeviceType: otos.DeviceDirect, RotationOverlap: 7 * 24 * 3600}
+	secret := createTemplate(t, r.s, tpl)
+	reg, _ := register(ctx, r.s, device, &otos.AuthRequest{TemplateSecret: secret, DeviceNumber: "rev-3"})
+	old := r.mustConnect(reg.Voucher)
+	r.mustRotate(reg.Voucher) // the new one unused
+	dl := r.clock.Now().Add(time.Hour)
+	if _, err := r.s.Admin.RequestRotation(ctx, sys, otos.RotationScope{DeviceID: reg.Device.ID}, &dl); err != nil {
+		t.Fatal(err)
+	}
+	r.clock.add(2 * time.Hour)
+	r.s.Sessions.Expire()
+	if !r.wasRevoked(old.VoucherKey()) {
+		t.Fatal("the previous voucher's session outlived the deadline")
+	}
+	if _, err := r.connect(reg.Voucher); err == nil {
+		t.Fatal("the previous voucher connects past the deadline")
+	}
+	if _, err := r.rotate(reg.Voucher); err == nil {
+		t.Fatal("the previous voucher rotated past the deadline")
+	}
+}
+
+// TestRotateDisableRace: a disable that lands between a rotation's write
+// and its view update wins: the new voucher is refused.
+func TestRotateDisableRace(t *testing.T) {
+	r := newLifeRig(t)
+	ctx := context.Background()
+	store := &disableAfterRotate{Store: r.store}
+	r.s = provision.New(provision.Config{Store: store, Keys: newKeys(t), Now: r.clock.Now})
+	store.admin = r.s.Admin
+	secret := createTemplate(t, r.s, &otos.Template{Name: "rot", DeviceType: otos.DeviceDirect})
+	reg, _ := register(ctx, r.s, device, &otos.AuthRequest{TemplateSecret: secret, DeviceNumber: "rev-4"})
+	r.mustConnect(reg.Voucher)
+	iss := r.mustRotate(reg.Voucher)
+	_, err := r.connect(iss.Voucher)
+	wantErr(t, err, otos.EFORBIDDEN)
+}
+
+// disableAfterRotate disables the device right after each rotation's write.
+type disableAfterRotate struct {
+	otos.Store
+	admin otos.Admin
+}
+
+func (d *disableAfterRotate) RotateCredential(ctx context.Context, id string, r otos.Rotation, now time.Time, events ...*otos.Event) (*otos.Device, error) {
+	dev, err := d.Store.RotateCredential(ctx, id, r, now, events...)
+	if err == nil {
+		_, err = d.admin.SetDeviceStatus(ctx, sys, id, otos.StatusDisabled)
+	}
+	return dev, err
+}
+
+// TestPreviousConnectClosesRegistration: a device that rotates before it
+// first connects, then connects with the old voucher, is connected: a
+// repeat registration no longer voids its voucher.
+func TestPreviousConnectClosesRegistration(t *testing.T) {
+	r := newLifeRig(t)
+	ctx := context.Background()
+	secret := createTemplate(t, r.s, &otos.Template{Name: "rot", DeviceType: otos.DeviceDirect})
+	reg, _ := register(ctx, r.s, device, &otos.AuthRequest{TemplateSecret: secret, DeviceNumber: "rev-5"})
+	r.mustRotate(reg.Voucher)
+	r.mustConnect(reg.Voucher)
+	_, err := register(ctx, r.s, device, &otos.AuthRequest{TemplateSecret: secret, DeviceNumber: "rev-5"})
+	wantErr(t, err, otos.EDEVICEEXISTS)
+}

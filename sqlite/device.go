@@ -125,10 +125,11 @@ func (d *DB) ReissueCredential(ctx context.Context, id string, r otos.Reissue, n
 		hardware_hash = COALESCE(hardware_hash, ?)
 		WHERE id = ? AND template_id = ? AND status = 'enabled' AND CASE WHEN ? IS NOT NULL
 			THEN hardware_hash = ?
-			ELSE first_connected_at IS NULL AND (? = 0 OR credential_lookup IS NULL) END`,
+			ELSE first_connected_at IS NULL AND (? = 0 OR credential_lookup IS NULL)
+				AND (? = 0 OR hardware_hash IS NULL) END`,
 		nullBytes(r.New.Lookup), nullBytes(r.New.PasswordHash), nullMicros(r.ExpiresAt), micros(now),
 		nullBytes(r.Hardware.PublicKey), nullBytes(r.Hardware.IDHash),
-		id, r.TemplateID, nullBytes(r.Recover), nullBytes(r.Recover), r.OnlyIfVoid)
+		id, r.TemplateID, nullBytes(r.Recover), nullBytes(r.Recover), r.OnlyIfVoid, r.OnlyUnbound)
 	if otos.ErrorCode(err) != otos.ENOTFOUND {
 		return dev, err
 	}
@@ -150,7 +151,7 @@ func (d *DB) RotateCredential(ctx context.Context, id string, r otos.Rotation, n
 		prev_lookup = CASE WHEN credential_lookup = ?1 THEN credential_lookup ELSE prev_lookup END,
 		credential_lookup = ?3, password_hash = ?4, expires_at = ?5, rotated_at = ?6, updated_at = ?6,
 		rotation_requested_at = NULL
-		WHERE id = ?7 AND status = 'enabled' AND (credential_lookup = ?1
+		WHERE id = ?7 AND status = 'enabled' AND (credential_lookup = ?1 AND (expires_at IS NULL OR expires_at > ?6)
 			OR prev_lookup = ?1 AND prev_until > ?6 AND rotated_at <= ?8)`,
 		r.Presented, micros(r.PreviousUntil), nullBytes(r.New.Lookup), nullBytes(r.New.PasswordHash),
 		nullMicros(r.ExpiresAt), micros(now), id, micros(r.RetryBefore))
@@ -180,9 +181,12 @@ func (d *DB) RequestRotation(ctx context.Context, sc otos.RotationScope, deadlin
 	w.eq("id", sc.DeviceID)
 	w.conds = append(w.conds, "credential_lookup IS NOT NULL")
 	dl := nullMicros(deadline)
+	// A deadline ends the previous voucher's overlap by then too: a leaked
+	// voucher may be the previous one.
 	res, err := d.exec(ctx, `UPDATE devices SET rotation_requested_at = ?, updated_at = ?,
-		expires_at = CASE WHEN ? IS NULL THEN expires_at ELSE MIN(COALESCE(expires_at, ?), ?) END`+w.String(),
-		append([]any{micros(now), micros(now), dl, dl, dl}, w.args...)...)
+		expires_at = CASE WHEN ? IS NULL THEN expires_at ELSE MIN(COALESCE(expires_at, ?), ?) END,
+		prev_until = CASE WHEN ? IS NULL THEN prev_until ELSE MIN(prev_until, ?) END`+w.String(),
+		append([]any{micros(now), micros(now), dl, dl, dl, dl, dl}, w.args...)...)
 	if err != nil {
 		return 0, d.fail(ctx, "request rotation", err)
 	}
@@ -251,7 +255,7 @@ func (d *DB) DeleteDevice(ctx context.Context, id string, events ...*otos.Event)
 func (d *DB) MarkConnected(ctx context.Context, id string, lookup []byte, at time.Time, events ...*otos.Event) error {
 	res, err := d.execEmit(ctx, events, `UPDATE devices
 		SET first_connected_at = COALESCE(first_connected_at, ?), last_seen_at = ?, online = 1
-		WHERE id = ? AND credential_lookup = ? AND status = 'enabled'`,
+		WHERE id = ?3 AND status = 'enabled' AND (credential_lookup = ?4 OR prev_lookup = ?4 AND prev_until > ?1)`,
 		micros(at), micros(at), id, lookup)
 	return d.fail(ctx, "mark device connected", affected(res, err, "device"))
 }
