@@ -83,6 +83,15 @@ func (c Code) Status() int { return c.info().status }
 // the client's lock-out.
 func (c Code) CountsTowardLockout() bool { return c.info().lockout }
 
+// Text is the code's own message in language l, as an answer carries it
+// when the error says nothing more.
+func (c Code) Text(l Language) string {
+	if l == Chinese {
+		return c.info().zh
+	}
+	return c.info().en
+}
+
 // Language is the language of the messages an answer carries.
 type Language int
 

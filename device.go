@@ -80,8 +80,8 @@ type DeviceFilter struct {
 	ExpiringWithin time.Duration
 	// Online, when set, selects devices online (true) or not (false).
 	Online *bool
-	// Search, when set, selects the device with this number and the
-	// devices whose name starts with it.
+	// Search, when set, selects the devices whose number or name starts
+	// with it, letter case aside.
 	Search string
 	Page
 }

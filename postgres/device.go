@@ -117,9 +117,10 @@ func (d *DB) Devices(ctx context.Context, f otos.DeviceFilter) ([]*otos.Device, 
 		w.add("online = $?", *f.Online)
 	}
 	if f.Search != "" {
-		w.args = append(w.args, f.Search, otos.LikePrefix(f.Search))
+		// ILIKE: case-insensitive, as SQLite's LIKE is for ASCII.
+		w.args = append(w.args, otos.LikePrefix(f.Search))
 		n := len(w.args)
-		w.conds = append(w.conds, fmt.Sprintf(`(device_number = $%d OR name LIKE $%d ESCAPE '\')`, n-1, n))
+		w.conds = append(w.conds, fmt.Sprintf(`(device_number ILIKE $%d ESCAPE '\' OR name ILIKE $%d ESCAPE '\')`, n, n))
 	}
 	return list(ctx, d, "list devices", deviceColumns, "devices", w, f.Page, scanDevice,
 		func(dev *otos.Device) string { return dev.ID })

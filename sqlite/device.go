@@ -107,8 +107,8 @@ func (d *DB) Devices(ctx context.Context, f otos.DeviceFilter) ([]*otos.Device, 
 		w.args = append(w.args, *f.Online)
 	}
 	if f.Search != "" {
-		w.conds = append(w.conds, `(device_number = ? OR name LIKE ? ESCAPE '\')`)
-		w.args = append(w.args, f.Search, otos.LikePrefix(f.Search))
+		w.conds = append(w.conds, `(device_number LIKE ? ESCAPE '\' OR name LIKE ? ESCAPE '\')`)
+		w.args = append(w.args, otos.LikePrefix(f.Search), otos.LikePrefix(f.Search))
 	}
 	return list(ctx, d, "list devices", deviceColumns, "devices", w, f.Page, scanDevice,
 		func(dev *otos.Device) string { return dev.ID })

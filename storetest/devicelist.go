@@ -151,6 +151,8 @@ func testDeviceSearch(t *testing.T, s otos.Store) {
 		{"percent-literal", otos.DeviceFilter{Search: "hall 100%"}, []string{c.ID}},
 		{"percent-not-wildcard", otos.DeviceFilter{Search: "%"}, nil},
 		{"number", otos.DeviceFilter{Search: a.DeviceNumber}, []string{a.ID}},
+		{"number-prefix", otos.DeviceFilter{Search: "srch-"}, []string{a.ID}},
+		{"case", otos.DeviceFilter{Search: "KITCHEN"}, []string{a.ID, b.ID}},
 	} {
 		if got := ids(c.f); fmt.Sprint(got) != fmt.Sprint(c.want) {
 			t.Errorf("%s: %v, want %v", c.name, got, c.want)

@@ -1,10 +1,14 @@
 package main
 
 import (
+	"net/netip"
+
 	"context"
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"github.com/otos-iot/otos/console"
+	otoshttp "github.com/otos-iot/otos/http"
 	"io"
 	"log/slog"
 	"net/http"
@@ -48,11 +52,21 @@ func (m *Main) openEMQX(keys *provision.Keyring) {
 }
 
 // mounts returns the other adapters' handlers on the HTTP port.
-func (m *Main) mounts() map[string]http.Handler {
-	if m.EMQX == nil {
-		return nil
+// mounts are the handlers of other adapters on the HTTP port: EMQX's
+// authentication service, and the web console, whose clients are named as
+// the API names them (proxies trusted).
+func (m *Main) mounts(proxies []netip.Prefix) map[string]http.Handler {
+	out := map[string]http.Handler{}
+	if m.EMQX != nil {
+		out[emqx.Prefix+"/"] = http.StripPrefix(emqx.Prefix, m.EMQX.Handler())
 	}
-	return map[string]http.Handler{emqx.Prefix + "/": http.StripPrefix(emqx.Prefix, m.EMQX.Handler())}
+	if m.Config.Console {
+		c := console.New(console.Config{Admin: m.Service.Admin, Now: m.Config.Now, Logger: m.Logger,
+			ClientOf: func(r *http.Request) otos.Client { return otoshttp.ClientOf(r, proxies) }})
+		out[console.Prefix+"/"] = c.Handler()
+		out["GET "+console.Prefix] = http.RedirectHandler(console.Prefix+"/", http.StatusMovedPermanently)
+	}
+	return out
 }
 
 // runEMQX runs "otos emqx config URL": it prints the emqx.conf block that

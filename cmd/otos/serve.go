@@ -40,6 +40,8 @@ type Config struct {
 	TLSKey             string // PEM private key for the TLS listener
 	DB                 string // database DSN; empty selects SQLite in Data
 	Compat             bool   // ThingsPanel compatibility: device API always HTTP 200
+	// Console serves the web console under /console/ on the HTTP port.
+	Console bool
 	LogLevel           string // debug, info, warn, error
 	Pprof              string // pprof listen address; empty: off
 	// NATS names the NATS servers otos answers the authorization callout of
@@ -102,7 +104,7 @@ type Main struct {
 func NewMain() *Main {
 	return &Main{
 		Config: Config{
-			Data: "./otos-data", HTTP: ":8080", MQTT: ":1883", LogLevel: "info",
+			Data: "./otos-data", HTTP: ":8080", MQTT: ":1883", LogLevel: "info", Console: true,
 			ShutdownTimeout:  15 * time.Second,
 			LockoutThreshold: limit.DefaultThreshold, LockoutWindow: limit.DefaultWindow, LockoutDuration: limit.DefaultDuration,
 			AuditRetention: provision.DefaultAuditRetention, EventRetention: provision.DefaultEventRetention,
@@ -145,6 +147,10 @@ func (m *Main) ParseFlags(args []string, stderr io.Writer, env func(string) stri
 		c.NoMQTTRegistration = v == "1" || strings.EqualFold(v, "true")
 	}
 	fs.BoolVar(&c.NoMQTTRegistration, "no-mqtt-registration", c.NoMQTTRegistration, "refuse device registration over MQTT (username \"provision\") and gateway batches over MQTT (env OTOS_NO_MQTT_REGISTRATION)")
+	if v, ok := lookup(env, "console"); ok {
+		c.Console = !(v == "0" || strings.EqualFold(v, "false"))
+	}
+	fs.BoolVar(&c.Console, "console", c.Console, "serve the web console under /console/ on the HTTP port; --console=false turns it off (env OTOS_CONSOLE)")
 	fs.BoolVar(&c.Compat, "compat-thingspanel", c.Compat, "answer the device API with HTTP 200 always, as ThingsPanel (env OTOS_COMPAT_THINGSPANEL)")
 	if err := c.limitFlags(fs, env); err != nil {
 		return err
@@ -290,7 +296,7 @@ func (m *Main) Open(ctx context.Context) error {
 	m.HTTP = otoshttp.NewServer(otoshttp.Config{
 		Addr: m.Config.HTTP, Registry: registry, Logger: m.Logger,
 		Registrar: m.Service.Registrar, Admin: m.Service.Admin, Sessions: m.Service.Sessions, Ready: m.Service.Ping,
-		CompatThingsPanel: m.Config.Compat, TrustedProxies: proxies, Mount: m.mounts(),
+		CompatThingsPanel: m.Config.Compat, TrustedProxies: proxies, Mount: m.mounts(proxies),
 	})
 	if err := m.HTTP.Open(); err != nil {
 		if errors.Is(err, syscall.EADDRINUSE) {
