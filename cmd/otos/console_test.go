@@ -430,4 +430,3 @@ func postLogin(base, token string) (int, error) {
 	res.Body.Close()
 	return res.StatusCode, nil
 }
-

@@ -41,9 +41,9 @@ type Config struct {
 	DB                 string // database DSN; empty selects SQLite in Data
 	Compat             bool   // ThingsPanel compatibility: device API always HTTP 200
 	// Console serves the web console under /console/ on the HTTP port.
-	Console bool
-	LogLevel           string // debug, info, warn, error
-	Pprof              string // pprof listen address; empty: off
+	Console  bool
+	LogLevel string // debug, info, warn, error
+	Pprof    string // pprof listen address; empty: off
 	// NATS names the NATS servers otos answers the authorization callout of
 	// (see nats.go); empty: none.
 	NATS string
