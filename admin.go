@@ -89,6 +89,10 @@ type Admin interface {
 	// for graceSeconds more (nil: DefaultGrace). It returns the new secret
 	// and until when the old one is accepted.
 	RotateSecret(ctx context.Context, p *Principal, id string, graceSeconds *int64) (Secret, time.Time, error)
+	// AllowlistKnown returns how many of numbers (at most
+	// MaxAllowlistCheck) are on the template's allow-list already: what an
+	// import would not add, for a preview.
+	AllowlistKnown(ctx context.Context, p *Principal, templateID string, numbers []string) (int, error)
 	// ImportAllowlist puts numbers on the template's allow-list and returns
 	// how many were new; a bad number is named by position and adds nothing.
 	ImportAllowlist(ctx context.Context, p *Principal, templateID string, numbers []string) (int, error)
@@ -202,6 +206,9 @@ const (
 	DefaultGrace = 24 * time.Hour
 	MaxGrace     = 30 * 24 * time.Hour
 )
+
+// MaxAllowlistCheck is the most device numbers AllowlistKnown looks up.
+const MaxAllowlistCheck = 10_000
 
 // MaxAllowlistImport is the most device numbers one import may carry.
 const MaxAllowlistImport = 100_000

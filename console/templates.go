@@ -196,6 +196,9 @@ type pendingImport struct {
 	template string
 	Numbers  []string
 	Sample   []string // the first few, shown
+	// New is how many are not on the list yet; -1 when the list was too
+	// long to check one by one.
+	New int
 }
 
 func (s *session) pendingFor(template string) *pendingImport {
@@ -234,7 +237,15 @@ func (c *Console) allowlistPreview(w http.ResponseWriter, r *http.Request, s *se
 		c.fail(w, r, s, err)
 		return
 	}
-	pi := &pendingImport{template: t.ID, Numbers: numbers, Sample: numbers[:min(len(numbers), 10)]}
+	pi := &pendingImport{template: t.ID, Numbers: numbers, Sample: numbers[:min(len(numbers), 10)], New: -1}
+	if len(numbers) <= otos.MaxAllowlistCheck {
+		known, err := c.cfg.Admin.AllowlistKnown(r.Context(), p, t.ID, numbers)
+		if err != nil {
+			c.fail(w, r, s, err)
+			return
+		}
+		pi.New = len(numbers) - known
+	}
 	s.pending = pi
 	s.flash = &pageData{Notice: strconv.Itoa(len(numbers)) + " device numbers read: confirm below to put them on the allow-list."}
 	http.Redirect(w, r, Prefix+"/templates/"+id, http.StatusSeeOther)

@@ -1,13 +1,17 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"io"
+	"mime/multipart"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -429,4 +433,79 @@ func postLogin(base, token string) (int, error) {
 	}
 	res.Body.Close()
 	return res.StatusCode, nil
+}
+
+// csrfOf returns the CSRF token of a console page.
+func csrfOf(t *testing.T, body string) string {
+	t.Helper()
+	m := regexp.MustCompile(`name="csrf" value="([^"]+)"`).FindStringSubmatch(body)
+	if m == nil {
+		t.Fatalf("no CSRF token in the page: %s", body)
+	}
+	return m[1]
+}
+
+// TestConsoleAllowlist: an uploaded CSV is previewed (what is new, what is
+// on the list already) and imported only when confirmed.
+func TestConsoleAllowlist(t *testing.T) {
+	s := startServer(t, "", nil)
+	tpl := s.createTemplate(t, map[string]any{"registration": "allowlist"})
+	s.admin(t, "POST", "/api/v1/templates/"+tpl.ID+"/allowlist", map[string]any{"device_numbers": []string{"al-1"}}, http.StatusOK, nil)
+	c := consoleLogin(t, s.URL, s.Token)
+	get := func(path string) string {
+		res, err := c.Get(s.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, _ := readAll(res.Body)
+		return string(b)
+	}
+	page := get("/console/templates/" + tpl.ID)
+	var body bytes.Buffer
+	mw := multipart.NewWriter(&body)
+	_ = mw.WriteField("csrf", csrfOf(t, page))
+	fw, _ := mw.CreateFormFile("file", "numbers.csv")
+	_, _ = fw.Write([]byte("device_number\nal-1\nal-2\nal-3\nal-2\n"))
+	mw.Close()
+	res, err := c.Post(s.URL+"/console/templates/"+tpl.ID+"/allowlist/preview", mw.FormDataContentType(), &body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := readAll(res.Body)
+	res.Body.Close()
+	if !strings.Contains(string(b), "<strong>2 new</strong>, 1 on the list already") {
+		t.Fatalf("preview: %s", b)
+	}
+	// Nothing changed yet.
+	if _, env := s.auth(t, map[string]string{"template_secret": tpl.Secret, "device_number": "al-2"}); env.Code != otos.ENOTALLOWED.Number() {
+		t.Fatalf("al-2 registered before the import was confirmed: %+v", env)
+	}
+	res, err = c.PostForm(s.URL+"/console/templates/"+tpl.ID+"/allowlist", url.Values{"csrf": {csrfOf(t, string(b))}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ = readAll(res.Body)
+	res.Body.Close()
+	if !strings.Contains(string(b), "2 of 3 device numbers added") {
+		t.Fatalf("import: %s", b)
+	}
+	s.register(t, tpl.Secret, "al-2")
+}
+
+// TestConsoleOff: --console=false serves no console.
+func TestConsoleOff(t *testing.T) {
+	s := startServer(t, "", func(c *Config) { c.Console = false })
+	res, err := httpClient.Get(s.URL + "/console/login")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusNotFound {
+		t.Fatalf("GET /console/login with the console off: %d", res.StatusCode)
+	}
+	m := NewMain()
+	if err := m.ParseFlags([]string{"--console=false"}, io.Discard, func(string) string { return "" }); err != nil || m.Config.Console {
+		t.Fatalf("--console=false: %v, console %v", err, m.Config.Console)
+	}
 }
