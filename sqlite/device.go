@@ -24,23 +24,9 @@ func (d *DB) CreateDevice(ctx context.Context, dev *otos.Device, events ...*otos
 		if err != nil {
 			return err
 		}
-		res, err := st.ExecContext(ctx,
-			dev.ID, dev.TenantID, dev.TemplateID, nullString(dev.ProductID), nullString(dev.ParentID),
-			dev.DeviceNumber, dev.Name, nullString(dev.SubDeviceAddr), dev.Status,
-			nullBytes(dev.Credential.Lookup), nullBytes(dev.Credential.PasswordHash),
-			micros(dev.CreatedAt), micros(dev.UpdatedAt), nullMicros(dev.FirstConnectedAt),
-			nullMicros(dev.LastSeenAt), dev.Online, nullMicros(dev.VoucherExpiresAt),
-			nullBytes(dev.Hardware.IDHash), nullBytes(dev.Hardware.PublicKey),
-			dev.TemplateID, d.counts[dev.TemplateID])
-		if err != nil {
+		if err := d.insertDevice(ctx, tx, st, dev); err != nil {
 			return err
 		}
-		if n, err := res.RowsAffected(); err != nil {
-			return err
-		} else if n == 0 {
-			return noRoom(ctx, tx, dev.TemplateID)
-		}
-		d.counts[dev.TemplateID]++
 		d.emit(events)
 		return nil
 	})
@@ -49,6 +35,47 @@ func (d *DB) CreateDevice(ctx context.Context, dev *otos.Device, events ...*otos
 		ref{table: "templates", id: dev.TemplateID, field: "template_id", name: "template"},
 		ref{table: "products", id: dev.ProductID, field: "product_id", name: "product"},
 		ref{table: "devices", id: dev.ParentID, field: "parent_id", name: "parent device"})
+}
+
+// insertDevice runs the insertDevice statement st for dev, counting it.
+func (d *DB) insertDevice(ctx context.Context, tx *sql.Tx, st *sql.Stmt, dev *otos.Device) error {
+	res, err := st.ExecContext(ctx,
+		dev.ID, dev.TenantID, dev.TemplateID, nullString(dev.ProductID), nullString(dev.ParentID),
+		dev.DeviceNumber, dev.Name, nullString(dev.SubDeviceAddr), dev.Status,
+		nullBytes(dev.Credential.Lookup), nullBytes(dev.Credential.PasswordHash),
+		micros(dev.CreatedAt), micros(dev.UpdatedAt), nullMicros(dev.FirstConnectedAt),
+		nullMicros(dev.LastSeenAt), dev.Online, nullMicros(dev.VoucherExpiresAt),
+		nullBytes(dev.Hardware.IDHash), nullBytes(dev.Hardware.PublicKey),
+		dev.TemplateID, d.counts[dev.TemplateID])
+	if err != nil {
+		return err
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return err
+	} else if n == 0 {
+		return noRoom(ctx, tx, dev.TemplateID)
+	}
+	d.counts[dev.TemplateID]++
+	return nil
+}
+
+// LoadDevices inserts ds in one transaction, as CreateDevice would each but
+// without events: the bulk loader of benchmarks and tests that need a large
+// store, not a registration path.
+func (d *DB) LoadDevices(ctx context.Context, ds []*otos.Device) error {
+	err := d.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		st, err := d.txStmt(ctx, tx, insertDevice)
+		if err != nil {
+			return err
+		}
+		for _, dev := range ds {
+			if err := d.insertDevice(ctx, tx, st, dev); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return d.fail(ctx, "load devices", err)
 }
 
 // Device returns the device with this id; ENOTFOUND if there is none.

@@ -383,7 +383,7 @@ func (s *testServer) deviceIDs(t *testing.T, number string) string {
 }
 
 // consoleLogin logs an HTTP client in to the console with token.
-func consoleLogin(t *testing.T, base, token string) *http.Client {
+func consoleLogin(t testing.TB, base, token string) *http.Client {
 	t.Helper()
 	jar, _ := cookiejar.New(nil)
 	c := &http.Client{Jar: jar, Timeout: 5 * time.Second}

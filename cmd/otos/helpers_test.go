@@ -37,7 +37,7 @@ type voucher struct {
 }
 
 // do sends an HTTP request with an optional JSON body and headers (pairs).
-func do(t *testing.T, method, url string, body string, headers ...string) (*http.Response, []byte) {
+func do(t testing.TB, method, url string, body string, headers ...string) (*http.Response, []byte) {
 	t.Helper()
 	var rd io.Reader
 	if body != "" {
@@ -65,7 +65,7 @@ func do(t *testing.T, method, url string, body string, headers ...string) (*http
 
 // admin calls the admin API with the server's token and decodes the answer
 // into out (when not nil), failing unless the status is want.
-func (s *testServer) admin(t *testing.T, method, path string, body any, want int, out any) {
+func (s *testServer) admin(t testing.TB, method, path string, body any, want int, out any) {
 	t.Helper()
 	var js string
 	if body != nil {
