@@ -74,7 +74,7 @@ func parsePages() map[string]*template.Template {
 		"path":     func(s string) string { return Prefix + s },
 		"orDash":   func(s string) string { return map[bool]string{true: "—", false: s}[s == ""] },
 		"duration": seconds,
-		"sub": func(a, b int) int { return a - b },
+		"sub":      func(a, b int) int { return a - b },
 		"sum": func(ns []int) int {
 			t := 0
 			for _, n := range ns {
