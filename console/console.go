@@ -43,6 +43,9 @@ type Config struct {
 	// ClientOf returns the client of a request (trusted proxies applied),
 	// for the lock-out and the audit.
 	ClientOf func(*http.Request) otos.Client
+	// OverTLS reports whether a request reached otos over TLS (directly or
+	// through a trusted proxy): its cookies are then Secure. Nil: r.TLS.
+	OverTLS func(*http.Request) bool
 	// Now is the clock of sessions; time.Now when nil.
 	Now    func() time.Time
 	Logger *slog.Logger
@@ -64,6 +67,9 @@ func New(cfg Config) *Console {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	if cfg.OverTLS == nil {
+		cfg.OverTLS = func(r *http.Request) bool { return r.TLS != nil }
+	}
 	if cfg.ClientOf == nil {
 		cfg.ClientOf = func(r *http.Request) otos.Client { return otos.ClientOfRemote(r.RemoteAddr) }
 	}
@@ -78,6 +84,7 @@ func (c *Console) Handler() http.Handler {
 	mux.Handle("GET "+Prefix+"/static/", c.static)
 	mux.HandleFunc("GET "+Prefix+"/login", c.loginPage)
 	mux.HandleFunc("POST "+Prefix+"/login", c.login)
+	mux.HandleFunc("POST "+Prefix+"/logout", c.logout)
 	for _, rt := range c.routes() {
 		mux.Handle(rt.pattern, c.authed(rt.action, rt.h))
 	}
@@ -117,12 +124,22 @@ type route struct {
 
 // authed runs h for a logged-in operator. The session's token is checked
 // by the core at every request (a revoked token ends the session); a change
-// needs the session's CSRF token and a principal that may write.
+// needs the session's CSRF token and a principal that may write. A body is
+// bounded before anything reads it.
 func (c *Console) authed(action string, h handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s := c.sessions.get(r)
+		safe := r.Method == http.MethodGet || r.Method == http.MethodHead
+		upload := strings.HasSuffix(r.URL.Path, "/allowlist/preview") // checks its CSRF token after a bounded parse
+		limit := int64(maxForm)
+		if upload {
+			limit = maxUpload
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, limit)
+		// The live chart's polls are not the operator's activity: an open
+		// overview does not keep an idle session alive.
+		s := c.sessions.get(r, !strings.HasSuffix(r.URL.Path, "/live"))
 		if s == nil {
-			if r.Method == http.MethodGet {
+			if safe {
 				http.Redirect(w, r, Prefix+"/login", http.StatusSeeOther)
 				return
 			}
@@ -130,7 +147,7 @@ func (c *Console) authed(action string, h handler) http.Handler {
 				Error: "Your session has ended: log in again."})
 			return
 		}
-		if r.Method != http.MethodGet && !s.checkCSRF(r) {
+		if !safe && !upload && !s.checkCSRF(r) {
 			c.cfg.Logger.Warn("console: change without a valid CSRF token", "path", r.URL.Path)
 			c.render(w, r, http.StatusForbidden, "error", s, pageData{Title: "Refused",
 				Error: "This change did not come from a console page (its form token is missing or stale). Reload the page and try again."})
@@ -143,7 +160,7 @@ func (c *Console) authed(action string, h handler) http.Handler {
 		p, err := c.cfg.Admin.Authenticate(r.Context(), c.cfg.ClientOf(r), s.token, change)
 		if otos.ErrorCode(err) == otos.EUNAUTHORIZED {
 			c.sessions.end(s)
-			clearCookie(w, r)
+			c.clearCookie(w, r)
 		}
 		if err != nil {
 			c.fail(w, r, s, err)

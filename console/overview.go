@@ -33,5 +33,17 @@ func (c *Console) live(w http.ResponseWriter, r *http.Request, s *session, p *ot
 		_ = json.NewEncoder(w).Encode(map[string]string{"error": otos.Message(err, otos.English)})
 		return
 	}
-	_ = json.NewEncoder(w).Encode(o)
+	// The refusals' codes with what they mean, as the page shows them.
+	type refusal struct {
+		Code  string `json:"code"`
+		Count int    `json:"count"`
+	}
+	rs := make([]refusal, len(o.Refusals))
+	for i, r := range o.Refusals {
+		rs[i] = refusal{codeName(r.Code), r.Count}
+	}
+	_ = json.NewEncoder(w).Encode(struct {
+		*otos.Overview
+		Refusals []refusal `json:"refusals"`
+	}{o, rs})
 }

@@ -35,7 +35,6 @@ func (c *Console) routes() []route {
 	return []route{
 		{"GET " + Prefix + "/{$}", read, c.overview},
 		{"GET " + Prefix + "/live", read, c.live},
-		{"POST " + Prefix + "/logout", read, c.logout},
 		{"GET " + Prefix + "/templates", read, c.templates},
 		{"POST " + Prefix + "/templates", otos.ActionTemplateCreate, c.createTemplate},
 		{"GET " + Prefix + "/templates/{id}", read, c.template},

@@ -2,6 +2,7 @@ package console
 
 import (
 	"crypto/subtle"
+	"errors"
 	"net/http"
 	"sync"
 	"time"
@@ -16,8 +17,15 @@ const (
 	loginCookie   = "otos_console_login"
 )
 
-// maxSessions bounds the sessions kept in memory; past it, the oldest goes.
-const maxSessions = 10_000
+// maxSessions bounds the sessions kept in memory, and maxPerToken those of
+// one token: past it, that token's oldest goes; past maxSessions, a new
+// login is refused rather than another operator logged out.
+const (
+	maxSessions = 10_000
+	maxPerToken = 20
+)
+
+var errTooManySessions = errors.New("too many console sessions")
 
 // session is one logged-in operator. The admin token is kept in this
 // process's memory only, so that the core checks it at every request; the
@@ -53,28 +61,34 @@ func newSessions(now func() time.Time) *sessions {
 }
 
 // start opens a session for token.
-func (ss *sessions) start(token otos.Secret) *session {
+func (ss *sessions) start(token otos.Secret) (*session, error) {
 	now := ss.now()
 	s := &session{id: randomToken(32), csrf: randomToken(32), token: token, created: now, seen: now}
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
 	ss.sweep(now)
-	if len(ss.m) >= maxSessions {
-		var oldest *session
-		for _, o := range ss.m {
+	var oldest *session
+	mine := 0
+	for _, o := range ss.m {
+		if subtle.ConstantTimeCompare([]byte(o.token), []byte(token)) == 1 {
+			mine++
 			if oldest == nil || o.seen.Before(oldest.seen) {
 				oldest = o
 			}
 		}
+	}
+	if mine >= maxPerToken {
 		delete(ss.m, oldest.id)
+	} else if len(ss.m) >= maxSessions {
+		return nil, errTooManySessions
 	}
 	ss.m[s.id] = s
-	return s
+	return s, nil
 }
 
-// get returns the live session of r's cookie, nil if none; it counts as
-// activity.
-func (ss *sessions) get(r *http.Request) *session {
+// get returns the live session of r's cookie, nil if none; with touch, the
+// request counts as the operator's activity.
+func (ss *sessions) get(r *http.Request, touch bool) *session {
 	ck, err := r.Cookie(sessionCookie)
 	if err != nil {
 		return nil
@@ -87,7 +101,9 @@ func (ss *sessions) get(r *http.Request) *session {
 		delete(ss.m, ck.Value)
 		return nil
 	}
-	s.seen = now
+	if touch {
+		s.seen = now
+	}
 	return s
 }
 
@@ -113,21 +129,23 @@ func (ss *sessions) end(s *session) {
 
 // setCookie sets a cookie of the console's path: HttpOnly, SameSite=Strict,
 // and Secure when the request came over TLS.
-func setCookie(w http.ResponseWriter, r *http.Request, name, value string, maxAge int) {
+func (c *Console) setCookie(w http.ResponseWriter, r *http.Request, name, value string, maxAge int) {
 	http.SetCookie(w, &http.Cookie{Name: name, Value: value, Path: Prefix, MaxAge: maxAge,
-		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil})
+		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: c.cfg.OverTLS(r)})
 }
 
-func clearCookie(w http.ResponseWriter, r *http.Request) { setCookie(w, r, sessionCookie, "", -1) }
+func (c *Console) clearCookie(w http.ResponseWriter, r *http.Request) {
+	c.setCookie(w, r, sessionCookie, "", -1)
+}
 
 // loginPage shows the login form.
 func (c *Console) loginPage(w http.ResponseWriter, r *http.Request) {
-	if c.sessions.get(r) != nil {
+	if c.sessions.get(r, true) != nil {
 		http.Redirect(w, r, Prefix+"/", http.StatusSeeOther)
 		return
 	}
 	nonce := randomToken(24)
-	setCookie(w, r, loginCookie, nonce, 600)
+	c.setCookie(w, r, loginCookie, nonce, 600)
 	c.render(w, r, http.StatusOK, "login", nil, pageData{Title: "Log in", Values: map[string]string{"login": nonce}})
 }
 
@@ -157,9 +175,17 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 		c.render(w, r, status, "login", nil, pageData{Title: "Log in", Error: msg, Values: c.loginValues(w, r)})
 		return
 	}
-	s := c.sessions.start(token)
-	setCookie(w, r, loginCookie, "", -1)
-	setCookie(w, r, sessionCookie, s.id, int(MaxAge/time.Second))
+	if old := c.sessions.get(r, false); old != nil {
+		c.sessions.end(old) // a new login replaces the session it came with
+	}
+	s, err := c.sessions.start(token)
+	if err != nil {
+		c.render(w, r, http.StatusServiceUnavailable, "login", nil, pageData{Title: "Log in",
+			Error: "The console has too many sessions open; try again later.", Values: c.loginValues(w, r)})
+		return
+	}
+	c.setCookie(w, r, loginCookie, "", -1)
+	c.setCookie(w, r, sessionCookie, s.id, int(MaxAge/time.Second))
 	c.cfg.Logger.Info("console: logged in", "actor", p.Actor(), "client", p.From.Addr)
 	http.Redirect(w, r, Prefix+"/", http.StatusSeeOther)
 }
@@ -167,13 +193,22 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 // loginValues gives a refreshed login form its new nonce.
 func (c *Console) loginValues(w http.ResponseWriter, r *http.Request) map[string]string {
 	nonce := randomToken(24)
-	setCookie(w, r, loginCookie, nonce, 600)
+	c.setCookie(w, r, loginCookie, nonce, 600)
 	return map[string]string{"login": nonce}
 }
 
-// logout ends the session, server side.
-func (c *Console) logout(w http.ResponseWriter, r *http.Request, s *session, _ *otos.Principal) {
-	c.sessions.end(s)
-	clearCookie(w, r)
+// logout ends the session, server side, with no other check than its CSRF
+// token: an operator can always log out, locked-out address or not.
+func (c *Console) logout(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, maxForm)
+	if s := c.sessions.get(r, false); s != nil {
+		if !s.checkCSRF(r) {
+			c.render(w, r, http.StatusForbidden, "error", s, pageData{Title: "Refused",
+				Error: "This logout did not come from a console page. Reload the page and log out again."})
+			return
+		}
+		c.sessions.end(s)
+	}
+	c.clearCookie(w, r)
 	http.Redirect(w, r, Prefix+"/login", http.StatusSeeOther)
 }

@@ -136,3 +136,16 @@ func isTrusted(a netip.Addr, trusted []netip.Prefix) bool {
 	}
 	return false
 }
+
+// OverTLS reports whether the client reached otos over TLS: r came over TLS
+// itself, or from a trusted proxy that says so in X-Forwarded-Proto.
+func OverTLS(r *http.Request, trusted []netip.Prefix) bool {
+	if r.TLS != nil {
+		return true
+	}
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil || !isTrusted(canonical(ap.Addr()), trusted) {
+		return false
+	}
+	return strings.EqualFold(strings.TrimSpace(r.Header.Get("X-Forwarded-Proto")), "https")
+}

@@ -509,3 +509,120 @@ func TestConsoleOff(t *testing.T) {
 		t.Fatalf("--console=false: %v, console %v", err, m.Config.Console)
 	}
 }
+
+// TestConsoleSessions: cookies are Secure behind a trusted TLS proxy, a
+// new login replaces the session it came with, a body over the bound is
+// refused before it is read, HEAD is no change, and logout ends the session.
+func TestConsoleSessions(t *testing.T) {
+	s := startServer(t, "", func(c *Config) { c.TrustedProxies = "127.0.0.1/32" })
+	req, _ := http.NewRequest(http.MethodGet, s.URL+"/console/login", nil)
+	req.Header.Set("X-Forwarded-Proto", "https")
+	res, err := httpClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if ck := res.Cookies(); len(ck) == 0 || !ck[0].Secure || !ck[0].HttpOnly || ck[0].SameSite != http.SameSiteStrictMode {
+		t.Fatalf("login cookie behind a TLS proxy: %+v", ck)
+	}
+
+	c := consoleLogin(t, s.URL, s.Token)
+	u, _ := url.Parse(s.URL + "/console/")
+	first := ""
+	for _, ck := range c.Jar.Cookies(u) {
+		if ck.Name == "otos_console" {
+			first = ck.Value
+		}
+	}
+	get := func(cookie, path, method string) int {
+		req, _ := http.NewRequest(method, s.URL+path, nil)
+		req.Header.Set("Cookie", "otos_console="+cookie)
+		noRedirect := &http.Client{Timeout: 5 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		res, err := noRedirect.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res.StatusCode
+	}
+	if st := get(first, "/console/devices", http.MethodHead); st != http.StatusOK {
+		t.Fatalf("HEAD of a page: %d", st)
+	}
+	// A body over the bound: refused, nothing created.
+	page, _ := c.Get(s.URL + "/console/access")
+	b, _ := readAll(page.Body)
+	page.Body.Close()
+	big := url.Values{"csrf": {csrfOf(t, string(b))}, "name": {strings.Repeat("x", 200<<10)}}
+	res, err = c.PostForm(s.URL+"/console/access/accounts", big)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode < 400 || res.StatusCode >= 500 {
+		t.Fatalf("a 200 KiB form: %d, want a 4xx", res.StatusCode)
+	}
+	// Logging in again ends the session the browser came with.
+	second := consoleLoginWith(t, c, s.URL, s.Token)
+	if get(first, "/console/devices", http.MethodGet) != http.StatusSeeOther {
+		t.Fatal("the session a new login came with still works")
+	}
+	// Logout ends the new one.
+	page, _ = c.Get(s.URL + "/console/")
+	b, _ = readAll(page.Body)
+	page.Body.Close()
+	res, err = c.PostForm(s.URL+"/console/logout", url.Values{"csrf": {csrfOf(t, string(b))}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if get(second, "/console/devices", http.MethodGet) != http.StatusSeeOther {
+		t.Fatal("the session works after logout")
+	}
+}
+
+// consoleLoginWith logs client c in (whatever session cookie it holds) and
+// returns the new session id.
+func consoleLoginWith(t *testing.T, c *http.Client, base, token string) string {
+	t.Helper()
+	u, _ := url.Parse(base + "/console/")
+	noRedirect := *c
+	noRedirect.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	res, err := noRedirect.Get(base + "/console/login")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	var nonce string
+	for _, ck := range c.Jar.Cookies(u) {
+		if ck.Name == "otos_console_login" {
+			nonce = ck.Value
+		}
+	}
+	if nonce == "" {
+		// Logged in already: the login page redirects; ask with a fresh nonce.
+		jarless := &http.Client{Timeout: 5 * time.Second}
+		res, err := jarless.Get(base + "/console/login")
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		for _, ck := range res.Cookies() {
+			if ck.Name == "otos_console_login" {
+				nonce = ck.Value
+			}
+		}
+		c.Jar.SetCookies(u, []*http.Cookie{{Name: "otos_console_login", Value: nonce, Path: "/console"}})
+	}
+	res, err = noRedirect.PostForm(base+"/console/login", url.Values{"login": {nonce}, "token": {token}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	for _, ck := range res.Cookies() {
+		if ck.Name == "otos_console" && ck.Value != "" {
+			return ck.Value
+		}
+	}
+	t.Fatalf("no new session: %d", res.StatusCode)
+	return ""
+}

@@ -62,7 +62,8 @@ func (m *Main) mounts(proxies []netip.Prefix) map[string]http.Handler {
 	}
 	if m.Config.Console {
 		c := console.New(console.Config{Admin: m.Service.Admin, Now: m.Config.Now, Logger: m.Logger,
-			ClientOf: func(r *http.Request) otos.Client { return otoshttp.ClientOf(r, proxies) }})
+			ClientOf: func(r *http.Request) otos.Client { return otoshttp.ClientOf(r, proxies) },
+			OverTLS:  func(r *http.Request) bool { return otoshttp.OverTLS(r, proxies) }})
 		out[console.Prefix+"/"] = c.Handler()
 		out["GET "+console.Prefix] = http.RedirectHandler(console.Prefix+"/", http.StatusMovedPermanently)
 	}

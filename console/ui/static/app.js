@@ -85,7 +85,7 @@ async function live(el) {
       t.setAttribute("datetime", r.at); t.textContent = new Date(r.at).toLocaleString();
       return row([t, a, r.client_addr]);
     }), "None in the last hour.", 3);
-    fill("refusals", o.refusals.map(r => row([String(r.code), String(r.count)])), "None.", 2);
+    fill("refusals", o.refusals.map(r => row([r.code, String(r.count)])), "None.", 2);
     fill("addrs", o.top_refused.map(r => row([r.addr, String(r.count)])), "None.", 2);
   } catch (e) { /* the next round tries again */ }
 }
