@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -198,8 +197,7 @@ func restrictFiles(path string) error {
 // dsn returns the driver's data source name for the file at path. Characters
 // that a URI would read as delimiters are escaped.
 func dsn(path, extra string) string {
-	path = strings.NewReplacer("%", "%25", "?", "%3F", "#", "%23").Replace(path)
-	return "file:" + path + "?" + pragmas + extra
+	return "file:" + escapePath(path) + "?" + pragmas + extra
 }
 
 // Close closes the database. Calls after the first do nothing; methods called

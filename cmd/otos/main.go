@@ -33,6 +33,8 @@ Usage:
   otos nats config [--data DIR] [--db DSN]   print the nats-server block that makes otos its authentication service
   otos emqx config URL [--data DIR] [--db DSN]   the same for EMQX, which reaches otos at URL
   otos migrate --from sqlite:PATH --to postgres://…   copy a SQLite deployment into PostgreSQL
+  otos backup FILE [--data DIR]      a consistent copy of a running server's SQLite store
+  otos restore FILE [--data DIR]     put a backup back, into the data directory of a stopped server
   otos version
 
 Run "otos <command> -h" for the flags of a command.
@@ -92,6 +94,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, env func(
 		return runEMQX(ctx, args[1:], stdout, stderr, env)
 	case "migrate":
 		return runMigrate(ctx, args[1:], stdout, stderr)
+	case "backup":
+		return runBackup(ctx, args[1:], stdout, stderr, env)
+	case "restore":
+		return runRestore(ctx, args[1:], stdout, stderr, env)
 	case "version":
 		fmt.Fprintln(stdout, "otos", version)
 		return nil

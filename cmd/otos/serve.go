@@ -87,6 +87,8 @@ type Main struct {
 	LogOutput io.Writer
 
 	Store   otos.Store
+	// unlockStore releases the lock a server holds on its SQLite store.
+	unlockStore func()
 	Service *provision.Service
 	HTTP    *otoshttp.Server
 	Broker  *mqtt.Broker
@@ -230,7 +232,7 @@ func (m *Main) Open(ctx context.Context) error {
 		return fmt.Errorf("create data directory: %w", err)
 	}
 	var err error
-	if m.Store, err = m.openStore(); err != nil {
+	if m.Store, err = m.openServeStore(); err != nil {
 		return err
 	}
 	keys, err := m.keyring(ctx)
@@ -383,6 +385,9 @@ func (m *Main) Close() error {
 	}
 	if m.Store != nil {
 		errs = append(errs, m.Store.Close())
+		if m.unlockStore != nil {
+			m.unlockStore()
+		}
 	}
 	return errors.Join(errs...)
 }

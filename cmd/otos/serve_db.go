@@ -73,13 +73,46 @@ func (m *Main) openStore() (otos.Store, error) {
 		}
 		return db, nil
 	}
-	path := filepath.Join(m.Config.Data, "otos.db")
+	return openSQLite(m.sqlitePath())
+}
+
+// sqlitePath is the file of the SQLite store: --db, or otos.db in the data
+// directory.
+func (m *Main) sqlitePath() string {
 	if m.Config.DB != "" {
-		path = strings.TrimPrefix(strings.TrimPrefix(m.Config.DB, "sqlite:"), "file:")
+		return trimSQLite(m.Config.DB)
 	}
+	return filepath.Join(m.Config.Data, "otos.db")
+}
+
+// openServeStore is openStore for "otos serve", which also holds the SQLite
+// store's lock while it runs, so that "otos restore" cannot replace it.
+func (m *Main) openServeStore() (otos.Store, error) {
+	if !isPostgres(m.Config.DB) {
+		unlock, err := lockStore(m.sqlitePath())
+		if err != nil {
+			return nil, err
+		}
+		m.unlockStore = unlock
+	}
+	db, err := m.openStore()
+	if err != nil && m.unlockStore != nil {
+		m.unlockStore()
+		m.unlockStore = nil
+	}
+	return db, err
+}
+
+// openSQLite is the SQLite half of openStore.
+func openSQLite(path string) (otos.Store, error) {
 	db, err := sqlite.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("open database: %w", err)
 	}
 	return db, nil
+}
+
+// trimSQLite is the file of a sqlite:PATH or file:PATH DSN.
+func trimSQLite(dsn string) string {
+	return strings.TrimPrefix(strings.TrimPrefix(dsn, "sqlite:"), "file:")
 }
