@@ -57,7 +57,7 @@ func Backup(ctx context.Context, src, dst string) (Info, error) {
 type Info struct {
 	// Version is the newest schema migration applied; Known the newest
 	// this build knows.
-	Version, Known int
+	Version, Known              int
 	Tenants, Templates, Devices int64
 }
 

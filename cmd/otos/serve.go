@@ -87,13 +87,14 @@ type Main struct {
 	LogOutput io.Writer
 
 	Store   otos.Store
-	// unlockStore releases the lock a server holds on its SQLite store.
-	unlockStore func()
 	Service *provision.Service
 	HTTP    *otoshttp.Server
 	Broker  *mqtt.Broker
 	NATS    *otosnats.Service
 	EMQX    *emqx.Service
+
+	// unlockStore releases the lock a server holds on its SQLite store.
+	unlockStore func()
 
 	// stopBackground ends the service's background writer (presence, audit);
 	// backgroundDone closes once it has written what it held.
@@ -246,7 +247,8 @@ func (m *Main) Open(ctx context.Context) error {
 	// The core tells the broker which sessions to drop; the broker asks the
 	// core who may connect. The broker is set before anything runs.
 	var broker *mqtt.Broker
-	m.Service = provision.New(provision.Config{Store: m.Store, Keys: keys, Logger: m.Logger, Now: m.Config.Now,
+	registry := prometheus.NewRegistry()
+	m.Service = provision.New(provision.Config{Store: meteredStore(registry, m.Store), Keys: keys, Logger: m.Logger, Now: m.Config.Now,
 		AuditRetention: m.Config.AuditRetention, Lockout: lockout,
 		EventRetention: m.Config.EventRetention, WebhookAllowPrivate: m.Config.WebhookAllowPrivate,
 		Deliverer: webhook.New(webhook.Config{AllowPrivate: m.Config.WebhookAllowPrivate, Now: m.Config.Now}),
@@ -286,8 +288,8 @@ func (m *Main) Open(ctx context.Context) error {
 		defer close(m.backgroundDone)
 		m.Service.Run(bg)
 	}()
-	registry := prometheus.NewRegistry()
 	watchLockout(registry, lockout)
+	watchWebhooks(registry, m.Service, m.Logger)
 	if broker, err = m.openBroker(registry); err != nil {
 		return err
 	}
