@@ -244,10 +244,10 @@ func (m *Main) Open(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	registry := prometheus.NewRegistry()
 	// The core tells the broker which sessions to drop; the broker asks the
 	// core who may connect. The broker is set before anything runs.
 	var broker *mqtt.Broker
-	registry := prometheus.NewRegistry()
 	m.Service = provision.New(provision.Config{Store: meteredStore(registry, m.Store), Keys: keys, Logger: m.Logger, Now: m.Config.Now,
 		AuditRetention: m.Config.AuditRetention, Lockout: lockout,
 		EventRetention: m.Config.EventRetention, WebhookAllowPrivate: m.Config.WebhookAllowPrivate,
