@@ -12,7 +12,6 @@ import (
 
 	"github.com/otos-iot/otos"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 // Config holds the dependencies and settings of a Server.
@@ -72,14 +71,9 @@ func NewServer(cfg Config) *Server {
 // Handler returns the routes of both APIs and the operational endpoints.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST /api/v1/device/auth", s.handleDeviceAuth)
-	mux.HandleFunc("POST /api/v1/gateway/sub-devices", s.handleSubDevices)
-	mux.HandleFunc("POST /api/v1/device/voucher/rotate", s.handleRotate)
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
-	})
-	mux.HandleFunc("GET /readyz", s.handleReady)
-	mux.Handle("GET /metrics", promhttp.HandlerFor(s.cfg.Registry, promhttp.HandlerOpts{}))
+	for _, rt := range s.deviceRoutes() {
+		mux.Handle(rt.pattern, rt.h)
+	}
 	s.adminRoutes(mux)
 	for pattern, h := range s.cfg.Mount {
 		mux.Handle(pattern, h)

@@ -64,10 +64,10 @@ func hasLabels(m *dto.Metric, want map[string]string) bool {
 	return reflect.DeepEqual(got, want)
 }
 
-// TestStoreRecordsCalls: every call is timed, a failure of the store is
+// TestStoreMetricsRecordCalls: every call is timed, a failure of the store is
 // counted by its code, and answers (not found) and calls the caller gave up
 // on are not failures.
-func TestStoreRecordsCalls(t *testing.T) {
+func TestStoreMetricsRecordCalls(t *testing.T) {
 	s, db, reg := openStore(t)
 	ctx := context.Background()
 	tenant := &otos.Tenant{ID: "t-1", Name: "Acme", CreatedAt: time.Now()}
@@ -116,9 +116,9 @@ func TestStoreRecordsCalls(t *testing.T) {
 	}
 }
 
-// TestStoreNamesItsOps: each method passes its own name to observe, first
+// TestStoreMetricsNameEachOp: each method passes its own name to observe, first
 // thing, so that op labels say which method was slow.
-func TestStoreNamesItsOps(t *testing.T) {
+func TestStoreMetricsNameEachOp(t *testing.T) {
 	f, err := parser.ParseFile(token.NewFileSet(), "store.go", nil, 0)
 	if err != nil {
 		t.Fatal(err)

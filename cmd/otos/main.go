@@ -35,7 +35,9 @@ Usage:
   otos migrate --from sqlite:PATH --to postgres://…   copy a SQLite deployment into PostgreSQL
   otos backup FILE [--data DIR]      a consistent copy of a running server's SQLite store
   otos restore FILE [--data DIR]     put a backup back, into the data directory of a stopped server
-  otos version
+  otos doctor [serve flags]          check a configuration before serving, and say what to fix
+  otos completion bash|zsh|fish      shell completion (source <(otos completion bash))
+  otos version                       the version and the build's commit
 
 Run "otos <command> -h" for the flags of a command.
 `
@@ -99,8 +101,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, env func(
 	case "restore":
 		return runRestore(ctx, args[1:], stdout, stderr, env)
 	case "version":
-		fmt.Fprintln(stdout, "otos", version)
+		printVersion(stdout)
 		return nil
+	case "doctor":
+		return runDoctor(ctx, args[1:], stdout, stderr, env)
+	case "completion":
+		return runCompletion(args[1:], stdout)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
