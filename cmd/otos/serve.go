@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -95,6 +94,8 @@ type Main struct {
 
 	// unlockStore releases the lock a server holds on its SQLite store.
 	unlockStore func()
+	// cert is the MQTT TLS listener's certificate, which Reload re-reads.
+	cert *certificate
 
 	// stopBackground ends the service's background writer (presence, audit);
 	// backgroundDone closes once it has written what it held.
@@ -329,11 +330,11 @@ func (m *Main) openBroker(registry *prometheus.Registry) (*mqtt.Broker, error) {
 		cfg.Registrar = m.Service.Registrar
 	}
 	if m.Config.MQTTTLS != "" {
-		cert, err := tls.LoadX509KeyPair(m.Config.TLSCert, m.Config.TLSKey)
+		cert, err := loadCertificate(m.Config.TLSCert, m.Config.TLSKey)
 		if err != nil {
-			return nil, fmt.Errorf("load TLS certificate %s and key %s: %w", m.Config.TLSCert, m.Config.TLSKey, err)
+			return nil, err
 		}
-		cfg.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		m.cert, cfg.TLS = cert, cert.config()
 	}
 	broker := mqtt.New(cfg)
 	if err := broker.Open(); err != nil {
@@ -400,6 +401,7 @@ func (m *Main) Serve(ctx context.Context) error {
 		m.Close()
 		return err
 	}
+	go m.reloadOnHUP(ctx)
 	<-ctx.Done()
 	m.Logger.Info("shutting down")
 	return m.Close()

@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -157,5 +158,50 @@ func TestServeFlags(t *testing.T) {
 				c.check(t, &m.Config)
 			}
 		})
+	}
+}
+
+// TestTLSReloadOnHUP: SIGHUP reloads the TLS certificate and key without a
+// restart; files that do not load leave the one in use.
+func TestTLSReloadOnHUP(t *testing.T) {
+	dir := t.TempDir()
+	certFile, keyFile, oldPool := writeTestCert(t, dir)
+	s := startBroker(t, func(c *Config) {
+		c.MQTTTLS, c.TLSCert, c.TLSKey = "127.0.0.1:0", certFile, keyFile
+	})
+	tp := s.createTemplate(t, nil)
+	_, v := s.register(t, tp.Secret, "tls-reload")
+	url := "ssl://" + s.MQTTTLSAddr()
+	if _, err := connect3(t, url, "a", v.Username, v.Password, &tls.Config{RootCAs: oldPool}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	go s.reloadOnHUP(ctx)
+	time.Sleep(50 * time.Millisecond)      // signal.Notify is in place
+	_, _, newPool := writeTestCert(t, dir) // new key and certificate in the same files
+	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		_, err := connect3(t, url, "b", v.Username, v.Password, &tls.Config{RootCAs: newPool})
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the new certificate is not served after SIGHUP: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if _, err := connect3(t, url, "c", v.Username, v.Password, &tls.Config{RootCAs: oldPool}); err == nil {
+		t.Fatal("the old certificate is still served")
+	}
+	writeFile(t, keyFile, "not a key")
+	if err := s.Reload(); err == nil {
+		t.Fatal("a key that does not load reloaded")
+	}
+	if _, err := connect3(t, url, "d", v.Username, v.Password, &tls.Config{RootCAs: newPool}); err != nil {
+		t.Fatalf("a failed reload dropped the certificate in use: %v", err)
 	}
 }
