@@ -125,6 +125,7 @@ func (s *Server) adminLimited(action string, limit int64, h adminHandler) http.H
 		status, v, err := s.authorize(r, action, h)
 		if err != nil {
 			logError(s.log, r, err)
+			setRetryAfter(w.Header(), err) // a locked-out address's wrong token
 			writeJSON(w, errorStatus(err), AdminError{Code: otos.ErrorCode(err).Number(),
 				Message: otos.Message(err, language(r.Header.Get("Accept-Language"))), Field: otos.ErrorField(err)})
 			return

@@ -14,7 +14,16 @@ func (s *Server) listDevices(r *http.Request, p *otos.Principal) (int, any, erro
 	if err != nil {
 		return 0, nil, err
 	}
-	f := otos.DeviceFilter{Page: pg, DeviceNumber: first(q, "device_number"), Status: otos.DeviceStatus(first(q, "status"))}
+	f := otos.DeviceFilter{Page: pg, DeviceNumber: first(q, "device_number"), Status: otos.DeviceStatus(first(q, "status")),
+		Search: first(q, "q")}
+	switch v := first(q, "online"); v {
+	case "":
+	case "true", "false":
+		on := v == "true"
+		f.Online = &on
+	default:
+		return 0, nil, otos.FieldError("online", otos.ReasonValue, "online must be true or false")
+	}
 	for field, dst := range map[string]*string{"template_id": &f.TemplateID, "product_id": &f.ProductID, "parent_id": &f.ParentID} {
 		if *dst, err = queryID(q, field); err != nil {
 			return 0, nil, err
