@@ -170,42 +170,40 @@ func (rot *rotator) take(a answer) error {
 	return nil
 }
 
-// rotate sends one rotation with rot's voucher and tallies its outcome.
+// rotate sends one rotation with rot's voucher and tallies its outcome;
+// rot takes the new voucher.
 func (r *registrar) rotate(ctx context.Context, c *conn, rot *rotator, ws *workerStats) {
-	start := time.Now()
-	status, b, err := c.postRotate(rot.auth)
-	elapsed := time.Since(start)
-	if err != nil && ctx.Err() != nil {
-		return
-	}
-	r.done.Add(1)
-	var a answer
-	if err == nil {
-		a, err = parseAnswer(status, b)
-	}
-	if err != nil {
-		r.failed.Add(1)
-		ws.fail(reason(err), err)
-		return
-	}
-	r.lat.Record(elapsed)
-	ws.codes[a.code]++
-	if a.code != codeOK {
-		r.refused.Add(1)
-		return
-	}
-	r.ok.Add(1)
-	if err := rot.take(a); err != nil {
-		ws.fail("no_voucher", err)
-	}
+	r.tally(ctx, ws, func() (answer, error) {
+		status, b, err := c.postRotate(rot.auth)
+		if err != nil {
+			return answer{}, err
+		}
+		return parseAnswer(status, b)
+	}, func(a answer) error { return rot.take(a) })
 }
 
-// send sends request seq and tallies its outcome. A request cut short by
-// ctx is not counted: it neither succeeded nor failed.
+// send sends request seq and tallies its outcome, keeping the voucher for
+// the MQTT phase when asked to.
 func (r *registrar) send(ctx context.Context, c *conn, seq int64, ws *workerStats) {
 	body, number := r.bodies.body(seq)
+	r.tally(ctx, ws, func() (answer, error) { return post(c, body) }, func(a answer) error {
+		if !r.keep {
+			return nil
+		}
+		s, err := a.session(number)
+		if err == nil {
+			ws.sessions = append(ws.sessions, s)
+		}
+		return err
+	})
+}
+
+// tally times one request and counts its outcome; ok runs for a success,
+// and its error counts as no_voucher. A request cut short by ctx is not
+// counted: it neither succeeded nor failed.
+func (r *registrar) tally(ctx context.Context, ws *workerStats, req func() (answer, error), ok func(answer) error) {
 	start := time.Now()
-	a, err := post(c, body)
+	a, err := req()
 	elapsed := time.Since(start)
 	if err != nil && ctx.Err() != nil {
 		return
@@ -223,13 +221,8 @@ func (r *registrar) send(ctx context.Context, c *conn, seq int64, ws *workerStat
 		return
 	}
 	r.ok.Add(1)
-	if r.keep {
-		s, err := a.session(number)
-		if err != nil {
-			ws.fail("no_voucher", err)
-			return
-		}
-		ws.sessions = append(ws.sessions, s)
+	if err := ok(a); err != nil {
+		ws.fail("no_voucher", err)
 	}
 }
 

@@ -48,27 +48,8 @@ func (s *Server) handleDeviceAuth(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handleRotate(w http.ResponseWriter, r *http.Request) {
 	lang := language(r.Header.Get("Accept-Language"))
 	var iss *otos.Issued
-	var err error
-	user, pass, ok := r.BasicAuth()
-	if !ok || s.cfg.Sessions == nil {
-		err = otos.Errorf(otos.EUNAUTHORIZED, "Send the device's voucher (username and password) as HTTP Basic credentials")
-	} else {
-		var dev *otos.Session
-		if dev, err = s.cfg.Sessions.Authenticate(r.Context(), s.clientOf(r), user, pass); err == nil {
-			iss, err = s.cfg.Registrar.Rotate(r.Context(), dev)
-		}
-	}
-	status := http.StatusOK
-	if err != nil {
-		logError(s.log, r, err)
-		status = errorStatus(err)
-		setRetryAfter(w.Header(), err)
-		if otos.ErrorCode(err) == otos.EUNAUTHORIZED {
-			w.Header().Set("WWW-Authenticate", `Basic realm="otos device"`)
-		}
-	}
-	if s.cfg.CompatThingsPanel {
-		status = http.StatusOK
-	}
-	writeJSON(w, status, otos.NewAuthReply(iss, err, lang))
+	s.byVoucher(w, r, "device", func(dev *otos.Session) (err error) {
+		iss, err = s.cfg.Registrar.Rotate(r.Context(), dev)
+		return err
+	}, func(err error) any { return otos.NewAuthReply(iss, err, lang) })
 }

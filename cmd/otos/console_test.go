@@ -385,27 +385,12 @@ func (s *testServer) deviceIDs(t *testing.T, number string) string {
 // consoleLogin logs an HTTP client in to the console with token.
 func consoleLogin(t testing.TB, base, token string) *http.Client {
 	t.Helper()
-	jar, _ := cookiejar.New(nil)
-	c := &http.Client{Jar: jar, Timeout: 5 * time.Second}
-	res, err := c.Get(base + "/console/login")
+	c, status, err := postLoginClient(base, token)
 	if err != nil {
 		t.Fatal(err)
 	}
-	res.Body.Close()
-	u, _ := url.Parse(base + "/console/")
-	var nonce string
-	for _, ck := range jar.Cookies(u) {
-		if ck.Name == "otos_console_login" {
-			nonce = ck.Value
-		}
-	}
-	res, err = c.PostForm(base+"/console/login", url.Values{"login": {nonce}, "token": {token}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	res.Body.Close()
-	if res.StatusCode != http.StatusOK || !strings.HasSuffix(res.Request.URL.Path, "/console/") {
-		t.Fatalf("console login: %d at %s", res.StatusCode, res.Request.URL)
+	if status != http.StatusOK {
+		t.Fatalf("console login: %d", status)
 	}
 	return c
 }
@@ -413,11 +398,19 @@ func consoleLogin(t testing.TB, base, token string) *http.Client {
 // postLogin posts a login with token from a fresh client and returns the
 // status.
 func postLogin(base, token string) (int, error) {
+	_, status, err := postLoginClient(base, token)
+	return status, err
+}
+
+// postLoginClient logs a fresh client in with token, as a browser does:
+// the login page's nonce cookie and field, then the form; it returns the
+// client and the status the redirects end in.
+func postLoginClient(base, token string) (*http.Client, int, error) {
 	jar, _ := cookiejar.New(nil)
 	c := &http.Client{Jar: jar, Timeout: 5 * time.Second}
 	res, err := c.Get(base + "/console/login")
 	if err != nil {
-		return 0, err
+		return nil, 0, err
 	}
 	res.Body.Close()
 	u, _ := url.Parse(base + "/console/")
@@ -429,10 +422,13 @@ func postLogin(base, token string) (int, error) {
 	}
 	res, err = c.PostForm(base+"/console/login", url.Values{"login": {nonce}, "token": {token}})
 	if err != nil {
-		return 0, err
+		return nil, 0, err
 	}
 	res.Body.Close()
-	return res.StatusCode, nil
+	if res.StatusCode == http.StatusOK && !strings.HasSuffix(res.Request.URL.Path, "/console/") {
+		return c, http.StatusConflict, nil // answered, but not logged in
+	}
+	return c, res.StatusCode, nil
 }
 
 // csrfOf returns the CSRF token of a console page.
