@@ -7,7 +7,8 @@
 #   bench/ratios.sh                  # sqlite-new repeat bad-secret mqtt
 #   bench/ratios.sh postgres-new     # one scenario
 #
-# Scenarios: sqlite-new, repeat, bad-secret, postgres-new, mqtt, webhook, nats, rotate.
+# Scenarios: sqlite-new, repeat, bad-secret, postgres-new, mqtt, webhook, nats, rotate, targets (the
+# table of issue 19's targets: every figure above and the store alone, in one run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SHARED=${SHARED:-../shared/bench}
@@ -50,17 +51,23 @@ rps_of() { sed 's/.*rps=\([0-9]*\).*/\1/'; }
 # http_scenario NAME MODE: rounds of baseline, then otos, and the median ratio.
 http_scenario() {
 	local name=$1 mode=$2 ratios=()
+	rates=() bases=()
 	for i in $(seq "$ROUNDS"); do
 		local base otos
 		base=$(TAG_FIXED= wrk_run new x http://$CEIL)
 		otos=$(wrk_run "$mode" "$SECRET" http://$HTTP)
+		rates+=("$(echo "$otos" | rps_of)") bases+=("$(echo "$base" | rps_of)")
 		local r
 		r=$(echo "scale=3; $(echo "$otos" | rps_of) / $(echo "$base" | rps_of)" | bc)
 		ratios+=("$r")
 		printf '%-13s round %d  ceiling %6s/s  otos %s  ratio %s\n' "$name" "$i" "$(echo "$base" | rps_of)" \
 			"$(echo "$otos" | sed 's/RESULT //')" "$r"
 	done
-	printf '%-13s median ratio %s\n' "$name" "$(printf '%s\n' "${ratios[@]}" | sort -n | sed -n "$(((ROUNDS + 1) / 2))p")"
+	MEDIAN=$(printf '%s\n' "${ratios[@]}" | sort -n | sed -n "$(((ROUNDS + 1) / 2))p")
+	# The median round's rates, for the store-alone ratio of the targets scenario.
+	MEDIAN_OTOS=$(printf '%s\n' "${rates[@]}" | sort -n | sed -n "$(((ROUNDS + 1) / 2))p")
+	MEDIAN_BASE=$(printf '%s\n' "${bases[@]}" | sort -n | sed -n "$(((ROUNDS + 1) / 2))p")
+	printf '%-13s median ratio %s\n' "$name" "$MEDIAN"
 }
 
 # first_rate, again_rate: the first and the later CONNECTs a second of the otos bench report in $WORK/m.json.
@@ -83,7 +90,9 @@ mqtt_scenario() {
 		done
 	done
 	local mid=$(((ROUNDS + 1) / 2))
-	echo "mqtt          median ratio, first CONNECTs $(printf '%s\n' "${first[@]}" | sort -n | sed -n "${mid}p"), reconnects $(printf '%s\n' "${again[@]}" | sort -n | sed -n "${mid}p")"
+	MQTT_FIRST=$(printf '%s\n' "${first[@]}" | sort -n | sed -n "${mid}p")
+	MQTT_AGAIN=$(printf '%s\n' "${again[@]}" | sort -n | sed -n "${mid}p")
+	echo "mqtt          median ratio, first CONNECTs $MQTT_FIRST, reconnects $MQTT_AGAIN"
 }
 
 # nats_scenario: a nats-server (built from the module otos's go.mod names) with the block `otos nats
@@ -177,6 +186,7 @@ run() {
 	webhook) otos_start --lockout-threshold 0 --webhook-allow-private; webhook_scenario; otos_stop ;;
 	nats) nats_scenario ;;
 	rotate) otos_start --lockout-threshold 0; rotate_scenario; otos_stop ;;
+	targets) targets_scenario ;;
 	*) echo "unknown scenario $1"; exit 2 ;;
 	esac
 }
@@ -206,6 +216,59 @@ rotate_scenario() {
 		printf 'rotate        round %d  re-issuing repeats %7.0f/s  rotations %7.0f/s  ratio %s\n' "$i" "$rep" "$rot" "$r"
 	done
 	printf '%-13s median ratio rotate/repeat %s\n' rotate "$(printf '%s\n' "${ratios[@]}" | sort -n | sed -n "$(((ROUNDS + 1) / 2))p")"
+}
+
+# store_alone PKG: new devices a second that the store alone inserts, with their registration events,
+# from 32 concurrent callers (its Go benchmark: the same durability and the batch sizes the group commit
+# reaches), the median of ROUNDS runs.
+store_alone() {
+	local rs=()
+	for _ in $(seq "$ROUNDS"); do
+		local ns
+		ns=$(go test -run '^$' -bench 'BenchmarkCreateDevice/events=true' -benchtime "$DURATION" "./$1" 2>/dev/null |
+			sed -n 's/^BenchmarkCreateDevice[^ ]*[ \t]*[0-9]*[ \t]*\([0-9.]*\) ns\/op.*/\1/p')
+		[ -n "$ns" ] || { echo "store_alone $1: the benchmark gave nothing"; exit 1; }
+		rs+=("$(echo "1000000000 / $ns" | bc)")
+	done
+	printf '%s\n' "${rs[@]}" | sort -n | sed -n "$(((ROUNDS + 1) / 2))p"
+}
+
+# row NAME VALUE TARGET: one line of the targets table.
+row() { printf '| %-44s | %7s | %6s | %-3s |\n' "$1" "$2" "$3" "$(echo "$2 >= $3" | bc | sed 's/1/yes/;s/0/no/')"; }
+
+# targets_scenario: issue 19's targets as one table, every figure measured in this run.
+targets_scenario() {
+	otos_start --lockout-threshold 0; http_scenario sqlite-new new; otos_stop
+	local sq_ceil=$MEDIAN sq_rate=$MEDIAN_OTOS
+	MEDIAN_BASE_SQ=$MEDIAN_BASE
+	local sq_alone
+	sq_alone=$(store_alone sqlite)
+	otos_start; repeat_scenario; local rep=$MEDIAN; otos_stop
+	otos_start; http_scenario bad-secret badsecret; local bad=$MEDIAN; otos_stop
+	otos_start; mqtt_scenario; otos_stop
+	local pg_ceil="" pg_rate="" pg_alone=""
+	if [ -n "${OTOS_PERF_POSTGRES:-}" ]; then
+		psql "$OTOS_PERF_POSTGRES" -qAtc "DROP DATABASE IF EXISTS otos_ratios" -qAtc "CREATE DATABASE otos_ratios" >/dev/null
+		otos_start --lockout-threshold 0 --db "$(echo "$OTOS_PERF_POSTGRES" | sed 's#/[^/?]*\(?\|$\)#/otos_ratios\1#')"
+		http_scenario postgres-new new; pg_ceil=$MEDIAN pg_rate=$MEDIAN_OTOS; otos_stop
+		pg_alone=$(OTOS_TEST_POSTGRES=$OTOS_PERF_POSTGRES store_alone postgres)
+	fi
+	echo
+	echo "sqlite store alone: $sq_alone new devices/s; otos served $sq_rate/s"
+	[ -n "$pg_alone" ] && echo "postgres store alone: $pg_alone new devices/s; otos served $pg_rate/s"
+	echo "| target | measured | aim | met |"
+	echo "|---|---|---|---|"
+	row "new devices, SQLite / bare server" "$sq_ceil" 0.25
+	row "new devices, SQLite / the store alone" "$(echo "scale=3; $sq_rate / $sq_alone" | bc)" 0.60
+	if [ -n "$pg_alone" ]; then
+		row "new devices, PostgreSQL / bare server" "$pg_ceil" 0.15
+		row "new devices, PostgreSQL / the store alone" "$(echo "scale=3; $pg_rate / $pg_alone" | bc)" 0.60
+	fi
+	row "repeats (200082) / bare server" "$rep" 0.70
+	row "wrong secrets / bare server" "$bad" 0.70
+	row "first MQTT CONNECTs / allow-all mochi" "$MQTT_FIRST" 0.75
+	row "later MQTT CONNECTs / allow-all mochi" "$MQTT_AGAIN" 1.0
+	row "the store alone, SQLite / bare server" "$(echo "scale=3; $sq_alone / $MEDIAN_BASE_SQ" | bc)" 0.5
 }
 
 for s in "${@:-sqlite-new repeat bad-secret mqtt}"; do

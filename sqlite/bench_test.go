@@ -35,12 +35,25 @@ func benchDevice(i int, now time.Time) *otos.Device {
 }
 
 // BenchmarkCreateDevice measures device inserts from 32 concurrent callers:
-// with group commit, many share one transaction and one fsync.
+// with group commit, many share one transaction and one fsync. With
+// events, each insert writes its registration event too, as a registration
+// does: the store alone's share of a registration storm.
 func BenchmarkCreateDevice(b *testing.B) {
-	d, now := benchStore(b)
-	storetest.Callers32(b, func(i int) error { return d.CreateDevice(b.Context(), benchDevice(i, now)) })
-	batches, writes := d.CommitStats()
-	b.ReportMetric(float64(writes)/float64(max(batches, 1)), "writes/commit")
+	for _, events := range []bool{false, true} {
+		b.Run(fmt.Sprintf("events=%v", events), func(b *testing.B) {
+			d, now := benchStore(b)
+			storetest.Callers32(b, func(i int) error {
+				dev := benchDevice(i, now)
+				if !events {
+					return d.CreateDevice(b.Context(), dev)
+				}
+				return d.CreateDevice(b.Context(), dev, &otos.Event{ID: dev.ID + "-e", Type: otos.EventDeviceRegistered,
+					At: now, TenantID: dev.TenantID, Subject: dev.ID, Data: []byte(`{"device_id":"` + dev.ID + `"}`)})
+			})
+			batches, writes := d.CommitStats()
+			b.ReportMetric(float64(writes)/float64(max(batches, 1)), "writes/commit")
+		})
+	}
 }
 
 // BenchmarkMarkConnected measures first connections recorded by 32
