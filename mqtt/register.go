@@ -33,11 +33,18 @@ type registration struct {
 	closing  sync.Once
 }
 
+// closeGrace is how long a registration session is kept after its last
+// answer, so that the acknowledgement of its last request, which the
+// broker writes after the request is handed over, goes out before the
+// DISCONNECT: a client waiting for it would otherwise wait in vain.
+const closeGrace = 200 * time.Millisecond
+
 // close disconnects cl once its answers are out.
 func (h *hook) closeRegistration(cl *mochi.Client, reg *registration, why string, code packets.Code) {
 	reg.closing.Do(func() {
 		go func() {
 			reg.inFlight.Wait()
+			time.Sleep(closeGrace)
 			h.log.Info("mqtt registration session ended: "+why, "remote", cl.Net.Remote)
 			_ = h.server.DisconnectClient(cl, code)
 		}()
