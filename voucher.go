@@ -49,18 +49,26 @@ type Credential struct {
 func (c Credential) IsZero() bool { return len(c.Lookup) == 0 }
 
 // VoucherLookup is the key under which a voucher with this username is
-// stored: SHA-256 of the username, led by the username's 48-bit timestamp
-// when it is a UUIDv7 (as BASIC usernames are). Keys of vouchers issued
-// together then sort together, so that a registration storm appends to the
-// index instead of dirtying a random page of it per device.
+// stored: LookupSize bytes of SHA-256 of the username, led by the username's
+// 48-bit timestamp when it is a UUIDv7 (as BASIC usernames are). Keys of
+// vouchers issued together then sort together, so that a registration storm
+// appends to the index instead of dirtying a random page of it per device.
+//
+// The key finds a voucher; it does not prove one, except that it is the
+// only secret of an ACCESSTOKEN voucher, whose 122 random bits it keeps 128
+// bits of. A BASIC voucher's proof is its password's hash. 16 bytes rather
+// than 38 save a new device 50 bytes of row and index.
 func VoucherLookup(username string) []byte {
 	h := sha256.Sum256([]byte(username))
 	ts, ok := uuidV7Time(username)
 	if !ok {
-		return h[:]
+		return h[:LookupSize]
 	}
-	return append(ts[:], h[:]...)
+	return append(ts[:], h[:LookupSize-len(ts)]...)
 }
+
+// LookupSize is the length of a voucher's look-up key.
+const LookupSize = 16
 
 // uuidV7Time returns the timestamp bytes of s if s is a UUIDv7 in canonical
 // lower-case form.

@@ -2,8 +2,10 @@ package postgres
 
 import (
 	"fmt"
-	"github.com/otos-iot/otos"
 	"testing"
+	"time"
+
+	"github.com/otos-iot/otos"
 
 	"github.com/otos-iot/otos/postgres/pgtest"
 	"github.com/otos-iot/otos/storetest"
@@ -16,14 +18,15 @@ func BenchmarkCreateDevice(b *testing.B) {
 	for _, events := range []bool{false, true} {
 		b.Run(fmt.Sprintf("events=%v", events), func(b *testing.B) {
 			d := mustOpen(b, pgtest.Schema(b))
-			batchTemplate(b, d, "tpl", 0)
+			const tpl = "01900000-0000-7000-8000-00000000be01"
+			batchTemplate(b, d, tpl, 0)
+			now := time.Now().UTC().Truncate(time.Microsecond)
 			storetest.Callers32(b, func(i int) error {
-				dev := batchDevice("tpl", fmt.Sprintf("d-%d", i), fmt.Sprintf("n-%d", i))
+				dev := storetest.BenchDevice(otos.DefaultTenantID, tpl, i, now)
 				if !events {
 					return d.CreateDevice(b.Context(), dev)
 				}
-				return d.CreateDevice(b.Context(), dev, &otos.Event{ID: dev.ID + "-e", Type: otos.EventDeviceRegistered,
-					At: dev.CreatedAt, TenantID: dev.TenantID, Subject: dev.ID, Data: []byte(`{"device_id":"` + dev.ID + `"}`)})
+				return d.CreateDevice(b.Context(), dev, storetest.BenchEvent(dev))
 			})
 		})
 	}

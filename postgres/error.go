@@ -16,18 +16,18 @@ import (
 // uniqueKeys maps the names of the unique constraints (PostgreSQL's default
 // names, see the migrations) to the keys that storeerr.Conflict knows.
 var uniqueKeys = map[string]string{
-	"tenants_pkey":                          "tenants.id",
-	"templates_pkey":                        "templates.id",
-	"template_secrets_pkey":                 "template_secrets.hash",
-	"products_pkey":                         "products.id",
-	"products_product_key_key":              "products.product_key",
-	"devices_pkey":                          "devices.id",
-	"devices_device_number_key":             "devices.device_number",
-	"devices_parent_id_sub_device_addr_key": "devices.parent_id, devices.sub_device_addr",
-	"devices_credential_lookup_key":         "devices.credential_lookup",
-	"devices_prev_lookup":                   "devices.prev_lookup", // a unique index, named in 0009
-	"tokens_pkey":                           "tokens.id",
-	"tokens_hash_key":                       "tokens.hash",
+	"tenants_pkey":                  "tenants.id",
+	"templates_pkey":                "templates.id",
+	"template_secrets_pkey":         "template_secrets.hash",
+	"products_pkey":                 "products.id",
+	"products_product_key_key":      "products.product_key",
+	"devices_pkey":                  "devices.id",
+	"devices_device_number_key":     "devices.device_number",
+	"devices_parent":                "devices.parent_id, devices.sub_device_addr", // a unique index, named in 0010
+	"devices_credential_lookup_key": "devices.credential_lookup",
+	"devices_prev_lookup":           "devices.prev_lookup", // a unique index, named in 0009
+	"tokens_pkey":                   "tokens.id",
+	"tokens_hash_key":               "tokens.hash",
 }
 
 // reference is the object that a foreign key refers to.

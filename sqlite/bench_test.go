@@ -18,7 +18,7 @@ func benchStore(b *testing.B) (*DB, time.Time) {
 	}
 	b.Cleanup(func() { d.Close() })
 	now := time.Now().UTC().Truncate(time.Microsecond)
-	tpl := &otos.Template{ID: "tpl", TenantID: otos.DefaultTenantID, Name: "t", DeviceType: otos.DeviceDirect,
+	tpl := &otos.Template{ID: benchTemplate, TenantID: otos.DefaultTenantID, Name: "t", DeviceType: otos.DeviceDirect,
 		VoucherType: otos.VoucherBasic, Registration: otos.RegistrationAuto, Reregistration: otos.ReregNever,
 		AuthMode: otos.AuthAny, CreatedAt: now, UpdatedAt: now}
 	if err := d.CreateTemplate(b.Context(), tpl, otos.TemplateSecret{Hash: []byte{1}, Sealed: []byte{2}}); err != nil {
@@ -27,11 +27,13 @@ func benchStore(b *testing.B) (*DB, time.Time) {
 	return d, now
 }
 
-// benchDevice is device i of template "tpl".
+// benchTemplate is the id of benchStore's template.
+const benchTemplate = "01900000-0000-7000-8000-00000000be01"
+
+// benchDevice is device i of benchStore's template, shaped as a registration
+// makes one.
 func benchDevice(i int, now time.Time) *otos.Device {
-	return &otos.Device{ID: fmt.Sprintf("d-%d", i), TenantID: otos.DefaultTenantID, TemplateID: "tpl",
-		DeviceNumber: fmt.Sprintf("n-%d", i), Status: otos.StatusEnabled, CreatedAt: now, UpdatedAt: now,
-		Credential: otos.Credential{Lookup: []byte(fmt.Sprintf("l-%d", i)), PasswordHash: []byte{1}}}
+	return storetest.BenchDevice(otos.DefaultTenantID, benchTemplate, i, now)
 }
 
 // BenchmarkCreateDevice measures device inserts from 32 concurrent callers:
@@ -47,8 +49,7 @@ func BenchmarkCreateDevice(b *testing.B) {
 				if !events {
 					return d.CreateDevice(b.Context(), dev)
 				}
-				return d.CreateDevice(b.Context(), dev, &otos.Event{ID: dev.ID + "-e", Type: otos.EventDeviceRegistered,
-					At: now, TenantID: dev.TenantID, Subject: dev.ID, Data: []byte(`{"device_id":"` + dev.ID + `"}`)})
+				return d.CreateDevice(b.Context(), dev, storetest.BenchEvent(dev))
 			})
 			batches, writes := d.CommitStats()
 			b.ReportMetric(float64(writes)/float64(max(batches, 1)), "writes/commit")
@@ -62,13 +63,15 @@ func BenchmarkCreateDevice(b *testing.B) {
 func BenchmarkMarkConnected(b *testing.B) {
 	d, now := benchStore(b)
 	const devices = 1000 // inserted one by one, before every round
-	for i := range devices {
-		if err := d.CreateDevice(b.Context(), benchDevice(i, now)); err != nil {
+	ds := make([]*otos.Device, devices)
+	for i := range ds {
+		ds[i] = benchDevice(i, now)
+		if err := d.CreateDevice(b.Context(), ds[i]); err != nil {
 			b.Fatal(err)
 		}
 	}
 	storetest.Callers32(b, func(i int) error {
-		i %= devices
-		return d.MarkConnected(b.Context(), fmt.Sprintf("d-%d", i), []byte(fmt.Sprintf("l-%d", i)), now)
+		dev := ds[i%devices]
+		return d.MarkConnected(b.Context(), dev.ID, dev.Credential.Lookup, now)
 	})
 }

@@ -135,7 +135,7 @@ func TestBackgroundCheckpoint(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := range 300 {
-		if _, err := d.exec(t.Context(), `INSERT INTO tenants (id, name, created_at) VALUES (?, ?, 0)`,
+		if _, err := d.exec(t.Context(), `INSERT INTO tenants (id, name, created_at, seq) VALUES (?, ?, 0, (SELECT MAX(seq) + 1 FROM tenants))`,
 			fmt.Sprintf("tenant-%d", i), strings.Repeat("x", 2000)); err != nil {
 			t.Fatal(err)
 		}

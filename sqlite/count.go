@@ -32,23 +32,31 @@ func (d *DB) flushCounts(ctx context.Context, tx *sql.Tx) error {
 	return nil
 }
 
-// insertDevice inserts a device only if its template exists and has room
-// under max_devices, counting the devices this batch has inserted already;
-// its last two arguments are the template id and that count.
-const insertDevice = `INSERT INTO devices (` + deviceColumns + `)
-	SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, NULL, NULL, NULL, ?, ?
-	FROM templates WHERE id = ? AND (max_devices = 0 OR device_count + ? < max_devices)`
+// insertDevice inserts a device only if its tenant and template exist and
+// the template has room under max_devices, counting the devices this batch
+// has inserted already (the last argument).
+const insertDevice = `INSERT INTO devices (id, tenant_seq, template_seq, product_id, parent_id, device_number, name,
+		sub_device_addr, status, credential_lookup, password_hash, created_at, updated_at, first_connected_at,
+		last_seen_at, online, expires_at, hardware_hash, hardware_key)
+	SELECT ?1, n.seq, t.seq, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19
+	FROM templates t JOIN tenants n ON n.id = ?2
+	WHERE t.id = ?3 AND (t.max_devices = 0 OR t.device_count + ?20 < t.max_devices)`
 
-// noRoom explains why insertDevice inserted nothing: ENOTFOUND if the
-// template does not exist, else ECONFLICT on max_devices.
-func noRoom(ctx context.Context, tx *sql.Tx, templateID string) error {
-	var one int
-	err := tx.QueryRowContext(ctx, `SELECT 1 FROM templates WHERE id = ?`, templateID).Scan(&one)
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-		return &otos.Error{Code: otos.ENOTFOUND, Field: "template_id", Message: "template not found"}
-	case err != nil:
-		return err
+// noRoom explains why insertDevice inserted nothing: ENOTFOUND if the tenant
+// or the template does not exist, else ECONFLICT on max_devices.
+func noRoom(ctx context.Context, tx *sql.Tx, tenantID, templateID string) error {
+	for _, r := range []ref{
+		{table: "tenants", id: tenantID, field: "tenant_id", name: "tenant"},
+		{table: "templates", id: templateID, field: "template_id", name: "template"},
+	} {
+		var one int
+		err := tx.QueryRowContext(ctx, `SELECT 1 FROM `+r.table+` WHERE id = ?`, r.id).Scan(&one)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			return &otos.Error{Code: otos.ENOTFOUND, Field: r.field, Message: r.name + " not found"}
+		case err != nil:
+			return err
+		}
 	}
 	return &otos.Error{Code: otos.ECONFLICT, Field: "max_devices", Message: "the template has reached max_devices"}
 }

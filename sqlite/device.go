@@ -31,29 +31,30 @@ func (d *DB) CreateDevice(ctx context.Context, dev *otos.Device, events ...*otos
 		return nil
 	})
 	return d.fail(ctx, "create device", err,
-		ref{table: "tenants", id: dev.TenantID, field: "tenant_id", name: "tenant"},
-		ref{table: "templates", id: dev.TemplateID, field: "template_id", name: "template"},
 		ref{table: "products", id: dev.ProductID, field: "product_id", name: "product"},
-		ref{table: "devices", id: dev.ParentID, field: "parent_id", name: "parent device"})
+		ref{table: "devices", id: dev.ParentID, field: "parent_id", name: "parent device", keyed: true})
 }
 
 // insertDevice runs the insertDevice statement st for dev, counting it.
 func (d *DB) insertDevice(ctx context.Context, tx *sql.Tx, st *sql.Stmt, dev *otos.Device) error {
+	var updated any
+	if !dev.UpdatedAt.Equal(dev.CreatedAt) {
+		updated = micros(dev.UpdatedAt)
+	}
 	res, err := st.ExecContext(ctx,
-		dev.ID, dev.TenantID, dev.TemplateID, nullString(dev.ProductID), nullString(dev.ParentID),
-		dev.DeviceNumber, dev.Name, nullString(dev.SubDeviceAddr), dev.Status,
+		key(dev.ID), dev.TenantID, dev.TemplateID, nullString(dev.ProductID), nullKey(dev.ParentID),
+		dev.DeviceNumber, nullString(dev.Name), nullString(dev.SubDeviceAddr), enabled(dev.Status),
 		nullBytes(dev.Credential.Lookup), nullBytes(dev.Credential.PasswordHash),
-		micros(dev.CreatedAt), micros(dev.UpdatedAt), nullMicros(dev.FirstConnectedAt),
+		micros(dev.CreatedAt), updated, nullMicros(dev.FirstConnectedAt),
 		nullMicros(dev.LastSeenAt), dev.Online, nullMicros(dev.VoucherExpiresAt),
-		nullBytes(dev.Hardware.IDHash), nullBytes(dev.Hardware.PublicKey),
-		dev.TemplateID, d.counts[dev.TemplateID])
+		nullBytes(dev.Hardware.IDHash), nullBytes(dev.Hardware.PublicKey), d.counts[dev.TemplateID])
 	if err != nil {
 		return err
 	}
 	if n, err := res.RowsAffected(); err != nil {
 		return err
 	} else if n == 0 {
-		return noRoom(ctx, tx, dev.TemplateID)
+		return noRoom(ctx, tx, dev.TenantID, dev.TemplateID)
 	}
 	d.counts[dev.TemplateID]++
 	return nil
@@ -80,7 +81,7 @@ func (d *DB) LoadDevices(ctx context.Context, ds []*otos.Device) error {
 
 // Device returns the device with this id; ENOTFOUND if there is none.
 func (d *DB) Device(ctx context.Context, id string) (*otos.Device, error) {
-	return d.device(ctx, `id`, id)
+	return d.device(ctx, `id`, key(id))
 }
 
 // DeviceByNumber returns the device with this device number; ENOTFOUND if
@@ -118,13 +119,16 @@ func (d *DB) Devices(ctx context.Context, f otos.DeviceFilter) ([]*otos.Device, 
 	if err := f.Validate(); err != nil {
 		return nil, "", err
 	}
-	var w where
-	w.eq("tenant_id", f.TenantID)
-	w.eq("template_id", f.TemplateID)
+	w := where{keyed: true}
+	w.seq("tenant_seq", "tenants", f.TenantID)
+	w.seq("template_seq", "templates", f.TemplateID)
 	w.eq("product_id", f.ProductID)
-	w.eq("parent_id", f.ParentID)
+	w.key("parent_id", f.ParentID)
 	w.eq("device_number", f.DeviceNumber)
-	w.eq("status", string(f.Status))
+	if f.Status != "" {
+		w.conds = append(w.conds, "status = ?")
+		w.args = append(w.args, enabled(f.Status))
+	}
 	if f.ExpiringBefore != nil {
 		w.conds = append(w.conds, "expires_at < ?")
 		w.args = append(w.args, micros(*f.ExpiringBefore))
@@ -150,13 +154,13 @@ func (d *DB) ReissueCredential(ctx context.Context, id string, r otos.Reissue, n
 		prev_lookup = NULL, prev_password_hash = NULL, prev_until = NULL, rotation_requested_at = NULL,
 		hardware_key = CASE WHEN hardware_hash IS NULL THEN ? ELSE hardware_key END,
 		hardware_hash = COALESCE(hardware_hash, ?)
-		WHERE id = ? AND template_id = ? AND status = 'enabled' AND CASE WHEN ? IS NOT NULL
+		WHERE id = ? AND template_seq = (SELECT seq FROM templates WHERE id = ?) AND status = 1 AND CASE WHEN ? IS NOT NULL
 			THEN hardware_hash = ?
 			ELSE first_connected_at IS NULL AND (? = 0 OR credential_lookup IS NULL)
 				AND (? = 0 OR hardware_hash IS NULL) END`,
 		nullBytes(r.New.Lookup), nullBytes(r.New.PasswordHash), nullMicros(r.ExpiresAt), micros(now),
 		nullBytes(r.Hardware.PublicKey), nullBytes(r.Hardware.IDHash),
-		id, r.TemplateID, nullBytes(r.Recover), nullBytes(r.Recover), r.OnlyIfVoid, r.OnlyUnbound)
+		key(id), r.TemplateID, nullBytes(r.Recover), nullBytes(r.Recover), r.OnlyIfVoid, r.OnlyUnbound)
 	if otos.ErrorCode(err) != otos.ENOTFOUND {
 		return dev, err
 	}
@@ -178,10 +182,10 @@ func (d *DB) RotateCredential(ctx context.Context, id string, r otos.Rotation, n
 		prev_lookup = CASE WHEN credential_lookup = ?1 THEN credential_lookup ELSE prev_lookup END,
 		credential_lookup = ?3, password_hash = ?4, expires_at = ?5, rotated_at = ?6, updated_at = ?6,
 		rotation_requested_at = NULL
-		WHERE id = ?7 AND status = 'enabled' AND (credential_lookup = ?1 AND (expires_at IS NULL OR expires_at > ?6)
+		WHERE id = ?7 AND status = 1 AND (credential_lookup = ?1 AND (expires_at IS NULL OR expires_at > ?6)
 			OR prev_lookup = ?1 AND prev_until > ?6 AND rotated_at <= ?8)`,
 		r.Presented, micros(r.PreviousUntil), nullBytes(r.New.Lookup), nullBytes(r.New.PasswordHash),
-		nullMicros(r.ExpiresAt), micros(now), id, micros(r.RetryBefore))
+		nullMicros(r.ExpiresAt), micros(now), key(id), micros(r.RetryBefore))
 	if otos.ErrorCode(err) != otos.ENOTFOUND {
 		return dev, err
 	}
@@ -196,16 +200,16 @@ func (d *DB) RotateCredential(ctx context.Context, id string, r otos.Rotation, n
 func (d *DB) EndOverlap(ctx context.Context, id string, lookup []byte, now time.Time) error {
 	res, err := d.exec(ctx, `UPDATE devices
 		SET prev_lookup = NULL, prev_password_hash = NULL, prev_until = NULL, updated_at = ?
-		WHERE id = ? AND credential_lookup = ? AND prev_lookup IS NOT NULL`, micros(now), id, lookup)
+		WHERE id = ? AND credential_lookup = ? AND prev_lookup IS NOT NULL`, micros(now), key(id), lookup)
 	return d.fail(ctx, "end voucher overlap", affected(res, err, "device"))
 }
 
 // RequestRotation marks the devices of scope in one UPDATE.
 func (d *DB) RequestRotation(ctx context.Context, sc otos.RotationScope, deadline *time.Time, now time.Time) (int64, error) {
 	var w where
-	w.eq("tenant_id", sc.TenantID)
-	w.eq("template_id", sc.TemplateID)
-	w.eq("id", sc.DeviceID)
+	w.seq("tenant_seq", "tenants", sc.TenantID)
+	w.seq("template_seq", "templates", sc.TemplateID)
+	w.key("id", sc.DeviceID)
 	w.conds = append(w.conds, "credential_lookup IS NOT NULL")
 	dl := nullMicros(deadline)
 	// A deadline ends the previous voucher's overlap by then too: a leaked
@@ -224,14 +228,14 @@ func (d *DB) RequestRotation(ctx context.Context, sc otos.RotationScope, deadlin
 // SetHardware binds device id to h, or unbinds it.
 func (d *DB) SetHardware(ctx context.Context, id string, h otos.Hardware, now time.Time, events ...*otos.Event) (*otos.Device, error) {
 	return d.updateDevice(ctx, "set hardware", events, `SET hardware_hash = ?, hardware_key = ?, updated_at = ? WHERE id = ?`,
-		nullBytes(h.IDHash), nullBytes(h.PublicKey), micros(now), id)
+		nullBytes(h.IDHash), nullBytes(h.PublicKey), micros(now), key(id))
 }
 
 // SetDeviceStatus enables or disables device id. ENOTFOUND for an unknown
 // id, EINVALID for an unknown status.
 func (d *DB) SetDeviceStatus(ctx context.Context, id string, s otos.DeviceStatus, now time.Time, events ...*otos.Event) (*otos.Device, error) {
 	return d.updateDevice(ctx, "set device status", events, `SET status = ?, updated_at = ? WHERE id = ?`,
-		s, micros(now), id)
+		enabled(s), micros(now), key(id))
 }
 
 // ResetDevice voids the device's credential, clears its first connection and
@@ -242,7 +246,7 @@ func (d *DB) ResetDevice(ctx context.Context, id string, now time.Time, events .
 		SET credential_lookup = NULL, password_hash = NULL, first_connected_at = NULL, online = 0, updated_at = ?,
 		expires_at = NULL, prev_lookup = NULL, prev_password_hash = NULL, prev_until = NULL,
 		rotation_requested_at = NULL
-		WHERE id = ?`, micros(now), id)
+		WHERE id = ?`, micros(now), key(id))
 }
 
 // updateDevice runs "UPDATE devices <set> RETURNING ..." and returns the
@@ -266,7 +270,7 @@ func (d *DB) updateDevice(ctx context.Context, op string, events []*otos.Event, 
 // DeleteDevice deletes device id. ECONFLICT while it has sub-devices,
 // ENOTFOUND for an unknown id.
 func (d *DB) DeleteDevice(ctx context.Context, id string, events ...*otos.Event) error {
-	res, err := d.execEmit(ctx, events, `DELETE FROM devices WHERE id = ?`, id)
+	res, err := d.execEmit(ctx, events, `DELETE FROM devices WHERE id = ?`, key(id))
 	// The only constraint a delete can break is the sub-devices' foreign key,
 	// which ON DELETE RESTRICT reports as SQLITE_CONSTRAINT_TRIGGER.
 	var se *msqlite.Error
@@ -282,8 +286,8 @@ func (d *DB) DeleteDevice(ctx context.Context, id string, events ...*otos.Event)
 func (d *DB) MarkConnected(ctx context.Context, id string, lookup []byte, at time.Time, events ...*otos.Event) error {
 	res, err := d.execEmit(ctx, events, `UPDATE devices
 		SET first_connected_at = COALESCE(first_connected_at, ?), last_seen_at = ?, online = 1
-		WHERE id = ?3 AND status = 'enabled' AND (credential_lookup = ?4 OR prev_lookup = ?4 AND prev_until > ?1)`,
-		micros(at), micros(at), id, lookup)
+		WHERE id = ?3 AND status = 1 AND (credential_lookup = ?4 OR prev_lookup = ?4 AND prev_until > ?1)`,
+		micros(at), micros(at), key(id), lookup)
 	return d.fail(ctx, "mark device connected", affected(res, err, "device"))
 }
 
@@ -302,7 +306,7 @@ func (d *DB) RecordPresence(ctx context.Context, ps []otos.Presence, events ...*
 		defer stmt.Close()
 		for _, p := range ps {
 			at := micros(p.At)
-			if _, err := stmt.ExecContext(ctx, p.Online, at, p.DeviceID, at); err != nil {
+			if _, err := stmt.ExecContext(ctx, p.Online, at, key(p.DeviceID), at); err != nil {
 				return err
 			}
 		}

@@ -20,6 +20,7 @@ type ref struct {
 	id    string // "" for an absent optional reference
 	field string // the JSON field that holds id
 	name  string // the object, for the message
+	keyed bool   // the table's ids are keys (see key.go)
 }
 
 // notFound returns the ENOTFOUND error for a missing object, e.g. "device".
@@ -95,7 +96,11 @@ func (d *DB) missingRef(ctx context.Context, refs []ref) error {
 			continue
 		}
 		var one int
-		err := d.queryRow(ctx, `SELECT 1 FROM `+r.table+` WHERE id = ?`, r.id).Scan(&one)
+		var id any = r.id
+		if r.keyed {
+			id = key(r.id)
+		}
+		err := d.queryRow(ctx, `SELECT 1 FROM `+r.table+` WHERE id = ?`, id).Scan(&one)
 		if errors.Is(err, sql.ErrNoRows) {
 			return &otos.Error{Code: otos.ENOTFOUND, Field: r.field, Message: r.name + " not found"}
 		}

@@ -17,10 +17,12 @@ const (
 		auth_mode, max_devices, rate_limit, device_count, created_at, updated_at, sub_templates, clone_action,
 		rotation_overlap, voucher_lifetime, hardware_recovery`
 	productColumns = `id, tenant_id, template_id, name, product_key, created_at`
-	deviceColumns  = `id, tenant_id, template_id, product_id, parent_id, device_number, name, sub_device_addr, status,
-		credential_lookup, password_hash, created_at, updated_at, first_connected_at, last_seen_at, online,
-		expires_at, prev_lookup, prev_password_hash, prev_until, rotated_at, rotation_requested_at,
-		hardware_hash, hardware_key`
+	// deviceColumns reads a device's stored form (see migration 0010).
+	deviceColumns = `id, (SELECT id FROM tenants WHERE seq = tenant_seq),
+		(SELECT id FROM templates WHERE seq = template_seq), product_id, parent_id, device_number, name,
+		sub_device_addr, status, credential_lookup, password_hash, created_at, updated_at, first_connected_at,
+		last_seen_at, online, expires_at, prev_lookup, prev_password_hash, prev_until, rotated_at,
+		rotation_requested_at, hardware_hash, hardware_key`
 	tokenColumns = `id, tenant_id, role, name, hash, created_at, expires_at, revoked_at`
 )
 
@@ -73,21 +75,41 @@ func scanProduct(s scanner) (*otos.Product, error) {
 // scanDevice reads a row of deviceColumns.
 func scanDevice(s scanner) (*otos.Device, error) {
 	var d otos.Device
-	var product, parent, addr sql.NullString
-	var created, updated int64
-	var first, last, expires, prevUntil, rotated, requested sql.NullInt64
-	if err := s.Scan(&d.ID, &d.TenantID, &d.TemplateID, &product, &parent, &d.DeviceNumber, &d.Name, &addr,
-		&d.Status, &d.Credential.Lookup, &d.Credential.PasswordHash, &created, &updated, &first, &last,
-		&d.Online, &expires, &d.Previous.Lookup, &d.Previous.PasswordHash, &prevUntil, &rotated, &requested,
+	var product, name, addr sql.NullString
+	var created int64
+	var enabled bool
+	var updated, first, last, expires, prevUntil, rotated, requested sql.NullInt64
+	if err := s.Scan(keyCol{&d.ID}, &d.TenantID, &d.TemplateID, &product, keyCol{&d.ParentID}, &d.DeviceNumber,
+		&name, &addr, &enabled, &d.Credential.Lookup, &d.Credential.PasswordHash, &created, &updated, &first,
+		&last, &d.Online, &expires, &d.Previous.Lookup, &d.Previous.PasswordHash, &prevUntil, &rotated, &requested,
 		&d.Hardware.IDHash, &d.Hardware.PublicKey); err != nil {
 		return nil, err
 	}
+	d.Status = otos.StatusDisabled
+	if enabled {
+		d.Status = otos.StatusEnabled
+	}
 	d.VoucherExpiresAt, d.PreviousUntil = timePtr(expires), timePtr(prevUntil)
 	d.RotatedAt, d.RotationRequestedAt = timePtr(rotated), timePtr(requested)
-	d.ProductID, d.ParentID, d.SubDeviceAddr = product.String, parent.String, addr.String
-	d.CreatedAt, d.UpdatedAt = fromMicros(created), fromMicros(updated)
+	d.ProductID, d.Name, d.SubDeviceAddr = product.String, name.String, addr.String
+	d.CreatedAt, d.UpdatedAt = fromMicros(created), fromMicros(updated.Int64)
+	if !updated.Valid {
+		d.UpdatedAt = d.CreatedAt
+	}
 	d.FirstConnectedAt, d.LastSeenAt = timePtr(first), timePtr(last)
 	return &d, nil
+}
+
+// enabled is the stored form of a device status: 1 for enabled, 0 for
+// disabled, and -1, which the CHECK named status refuses, for anything else.
+func enabled(s otos.DeviceStatus) any {
+	switch s {
+	case otos.StatusEnabled:
+		return 1
+	case otos.StatusDisabled:
+		return 0
+	}
+	return -1
 }
 
 // scanToken reads a row of tokenColumns.
@@ -149,6 +171,8 @@ func nullBytes(b []byte) any {
 type where struct {
 	conds []string
 	args  []any
+	// keyed says the table's ids are keys (see key.go), as the cursor must be.
+	keyed bool
 }
 
 // eq adds "col = value" unless value is empty, which matches anything.
@@ -156,6 +180,23 @@ func (w *where) eq(col, value string) {
 	if value != "" {
 		w.conds = append(w.conds, col+" = ?")
 		w.args = append(w.args, value)
+	}
+}
+
+// key adds "col = key(id)" unless id is empty.
+func (w *where) key(col, id string) {
+	if id != "" {
+		w.conds = append(w.conds, col+" = ?")
+		w.args = append(w.args, key(id))
+	}
+}
+
+// seq adds a condition that col holds the seq of the row of table (tenants
+// or templates) with this id, unless id is empty.
+func (w *where) seq(col, table, id string) {
+	if id != "" {
+		w.conds = append(w.conds, col+" = (SELECT seq FROM "+table+" WHERE id = ?)")
+		w.args = append(w.args, id)
 	}
 }
 
@@ -178,7 +219,11 @@ func list[T any](ctx context.Context, d *DB, op, cols, table string, w where, p 
 	}
 	if after != "" {
 		w.conds = append(w.conds, "id > ?")
-		w.args = append(w.args, after)
+		if w.keyed {
+			w.args = append(w.args, key(after))
+		} else {
+			w.args = append(w.args, after)
+		}
 	}
 	q := `SELECT ` + cols + ` FROM ` + table + w.String() + ` ORDER BY id LIMIT ?`
 	rows, err := d.query(ctx, q, append(w.args, p.Limit+1)...)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"slices"
 	"time"
 
@@ -116,7 +117,17 @@ func (d *DB) UseNonce(ctx context.Context, templateID, nonce string, expires, no
 	return nil
 }
 
-const auditColumns = `id, at, kind, tenant_id, actor, action, code, template_id, device_number, target, client_addr, detail, count`
+// auditColumns reads an audit record's stored form (see migration 0010);
+// auditInsert is the insert of one.
+const (
+	auditColumns = `id, at, kind, tenant_id, COALESCE(actor, client_addr, ''), action, code, template_id,
+		device_number, target, client_addr, detail, count`
+	auditInsert = `INSERT INTO audit (id, at, kind, tenant_id, actor, action, code, template_id, device_number,
+		target, client_addr, detail, count) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`
+)
+
+// auditKinds are the stored forms of the audit kinds, by their index.
+var auditKinds = []otos.AuditKind{otos.AuditRegistration, otos.AuditAdmin, otos.AuditSession}
 
 // auditChunk is how many audit records one write of the group commit
 // holds. A quarter-second's records of a registration storm (thousands) in
@@ -136,14 +147,18 @@ func (d *DB) AppendAudit(ctx context.Context, rs []*otos.AuditRecord) error {
 
 func (d *DB) appendAudit(ctx context.Context, rs []*otos.AuditRecord) error {
 	err := d.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		stmt, err := d.txStmt(ctx, tx, `INSERT INTO audit (`+auditColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-			ON CONFLICT (id) DO NOTHING`)
+		stmt, err := d.txStmt(ctx, tx, auditInsert)
 		if err != nil {
 			return err
 		}
 		for _, r := range rs {
-			if _, err := stmt.ExecContext(ctx, r.ID, micros(r.At), r.Kind, nullString(r.TenantID), r.Actor, r.Action,
-				r.Code, nullString(r.TemplateID), nullString(r.DeviceNumber), nullString(r.Target),
+			kind := slices.Index(auditKinds, r.Kind) // -1, which the CHECK refuses, for another kind
+			var actor any = r.Actor
+			if r.Actor == r.ClientAddr && r.Actor != "" {
+				actor = nil // the client's own address, as for every device
+			}
+			if _, err := stmt.ExecContext(ctx, key(r.ID), micros(r.At), kind, nullKey(r.TenantID), actor, r.Action,
+				r.Code, nullKey(r.TemplateID), nullString(r.DeviceNumber), nullString(r.Target),
 				nullString(r.ClientAddr), r.Detail, max(r.Count, 1)); err != nil {
 				return err
 			}
@@ -158,10 +173,10 @@ func (d *DB) Audit(ctx context.Context, f otos.AuditFilter) ([]*otos.AuditRecord
 	if err := f.Page.Validate(); err != nil {
 		return nil, "", err
 	}
-	var w where
-	w.eq("tenant_id", f.TenantID)
+	w := where{keyed: true}
+	w.key("tenant_id", f.TenantID)
 	w.eq("device_number", f.DeviceNumber)
-	w.eq("template_id", f.TemplateID)
+	w.key("template_id", f.TemplateID)
 	if !f.Since.IsZero() {
 		w.conds = append(w.conds, "at >= ?")
 		w.args = append(w.args, micros(f.Since))
@@ -173,24 +188,28 @@ func (d *DB) Audit(ctx context.Context, f otos.AuditFilter) ([]*otos.AuditRecord
 func scanAudit(s scanner) (*otos.AuditRecord, error) {
 	var r otos.AuditRecord
 	var at int64
-	var tenant, tpl, number, target, addr sql.NullString
-	if err := s.Scan(&r.ID, &at, &r.Kind, &tenant, &r.Actor, &r.Action, &r.Code, &tpl, &number, &target,
-		&addr, &r.Detail, &r.Count); err != nil {
+	var kind int
+	var number, target, addr sql.NullString
+	if err := s.Scan(keyCol{&r.ID}, &at, &kind, keyCol{&r.TenantID}, &r.Actor, &r.Action, &r.Code,
+		keyCol{&r.TemplateID}, &number, &target, &addr, &r.Detail, &r.Count); err != nil {
 		return nil, err
 	}
+	if kind < 0 || kind >= len(auditKinds) {
+		return nil, fmt.Errorf("sqlite: audit kind %d", kind)
+	}
+	r.Kind = auditKinds[kind]
 	r.At = fromMicros(at)
-	r.TenantID, r.TemplateID, r.DeviceNumber, r.Target, r.ClientAddr =
-		tenant.String, tpl.String, number.String, target.String, addr.String
+	r.DeviceNumber, r.Target, r.ClientAddr = number.String, target.String, addr.String
 	return &r, nil
 }
 
 // PruneAudit deletes the records from before and returns how many.
-// Records are appended in time order, so the oldest come first in rowid
-// order: it deletes them in chunks from the start, each chunk a short write
+// Records are kept in id order, which is time order (UUIDv7), so the oldest
+// come first: it deletes them in chunks from the start, each chunk a short write
 // between registrations, instead of scanning the table under one lock.
 func (d *DB) PruneAudit(ctx context.Context, before time.Time) (int64, error) {
 	return d.pruneOldest(ctx, "prune audit",
-		`DELETE FROM audit WHERE rowid IN (SELECT rowid FROM audit ORDER BY rowid LIMIT ?) AND at < ?`, before)
+		`DELETE FROM audit WHERE id IN (SELECT id FROM audit ORDER BY id LIMIT ?) AND at < ?`, before)
 }
 
 // pruneOldest runs query, a delete of the first chunk of rows (its first

@@ -16,8 +16,8 @@ import (
 func (d *DB) CreateTemplate(ctx context.Context, t *otos.Template, s otos.TemplateSecret, events ...*otos.Event) error {
 	rereg, recovery := reregistration(t.Reregistration)
 	err := d.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO templates (`+templateColumns+`)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?)`,
+		if _, err := tx.ExecContext(ctx, `INSERT INTO templates (`+templateColumns+`, seq)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM templates))`,
 			t.ID, t.TenantID, t.Name, t.DeviceType, t.VoucherType, t.Registration, rereg,
 			t.AuthMode, t.MaxDevices, t.RateLimit, micros(t.CreatedAt), micros(t.UpdatedAt),
 			storetypes.JoinList(t.SubTemplates), t.CloneAction, t.RotationOverlap, t.VoucherLifetime, recovery); err != nil {

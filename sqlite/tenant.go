@@ -10,7 +10,8 @@ import (
 
 // CreateTenant inserts t; ECONFLICT if its id is taken.
 func (d *DB) CreateTenant(ctx context.Context, t *otos.Tenant) error {
-	_, err := d.exec(ctx, `INSERT INTO tenants (`+tenantColumns+`) VALUES (?, ?, ?)`,
+	_, err := d.exec(ctx, `INSERT INTO tenants (`+tenantColumns+`, seq)
+		VALUES (?, ?, ?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM tenants))`,
 		t.ID, t.Name, micros(t.CreatedAt))
 	return d.fail(ctx, "create tenant", err)
 }
