@@ -41,8 +41,10 @@ func BenchmarkCreateDeviceAt(b *testing.B) {
 	}
 	for _, n := range sizes {
 		path := filepath.Join(dir, fmt.Sprintf("grown-%d.db", n))
-		var next atomic.Int64 // device indexes after the loaded ones
-		next.Store(int64(n))
+		// Device indexes of this run: after the loaded ones, and apart from
+		// earlier runs' on the same file (one a microsecond at most).
+		var next atomic.Int64
+		next.Store(1e12 + time.Now().UnixMicro()%1e12)
 		b.Run(fmt.Sprintf("devices=%d", n), func(b *testing.B) {
 			if err := fillStore(path, n); err != nil {
 				b.Fatal(err)
