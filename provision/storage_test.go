@@ -159,15 +159,7 @@ func sqliteBytes(t *testing.T, path string) map[string]int64 {
 		t.Fatal(err)
 	}
 	defer rows.Close()
-	out := map[string]int64{}
-	for rows.Next() {
-		var name string
-		var size int64
-		if err := rows.Scan(&name, &size); err != nil {
-			t.Fatal(err)
-		}
-		out[name] = size
-	}
+	out := sizes(t, rows)
 	var free, pageSize int64
 	if err := db.QueryRow(`PRAGMA freelist_count`).Scan(&free); err != nil {
 		t.Fatal(err)
@@ -201,6 +193,16 @@ func postgresBytes(t *testing.T, dsn string) map[string]int64 {
 		t.Fatal(err)
 	}
 	defer rows.Close()
+	return sizes(t, rows)
+}
+
+// sizes reads rows of (name, bytes), of database/sql or of pgx.
+func sizes(t *testing.T, rows interface {
+	Next() bool
+	Scan(...any) error
+	Err() error
+}) map[string]int64 {
+	t.Helper()
 	out := map[string]int64{}
 	for rows.Next() {
 		var name string
