@@ -100,7 +100,14 @@ func (s *Server) listEvents(r *http.Request, p *otos.Principal) (int, any, error
 	if err != nil {
 		return 0, nil, err
 	}
+	// cursor, the other lists' page parameter, is after by another name.
 	after := first(q, "after")
+	switch {
+	case after == "":
+		after = pg.Cursor
+	case pg.Cursor != "" && pg.Cursor != after:
+		return 0, nil, otos.FieldError("cursor", otos.ReasonValue, "cursor and after name different events; send one of them")
+	}
 	items, err := s.cfg.Admin.Events(r.Context(), p, after, pg.Limit)
 	if len(items) > 0 {
 		after = items[len(items)-1].ID

@@ -335,6 +335,15 @@ func TestEventsReplay(t *testing.T) {
 	if len(rest.Items) != 0 || rest.After != all.After {
 		t.Fatalf("after the last: %+v", rest)
 	}
+	// cursor, the other lists' page parameter, means after here.
+	s.admin(t, "GET", "/api/v1/events?limit=1&cursor="+all.Items[1].ID, nil, 200, &rest)
+	if len(rest.Items) != 1 || rest.Items[0].ID != all.Items[2].ID {
+		t.Fatalf("one after cursor=the second: %+v", rest)
+	}
+	if status, body := s.as(t, s.Token, "GET", "/api/v1/events?cursor="+all.Items[1].ID+"&after="+all.Items[0].ID, nil); status != 400 ||
+		!strings.Contains(string(body), `"field":"cursor"`) {
+		t.Errorf("cursor and after that differ: %d %s", status, body)
+	}
 	if status, body := s.as(t, s.Token, "GET", "/api/v1/events?after=01900000-0000-7000-8000-000000000000", nil); status != 400 ||
 		!strings.Contains(string(body), `"field":"after"`) {
 		t.Errorf("after an unknown event: %d %s", status, body)
