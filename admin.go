@@ -121,6 +121,9 @@ type Admin interface {
 	// control topic, the others at their next connect. With a deadline,
 	// their current voucher expires then. It returns how many were asked.
 	RequestRotation(ctx context.Context, p *Principal, scope RotationScope, deadline *time.Time) (int64, error)
+	// RequestRotationWithin is RequestRotation with a deadline within of
+	// now by the service's clock; it returns the deadline.
+	RequestRotationWithin(ctx context.Context, p *Principal, scope RotationScope, within time.Duration) (int64, time.Time, error)
 	// Overview returns the state of p's fleet at a glance.
 	Overview(ctx context.Context, p *Principal) (*Overview, error)
 	// UnbindHardware removes the hardware identity bound to device id, so

@@ -90,8 +90,9 @@ func (s *Server) requestRotation(r *http.Request, p *otos.Principal) (int, any, 
 		if err != nil || d <= 0 || body.Deadline != nil {
 			return 0, nil, otos.FieldError("deadline_in", otos.ReasonValue, "deadline_in must be a duration such as 36h or 7d, and not sent with deadline")
 		}
-		at := time.Now().Add(d)
-		body.Deadline = &at
+		sc := otos.RotationScope{DeviceID: body.DeviceID, TemplateID: body.TemplateID, TenantID: body.TenantID}
+		n, at, err := s.cfg.Admin.RequestRotationWithin(r.Context(), p, sc, d)
+		return http.StatusOK, RotationRequested{Devices: n, Deadline: &at}, err
 	}
 	sc := otos.RotationScope{DeviceID: body.DeviceID, TemplateID: body.TemplateID, TenantID: body.TenantID}
 	n, err := s.cfg.Admin.RequestRotation(r.Context(), p, sc, body.Deadline)

@@ -11,6 +11,14 @@ import (
 // device online needs a moment to rotate.
 const minDeadline = time.Minute
 
+// RequestRotationWithin is RequestRotation with a deadline within of now,
+// by the service's clock (not the caller's); it returns the deadline too.
+func (a *Admin) RequestRotationWithin(ctx context.Context, p *otos.Principal, sc otos.RotationScope, within time.Duration) (int64, time.Time, error) {
+	deadline := a.timestamp().Add(within)
+	n, err := a.RequestRotation(ctx, p, sc, &deadline)
+	return n, deadline, err
+}
+
 // RequestRotation implements otos.Admin.
 func (a *Admin) RequestRotation(ctx context.Context, p *otos.Principal, sc otos.RotationScope, deadline *time.Time) (_ int64, err error) {
 	c, err := a.begin(p, otos.ActionRotationRequest, sc.DeviceID+sc.TemplateID)

@@ -272,6 +272,11 @@ func TestForcedRotation(t *testing.T) {
 	}
 	_, err = r.s.Admin.RequestRotation(ctx, sys, otos.RotationScope{}, nil)
 	wantErr(t, err, otos.EINVALID)
+	// A deadline given as a duration is counted from the service's clock.
+	n, at, err := r.s.Admin.RequestRotationWithin(ctx, sys, otos.RotationScope{DeviceID: a.Device.ID}, 36*time.Hour)
+	if err != nil || n != 1 || !at.Equal(r.clock.Now().Add(36*time.Hour)) {
+		t.Fatalf("RequestRotationWithin(36h) = %d, %v, %v; want 1 device by the clock's now + 36h (%v)", n, at, err, r.clock.Now().Add(36*time.Hour))
+	}
 	past := r.clock.Now()
 	_, err = r.s.Admin.RequestRotation(ctx, sys, otos.RotationScope{TemplateID: tpl.ID}, &past)
 	wantErr(t, err, otos.EINVALID)
