@@ -39,12 +39,18 @@ const pragmas = "_pragma=busy_timeout(10000)" +
 	"&_pragma=journal_mode(WAL)" +
 	"&_pragma=synchronous(FULL)"
 
-// writerCache is the writer's page cache, in KiB (SQLite's default is 2 MiB):
-// device numbers arrive in no order, so each new device dirties a random
-// page of their index, and past a few million devices that index no longer
-// fits a small cache. 256 MiB holds it at 10,000,000 devices (266 MB); the
-// cache grows only as pages are read (BenchmarkCreateDeviceAt).
-const writerCache = "&_pragma=cache_size(-262144)"
+// writerMmap lets the writer read the database file through a memory map
+// of up to 2 GiB (SQLite's limit here) rather than one pread a page. Device
+// numbers arrive in no order, so each new device touches a random page of
+// their index, and past a few million devices that index no longer fits
+// SQLite's 2 MiB page cache; through the map, a page that the OS holds
+// costs no system call. A bigger page cache did the same for the index
+// (256 MiB until issue 19's profile), but SQLite scans its whole page hash
+// at the end of every transaction that split a page, which cost the writer
+// a tenth of its time at any store size (BenchmarkCreateDeviceAt,
+// docs/PERFORMANCE.md). Pages SQLite writes still go through its cache and
+// the WAL; the map only serves reads.
+const writerMmap = "&_pragma=mmap_size(2147418112)"
 
 // DB is an otos.Store on one SQLite database file. It is safe for concurrent use.
 //
@@ -91,7 +97,7 @@ func Open(path string) (*DB, error) {
 	if err := restrictFiles(path); err != nil {
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
-	write, err := sql.Open("sqlite", dsn(path, "&_txlock=immediate"+writerCache))
+	write, err := sql.Open("sqlite", dsn(path, "&_txlock=immediate"+writerMmap))
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}

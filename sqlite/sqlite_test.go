@@ -47,15 +47,16 @@ func TestPragmas(t *testing.T) {
 		"synchronous":  "2", // FULL
 		"busy_timeout": "10000",
 		"query_only":   "", // per pool
+		"mmap_size":    "", // per pool
 	}
 	pools := []struct {
-		name      string
-		db        *sql.DB
-		conns     int
-		queryOnly string
+		name            string
+		db              *sql.DB
+		conns           int
+		queryOnly, mmap string
 	}{
-		{"write", d.write, 1, "0"},
-		{"read", d.read, readConns, "1"},
+		{"write", d.write, 1, "0", "2147418112"},
+		{"read", d.read, readConns, "1", "0"},
 	}
 	for _, p := range pools {
 		t.Run(p.name, func(t *testing.T) {
@@ -68,8 +69,11 @@ func TestPragmas(t *testing.T) {
 				}
 				defer conn.Close()
 				for name, value := range want {
-					if name == "query_only" {
+					switch name {
+					case "query_only":
 						value = p.queryOnly
+					case "mmap_size":
+						value = p.mmap
 					}
 					var got string
 					if err := conn.QueryRowContext(t.Context(), "PRAGMA "+name).Scan(&got); err != nil {
