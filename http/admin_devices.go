@@ -85,16 +85,15 @@ func (s *Server) requestRotation(r *http.Request, p *otos.Principal) (int, any, 
 			return 0, nil, otos.FieldError(field, otos.ReasonValue, "%s must be a UUID", field)
 		}
 	}
+	sc := otos.RotationScope{DeviceID: body.DeviceID, TemplateID: body.TemplateID, TenantID: body.TenantID}
 	if body.Within != "" {
 		d, err := otos.ParseDuration(body.Within)
 		if err != nil || d <= 0 || body.Deadline != nil {
 			return 0, nil, otos.FieldError("deadline_in", otos.ReasonValue, "deadline_in must be a duration such as 36h or 7d, and not sent with deadline")
 		}
-		sc := otos.RotationScope{DeviceID: body.DeviceID, TemplateID: body.TemplateID, TenantID: body.TenantID}
 		n, at, err := s.cfg.Admin.RequestRotationWithin(r.Context(), p, sc, d)
 		return http.StatusOK, RotationRequested{Devices: n, Deadline: &at}, err
 	}
-	sc := otos.RotationScope{DeviceID: body.DeviceID, TemplateID: body.TemplateID, TenantID: body.TenantID}
 	n, err := s.cfg.Admin.RequestRotation(r.Context(), p, sc, body.Deadline)
 	return http.StatusOK, RotationRequested{Devices: n, Deadline: body.Deadline}, err
 }

@@ -45,10 +45,10 @@ const pragmas = "_pragma=busy_timeout(10000)" +
 // their index, and past a few million devices that index no longer fits
 // SQLite's 2 MiB page cache; through the map, a page that the OS holds
 // costs no system call. A bigger page cache did the same for the index
-// (256 MiB until issue 19's profile), but SQLite scans its whole page hash
-// at the end of every transaction that split a page, which cost the writer
-// a tenth of its time at any store size (BenchmarkCreateDeviceAt,
-// docs/PERFORMANCE.md). Pages SQLite writes still go through its cache and
+// (256 MiB until issue 19's third pass), but at the end of a transaction
+// that split a page SQLite scans its page hash, whose size grows with the
+// pages cached: a tenth of the writer's time in BenchmarkCreateDevice's
+// profile with 256 MiB, 1% with the default (docs/PERFORMANCE.md). Pages SQLite writes still go through its cache and
 // the WAL; the map only serves reads.
 const writerMmap = "&_pragma=mmap_size(2147418112)"
 
